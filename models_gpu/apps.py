@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class ModelsGpuConfig(AppConfig):
+    name = "models_gpu"

@@ -1,0 +1,244 @@
+"""llama.cpp through llama-cpp-python: one loaded model and a token loop we control.
+
+Our own loop over `Llama.generate` (instead of create_completion) gives exact token counts,
+cancellation between tokens, streaming that never splits a stop sequence or a UTF-8 character,
+and per-token cost of one detokenize (create_completion re-detokenizes the whole answer on
+every token).
+"""
+
+import codecs
+import gc
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+
+from sop_llm.providers.errors import ProviderError
+from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
+
+
+@dataclass(frozen=True)
+class LoadParams:
+    n_ctx: int = 4096
+    n_gpu_layers: int = -1
+    n_batch: int = 512
+    type_k: str = "f16"
+    type_v: str = "f16"
+    flash_attn: bool = False
+    chat_format: str | None = None
+
+    def covers(self, wanted: "LoadParams") -> bool:
+        """A loaded model serves a request when everything matches and its context is enough."""
+        same = asdict(self) | {"n_ctx": 0} == asdict(wanted) | {"n_ctx": 0}
+        return same and self.n_ctx >= wanted.n_ctx
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _threads() -> int:
+    # llama-cpp-python defaults to half the cores; generation here is faster on all of them.
+    from django.conf import settings
+
+    return settings.LLAMA_THREADS or os.cpu_count() or 1
+
+
+_KV_TYPES = {"f16": 1, "f32": 0, "q8_0": 8, "q4_0": 2}
+
+
+class LlamaEngine:
+    def __init__(self, path: str, params: LoadParams):
+        from llama_cpp import Llama
+
+        self.path, self.params = path, params
+        self.llama = Llama(
+            model_path=path,
+            n_ctx=params.n_ctx,
+            n_gpu_layers=params.n_gpu_layers,
+            n_batch=params.n_batch,
+            type_k=_KV_TYPES[params.type_k],
+            type_v=_KV_TYPES[params.type_v],
+            flash_attn=params.flash_attn,
+            n_threads=_threads(),
+            n_threads_batch=_threads(),
+            verbose=False,
+        )
+        self._formatter = None
+
+    def close(self) -> None:
+        # Llama after close() segfaults: callers drop the engine with it.
+        self.llama.close()
+        self.llama = None
+        gc.collect()
+
+    # --- prompt ---------------------------------------------------------------------
+    def prompt_tokens(self, request: GenerateRequest) -> tuple[list[int], list[str]]:
+        """Tokens of the prompt (chat template applied) and the template's stop strings."""
+        if request.messages is None:
+            return self.llama.tokenize(request.prompt.encode(), add_bos=True, special=False), []
+        formatted = self._chat_formatter()(
+            messages=[{"role": m.role, "content": m.content} for m in request.messages]
+        )
+        stops = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop or ""]
+        add_bos = not getattr(formatted, "added_special", False)
+        tokens = self.llama.tokenize(formatted.prompt.encode(), add_bos=add_bos, special=True)
+        return tokens, [s for s in stops if s]
+
+    def _chat_formatter(self):
+        if self._formatter is None:
+            self._formatter = chat_formatter(self.llama, self.params.chat_format)
+        return self._formatter
+
+    # --- generation -----------------------------------------------------------------
+    def generate(
+        self, request: GenerateRequest, *, logits_processor=None, grammar=None, model_name: str
+    ) -> GenerateResult:
+        started = time.perf_counter()
+        tokens, template_stops = self.prompt_tokens(request)
+        n_ctx = self.llama.n_ctx()
+        if len(tokens) >= n_ctx:
+            raise ProviderError(
+                f"local ({model_name}): the prompt is {len(tokens)} tokens; the loaded context "
+                f"is {n_ctx}",
+                code="context_length",
+                provider="local",
+                model=model_name,
+            )
+        p = request.params
+        seed = p.seed if p.seed is not None else random.randint(0, 2**31 - 1)
+        self.llama.set_seed(seed)
+        loop = _TokenLoop(
+            self.llama,
+            request,
+            list(p.stop) + template_stops,
+            min(p.max_tokens, n_ctx - len(tokens)),
+            model_name,
+        )
+        generator = self.llama.generate(
+            tokens,
+            top_k=p.top_k,
+            top_p=p.top_p,
+            temp=p.temperature,
+            repeat_penalty=p.repeat_penalty,
+            frequency_penalty=p.frequency_penalty,
+            presence_penalty=p.presence_penalty,
+            reset=True,
+            logits_processor=logits_processor,
+            grammar=grammar,
+        )
+        text, finish = loop.run(generator)
+        elapsed = time.perf_counter() - started
+        return GenerateResult(
+            text=text,
+            finish_reason=finish,
+            usage=Usage(len(tokens), loop.count),
+            provider="local",
+            model=model_name,
+            timings={
+                "generation_ms": round(elapsed * 1000, 1),
+                "first_token_ms": loop.first_token_ms,
+            },
+            meta={"repro": {"seed_used": seed}},
+        )
+
+
+class _TokenLoop:
+    def __init__(self, llama, request: GenerateRequest, stops: list[str], limit: int, model):
+        import llama_cpp
+
+        self.llama, self.request, self.stops, self.limit, self.model = (
+            llama,
+            request,
+            stops,
+            limit,
+            model,
+        )
+        self._is_eog = lambda t: llama_cpp.llama_vocab_is_eog(llama._model.vocab, t)
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._hold = max((len(s) for s in stops), default=0)
+        self.count, self.emitted, self.first_token_ms = 0, 0, None
+        self._started = time.perf_counter()
+        self._deadline = time.monotonic() + request.timeout_seconds
+
+    def run(self, generator) -> tuple[str, str]:
+        text, finish = "", "length"
+        try:
+            for token in generator:
+                if self._is_eog(token):
+                    finish = "stop"
+                    break
+                self._tick()
+                text += self._decoder.decode(self.llama.detokenize([token]))
+                cut = self._stop_at(text)
+                if cut is not None:
+                    text, finish = text[:cut], "stop"
+                    break
+                self._emit(text, len(text) - self._hold)
+                if self.count >= self.limit:
+                    break
+                self._check_interrupts()
+        finally:
+            generator.close()
+        text += self._decoder.decode(b"", final=True) if finish == "length" else ""
+        self._emit(text, len(text))
+        return text, finish
+
+    def _tick(self) -> None:
+        self.count += 1
+        if self.first_token_ms is None:
+            self.first_token_ms = round((time.perf_counter() - self._started) * 1000, 1)
+
+    def _stop_at(self, text: str) -> int | None:
+        window = text[max(0, self.emitted - self._hold) :]
+        offset = len(text) - len(window)
+        hits = [window.find(s) for s in self.stops if s in window]
+        return offset + min(hits) if hits else None
+
+    def _emit(self, text: str, upto: int) -> None:
+        if self.request.on_token is not None and upto > self.emitted:
+            self.request.on_token(text[self.emitted : upto])
+        self.emitted = max(self.emitted, upto)
+
+    def _check_interrupts(self) -> None:
+        if self.request.is_cancelled():
+            raise ProviderError(
+                f"local ({self.model}): cancelled after {self.count} tokens",
+                code="cancelled",
+                provider="local",
+                model=self.model,
+            )
+        if time.monotonic() > self._deadline:
+            raise ProviderError(
+                f"local ({self.model}): timed out after {self.request.timeout_seconds:g}s "
+                f"({self.count} tokens)",
+                code="timeout",
+                provider="local",
+                model=self.model,
+            )
+
+
+def chat_formatter(llama, chat_format: str | None):
+    """A named llama.cpp chat format, else the template carried in the GGUF metadata."""
+    from llama_cpp import llama_chat_format as formats
+
+    if chat_format:
+        function = getattr(formats, "format_" + chat_format.replace("-", "").replace(".", ""), None)
+        if function is None:
+            raise ProviderError(
+                f"unknown chat_format {chat_format!r}", code="bad_request", provider="local"
+            )
+        return function
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise ProviderError(
+            "this model carries no chat template; send `prompt`, or name a chat_format in "
+            'MODELS_DIR/presets.toml (e.g. chat_format = "gemma")',
+            code="bad_request",
+            provider="local",
+        )
+    vocab_token = lambda tid: llama.detokenize([tid], special=True).decode(errors="ignore")  # noqa: E731
+    return formats.Jinja2ChatFormatter(
+        template=template,
+        eos_token=vocab_token(llama.token_eos()),
+        bos_token=vocab_token(llama.token_bos()),
+    )

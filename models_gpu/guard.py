@@ -1,0 +1,255 @@
+"""The GPU Guard: one per GPU worker process, the only way to the model and the GPU.
+
+- Across processes: a Redis lock `gpu:lock:{GPU_INDEX}` held by the GPU worker for its whole
+  life (renewed by its heartbeat). A second GPU worker on the same GPU waits and says so; a lock
+  left by a killed worker is broken as soon as its process is provably gone.
+- Inside the process: a lock around load, unload and every generation.
+- Hot path: the model already loaded with compatible load parameters is reused (0 ms load).
+- Before a load: NVML's free VRAM against the estimate; refused, with the numbers, when it would
+  pass MAX_VRAM_USAGE_PERCENT or leave less than VRAM_RESERVE_MB. Without a GPU the guard still
+  serialises work; models then run on the CPU.
+"""
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+
+from models_gpu.catalog import ModelInfo
+from models_gpu.engine import LlamaEngine, LoadParams
+from models_gpu.vram import MB, gpu_read
+from monitor.events import publish
+from sop_llm import keys
+from sop_llm.providers.errors import ProviderError
+from sop_llm.redis import get_redis
+
+log = logging.getLogger(__name__)
+LOCK_TTL_SECONDS = 30
+WAIT_LOG_EVERY_SECONDS = 10
+
+
+class GpuBusy(ProviderError):
+    pass
+
+
+@dataclass
+class Loaded:
+    info: ModelInfo
+    params: LoadParams
+    engine: LlamaEngine
+    loaded_at: float
+    load_ms: float
+    last_used: float
+    rss_before_mb: float
+    rss_after_mb: float
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MB
+
+
+class GpuGuard:
+    def __init__(self, index: int):
+        self.index = index
+        self._lock = threading.RLock()
+        self._owner: str | None = None
+        self.loaded: Loaded | None = None
+
+    # --- ownership across processes ------------------------------------------------
+    def _token(self, owner: str) -> str:
+        return json.dumps({"owner": owner, "pid": os.getpid(), "host": socket.gethostname()})
+
+    def claim(self, *, owner: str, wait: bool, timeout: float | None = None) -> None:
+        if self._owner is not None:
+            return
+        token, key, started, last_log = (
+            self._token(owner),
+            keys.gpu_lock(self.index),
+            time.monotonic(),
+            0.0,
+        )
+        while not get_redis().set(key, token, nx=True, ex=LOCK_TTL_SECONDS):
+            holder = get_redis().get(key)
+            if holder and _holder_dead(holder):
+                log.warning("GPU %s: breaking the lock of a dead holder %s", self.index, holder)
+                _delete_if(key, holder)
+                continue
+            waited = time.monotonic() - started
+            if not wait or (timeout is not None and waited >= timeout):
+                raise GpuBusy(
+                    f"GPU {self.index} is held by another worker: {holder}",
+                    code="gpu_busy",
+                    retryable=True,
+                    provider="local",
+                )
+            if waited - last_log >= WAIT_LOG_EVERY_SECONDS or last_log == 0.0:
+                log.warning("GPU %s is held by %s; waiting for it", self.index, holder)
+                last_log = waited or 0.001
+            time.sleep(0.5)
+        self._owner = owner
+        log.info("GPU %s claimed by %s", self.index, owner)
+
+    def renew(self) -> None:
+        if self._owner is None:
+            return
+        key, token = keys.gpu_lock(self.index), self._token(self._owner)
+        if get_redis().get(key) != token:
+            log.error("GPU %s lock was lost; reclaiming", self.index)
+            get_redis().set(key, token, nx=True, ex=LOCK_TTL_SECONDS)
+        get_redis().expire(key, LOCK_TTL_SECONDS)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self.unload()
+            if self._owner is not None:
+                _delete_if(keys.gpu_lock(self.index), self._token(self._owner))
+                self._owner = None
+
+    # --- models --------------------------------------------------------------------
+    @contextmanager
+    def use(self, info: ModelInfo, params: LoadParams):
+        """Hold the GPU for one generation -> (engine, hot_path, load_ms)."""
+        with self._lock:
+            if self._owner is None:
+                self.claim(
+                    owner=f"proc-{socket.gethostname()}-{os.getpid()}",
+                    wait=True,
+                    timeout=LOCK_TTL_SECONDS,
+                )
+            hot = (
+                self.loaded is not None
+                and self.loaded.info.path == info.path
+                and self.loaded.params.covers(params)
+            )
+            if not hot:
+                self.load(info, params)
+            self.loaded.last_used = time.time()
+            yield self.loaded.engine, hot, 0.0 if hot else self.loaded.load_ms
+            self.loaded.last_used = time.time()
+            self._publish_loaded()
+
+    def load(self, info: ModelInfo, params: LoadParams) -> Loaded:
+        with self._lock:
+            if self.loaded is not None:
+                self.unload()
+            check_vram(info, params)
+            publish("model.loading", model=info.name, params=params.to_dict())
+            before, started = rss_mb(), time.perf_counter()
+            engine = LlamaEngine(info.path, params)
+            load_ms = round((time.perf_counter() - started) * 1000, 1)
+            now = time.time()
+            self.loaded = Loaded(info, params, engine, now, load_ms, now, before, rss_mb())
+            log.info("loaded %s in %.0f ms (%s)", info.name, load_ms, params.to_dict())
+            publish("model.loaded", model=info.name, load_ms=load_ms)
+            self._publish_loaded()
+            return self.loaded
+
+    def unload(self) -> dict | None:
+        with self._lock:
+            if self.loaded is None:
+                return None
+            loaded, self.loaded = self.loaded, None
+            before = rss_mb()
+            loaded.engine.close()
+            freed = {
+                "model": loaded.info.name,
+                "rss_before_mb": round(before, 1),
+                "rss_after_mb": round(rss_mb(), 1),
+            }
+            log.info("unloaded %s (%s)", loaded.info.name, freed)
+            publish("model.unloaded", **freed)
+            self._publish_loaded()
+            return freed
+
+    def status(self) -> dict | None:
+        if self.loaded is None:
+            return None
+        ld = self.loaded
+        return {
+            "name": ld.info.name,
+            "path": ld.info.path,
+            "params": ld.params.to_dict(),
+            "loaded_at": ld.loaded_at,
+            "last_used": ld.last_used,
+            "load_ms": ld.load_ms,
+            "estimated_bytes": ld.info.estimate_bytes(ld.params.n_ctx),
+            "process_rss_mb": round(rss_mb(), 1),
+            "owner": self._owner,
+            "pid": os.getpid(),
+        }
+
+    def _publish_loaded(self) -> None:
+        key = keys.gpu_loaded(self.index)
+        try:
+            status = self.status()
+            if status is None:
+                get_redis().delete(key)
+            else:
+                get_redis().set(key, json.dumps(status))
+        except redis.RedisError as exc:
+            log.warning("could not publish the loaded model: %s", exc)
+
+
+def check_vram(info: ModelInfo, params: LoadParams) -> None:
+    """Refuse a load that would not fit; a CPU-only machine (no GPU) has nothing to check."""
+    gpu = gpu_read()
+    if not gpu.available or params.n_gpu_layers == 0:
+        return
+    need_mb = info.estimate_bytes(params.n_ctx) / MB
+    used_after = gpu.memory_used_mb + need_mb
+    percent_after = 100 * used_after / gpu.memory_total_mb
+    left_mb = gpu.memory_free_mb - need_mb
+    if percent_after > settings.MAX_VRAM_USAGE_PERCENT or left_mb < settings.VRAM_RESERVE_MB:
+        raise ProviderError(
+            f"not enough VRAM to load {info.name}: needs ~{need_mb:.0f} MB, "
+            f"{gpu.memory_free_mb} MB free of {gpu.memory_total_mb} MB; the load would reach "
+            f"{percent_after:.0f}% (MAX_VRAM_USAGE_PERCENT={settings.MAX_VRAM_USAGE_PERCENT}) "
+            f"and leave {left_mb:.0f} MB (VRAM_RESERVE_MB={settings.VRAM_RESERVE_MB})",
+            code="insufficient_vram",
+            provider="local",
+            model=info.name,
+        )
+
+
+def _holder_dead(holder: str) -> bool:
+    from tasks.recovery import _pid_alive
+
+    try:
+        info = json.loads(holder)
+    except ValueError:
+        return False
+    return info.get("host") == socket.gethostname() and not _pid_alive(int(info["pid"]))
+
+
+_DELETE_IF = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+
+
+def _delete_if(key: str, value: str) -> None:
+    get_redis().eval(_DELETE_IF, 1, key, value)
+
+
+_guard: GpuGuard | None = None
+_guard_lock = threading.Lock()
+
+
+def gpu_guard() -> GpuGuard:
+    global _guard
+    with _guard_lock:
+        if _guard is None:
+            _guard = GpuGuard(settings.GPU_INDEX)
+        return _guard
+
+
+def preferred_model_key() -> str:
+    """The model the GPU worker has loaded: queued tasks for it may go first (bounded)."""
+    return _guard.loaded.info.name if _guard is not None and _guard.loaded else ""

@@ -1,0 +1,128 @@
+"""One error type, one JSON shape: {"error": {"code", "message", "field"}} everywhere."""
+
+import logging
+
+import redis
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """An error a client should see: HTTP status, a stable code, a message, maybe a field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "bad_request",
+        status: int = 400,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.field = field
+        self.headers = headers or {}
+
+
+class NotFound(ServiceError):
+    def __init__(self, message: str):
+        super().__init__(message, code="not_found", status=404)
+
+
+class Conflict(ServiceError):
+    def __init__(self, message: str, *, code: str = "conflict"):
+        super().__init__(message, code=code, status=409)
+
+
+def error_body(code: str, message: str, field: str | None = None, **extra) -> dict:
+    return {"error": {"code": code, "message": message, "field": field, **extra}}
+
+
+def redis_unavailable() -> ServiceError:
+    return ServiceError(
+        "Redis is unavailable; try again shortly",
+        code="redis_unavailable",
+        status=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+def _first_error(detail, path: str = "") -> tuple[str | None, str]:
+    """DRF's nested error detail -> (dotted field path, message) of the first error."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            sub = key if not path else f"{path}.{key}"
+            if key == "non_field_errors":
+                sub = path
+            return _first_error(value, sub)
+    if isinstance(detail, list) and detail:
+        for index, value in enumerate(detail):
+            if value:
+                nested = isinstance(value, dict | list)
+                return _first_error(value, f"{path}.{index}" if nested and path else path)
+    return (path or None), str(detail)
+
+
+def _from_drf(exc: drf.APIException) -> ServiceError:
+    if isinstance(exc, drf.ValidationError):
+        field, message = _first_error(exc.detail)
+        text = f"{field}: {message}" if field else message
+        return ServiceError(text, code="invalid", status=400, field=field)
+    codes = {
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        406: "not_acceptable",
+        415: "unsupported_media_type",
+        429: "rate_limited",
+    }
+    status = exc.status_code
+    status = 401 if status == 403 and isinstance(exc, drf.NotAuthenticated) else status
+    return ServiceError(str(exc.detail), code=codes.get(status, "error"), status=status)
+
+
+def to_service_error(exc: Exception) -> ServiceError | None:
+    if isinstance(exc, ServiceError):
+        return exc
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return redis_unavailable()
+    if isinstance(exc, Http404):
+        return NotFound("not found")
+    if isinstance(exc, drf.APIException):
+        return _from_drf(exc)
+    return None
+
+
+def exception_handler(exc: Exception, context) -> Response:
+    error = to_service_error(exc)
+    if error is None:
+        log.exception("unhandled error in %s", context.get("view").__class__.__name__)
+        error = ServiceError("internal error", code="internal", status=500)
+    response = Response(error_body(error.code, error.message, error.field), status=error.status)
+    for name, value in error.headers.items():
+        response[name] = value
+    if error.status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="sop-llm"'
+    return response
+
+
+def json_error(error: ServiceError) -> JsonResponse:
+    response = JsonResponse(error_body(error.code, error.message, error.field), status=error.status)
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+def handler404(request, exception=None) -> JsonResponse:
+    return json_error(NotFound(f"no such endpoint: {request.path}"))
+
+
+def handler500(request) -> JsonResponse:
+    return json_error(ServiceError("internal error", code="internal", status=500))

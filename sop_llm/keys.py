@@ -1,0 +1,102 @@
+"""Every Redis key the service uses is spelled here and nowhere else.
+
+The prefix (REDIS_KEY_PREFIX, empty in production) is applied in this module only, so a test
+run can live under its own prefix and never touch another run's keys.
+"""
+
+from django.conf import settings
+
+
+def _p(name: str) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}{name}"
+
+
+def prefix() -> str:
+    return settings.REDIS_KEY_PREFIX
+
+
+def queue_pending(lane: str) -> str:
+    """Sorted set of pending task ids, scored so that the lowest score runs first."""
+    return _p(f"queue:tasks:{lane}")
+
+
+def queue_processing(lane: str) -> str:
+    """Hash task_id -> worker name of the tasks running in a lane (a lane may have many workers)."""
+    return _p(f"queue:processing:{lane}")
+
+
+def rq_queue_name(lane: str) -> str:
+    return _p(lane)
+
+
+def session(task_id: str) -> str:
+    return _p(f"session:{task_id}")
+
+
+def session_timeline(task_id: str) -> str:
+    return _p(f"session:{task_id}:timeline")
+
+
+def idempotency(key: str) -> str:
+    return _p(f"idempotency:{key}")
+
+
+def logs_recent() -> str:
+    return _p("logs:recent")
+
+
+def logs_task(task_id: str) -> str:
+    return _p(f"logs:{task_id}")
+
+
+def pubsub_events() -> str:
+    return _p("pubsub:events")
+
+
+def pubsub_logs() -> str:
+    return _p("pubsub:logs")
+
+
+def pubsub_cancel() -> str:
+    """Cancellation requests for running tasks, heard by the worker that runs them."""
+    return _p("pubsub:cancel")
+
+
+def system_gpu() -> str:
+    return _p("system:gpu")
+
+
+def stats_daily(date: str) -> str:
+    return _p(f"stats:daily:{date}")
+
+
+def lane_durations(lane: str) -> str:
+    """Recent task durations of a lane (ms), for queued tasks' estimated start."""
+    return _p(f"stats:durations:{lane}")
+
+
+def worker_alive(name: str) -> str:
+    return _p(f"worker:alive:{name}")
+
+
+def gpu_lock(gpu_index: int) -> str:
+    return _p(f"gpu:lock:{gpu_index}")
+
+
+def gpu_loaded(gpu_index: int) -> str:
+    """What the GPU worker has loaded (hash), for status endpoints in other processes."""
+    return _p(f"gpu:loaded:{gpu_index}")
+
+
+def recovery_lock() -> str:
+    return _p("lock:recovery")
+
+
+def webhooks_dead() -> str:
+    """Dead letters: deliveries that used up their retries (newest first)."""
+    return _p("webhooks:dead")
+
+
+def file_hash(stamp: str) -> str:
+    """sha256 of a model file, keyed by its path, size and mtime."""
+    return _p(f"cache:sha256:{stamp}")

@@ -1,0 +1,151 @@
+"""Anthropic Messages API through the official SDK (its own retries off: ours own retries)."""
+
+import json
+import time
+
+from django.conf import settings
+
+from sop_llm.providers.errors import RETRYABLE_STATUS, ProviderError, code_for_status
+from sop_llm.providers.http import parse_retry_after
+from sop_llm.providers.types import (
+    GenerateRequest,
+    GenerateResult,
+    ProviderCapabilities,
+    Usage,
+)
+
+_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "stop"}
+
+
+class AnthropicProvider:
+    name = "anthropic"
+    capabilities = ProviderCapabilities(chat=True, structured_output="tool_use")
+
+    def generate(self, request: GenerateRequest) -> GenerateResult:
+        import anthropic  # the web process never needs the SDK
+
+        client = anthropic.Anthropic(
+            api_key=self._key(request),
+            base_url=request.options.get("base_url") or settings.ANTHROPIC_BASE_URL,
+            max_retries=0,
+            timeout=request.timeout_seconds,
+            default_headers=request.options.get("headers") or None,
+        )
+        started = time.perf_counter()
+        try:
+            message = client.messages.create(**self.body(request))
+        except anthropic.APIError as exc:
+            raise self._error(exc, request.model) from None
+        finally:
+            client.close()
+        return self._result(message, request, (time.perf_counter() - started) * 1000)
+
+    def _key(self, request: GenerateRequest) -> str:
+        key = request.options.get("api_key") or settings.ANTHROPIC_API_KEY
+        if not key:
+            raise ProviderError(
+                f"anthropic ({request.model}): no API key (set ANTHROPIC_API_KEY)",
+                code="auth",
+                provider=self.name,
+                model=request.model,
+            )
+        return key
+
+    @staticmethod
+    def body(request: GenerateRequest) -> dict:
+        """Messages API body: system prompts go to `system`, the rest stay in order."""
+        p = request.params
+        messages = request.messages or []
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        turns = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
+        if request.prompt is not None:
+            turns = [{"role": "user", "content": request.prompt}]
+        body: dict = {
+            "model": request.model,
+            "messages": turns,
+            "max_tokens": p.max_tokens,
+            "temperature": min(p.temperature, 1.0),
+            "top_p": p.top_p,
+            "top_k": p.top_k,
+        }
+        if system:
+            body["system"] = system
+        if p.stop:
+            body["stop_sequences"] = list(p.stop)
+        rf = request.response_format
+        if rf.structured:
+            # Forced tool use: the tool's input schema is the answer's schema.
+            schema = rf.schema if rf.type == "json_schema" else {"type": "object"}
+            body["tools"] = [
+                {
+                    "name": rf.schema_name,
+                    "description": "Return the answer.",
+                    "input_schema": schema,
+                }
+            ]
+            body["tool_choice"] = {"type": "tool", "name": rf.schema_name}
+        return body
+
+    def _result(self, message, request: GenerateRequest, elapsed_ms: float) -> GenerateResult:
+        text, parsed = "", None
+        for block in message.content:
+            if block.type == "tool_use":
+                parsed = block.input
+                text = json.dumps(block.input, ensure_ascii=False)
+            elif block.type == "text":
+                text += block.text
+        return GenerateResult(
+            text=text,
+            finish_reason=_FINISH.get(message.stop_reason or "", message.stop_reason or "stop"),
+            usage=Usage(message.usage.input_tokens, message.usage.output_tokens),
+            provider=self.name,
+            model=message.model or request.model,
+            response_id=message.id,
+            parsed=parsed,
+            timings={"generation_ms": round(elapsed_ms, 1)},
+        )
+
+    def _error(self, exc, model: str) -> ProviderError:
+        import anthropic
+
+        where = f"anthropic ({model})"
+        if isinstance(exc, anthropic.APITimeoutError):
+            return ProviderError(
+                f"{where} timed out",
+                code="timeout",
+                retryable=True,
+                provider=self.name,
+                model=model,
+            )
+        if isinstance(exc, anthropic.APIConnectionError):
+            return ProviderError(
+                f"{where} could not be reached",
+                code="connection",
+                retryable=True,
+                provider=self.name,
+                model=model,
+            )
+        if isinstance(exc, anthropic.APIStatusError):
+            status = exc.status_code
+            # Spend limits arrive as 429s but waiting will not lift them.
+            spend_limit = "SpendLimit" in type(exc).__name__
+            return ProviderError(
+                f"{where} answered HTTP {status}: {_detail(exc)}",
+                code="spend_limit" if spend_limit else code_for_status(status),
+                retryable=status in RETRYABLE_STATUS and not spend_limit,
+                status=status,
+                retry_after=parse_retry_after(exc.response.headers.get("retry-after")),
+                provider=self.name,
+                model=model,
+            )
+        return ProviderError(
+            f"{where}: {type(exc).__name__}", code="bad_response", provider=self.name, model=model
+        )
+
+
+def _detail(exc) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        return f"{error.get('type')}: {error.get('message')}"
+    return str(getattr(exc, "message", exc))[:500]

@@ -1,0 +1,126 @@
+"""Try the primary, retry what is worth retrying, then each fallback in order; record it all."""
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+from django.conf import settings
+
+from grammars.validation import validate_output
+from sop_llm.providers import get_provider
+from sop_llm.providers.errors import ProviderError
+from sop_llm.providers.types import GenerateRequest, GenerateResult
+from sop_llm.redact import scrub
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Target:
+    provider: str
+    model: str
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class Attempt:
+    provider: str
+    model: str
+    try_number: int
+    started_at: float
+    duration_ms: float
+    outcome: str  # "ok" | "error"
+    error_code: str | None = None
+    error_class: str | None = None  # "retryable" | "final"
+    message: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class AllAttemptsFailed(Exception):
+    def __init__(self, attempts: list[Attempt], last: ProviderError):
+        super().__init__(last.message)
+        self.attempts = attempts
+        self.last = last
+
+
+@dataclass
+class RetryPolicy:
+    max_retries: int
+    backoff_seconds: float
+    retry_after_cap: float
+    sleep: Callable[[float], None] = time.sleep
+
+    @classmethod
+    def from_settings(cls) -> "RetryPolicy":
+        return cls(
+            settings.PROVIDER_MAX_RETRIES,
+            settings.PROVIDER_RETRY_BACKOFF_SECONDS,
+            settings.PROVIDER_RETRY_AFTER_MAX_SECONDS,
+        )
+
+    def delay(self, error: ProviderError, retry_index: int) -> float:
+        if error.retry_after is not None:
+            return min(error.retry_after, self.retry_after_cap)
+        return self.backoff_seconds * (2**retry_index) * random.uniform(0.5, 1.5)
+
+
+def generate_with_fallback(
+    *,
+    targets: list[Target],
+    request: GenerateRequest,
+    policy: RetryPolicy | None = None,
+    on_attempt: Callable[[Attempt], None] | None = None,
+) -> tuple[GenerateResult, list[Attempt]]:
+    policy = policy or RetryPolicy.from_settings()
+    attempts: list[Attempt] = []
+    last: ProviderError | None = None
+    for target in targets:
+        sub = replace(request, model=target.model, options=target.options)
+        for try_number in range(1, policy.max_retries + 2):
+            result, error = _one_attempt(target, sub, try_number, attempts, on_attempt)
+            if result is not None:
+                return result, attempts
+            last = error
+            if not error.retryable or try_number > policy.max_retries or request.is_cancelled():
+                break
+            policy.sleep(policy.delay(error, try_number - 1))
+        if last is not None and last.code == "cancelled":
+            break
+    raise AllAttemptsFailed(attempts, last)
+
+
+def _one_attempt(target, request, try_number, attempts, on_attempt):
+    started, clock = time.time(), time.perf_counter()
+    result = error = None
+    try:
+        result = get_provider(target.provider).generate(request)
+        result.parsed = validate_output(result, request.response_format)
+    except ProviderError as exc:
+        error = exc
+    except Exception as exc:  # a provider bug must not take the worker down
+        log.exception("provider %s crashed", target.provider)
+        error = ProviderError(
+            f"{target.provider} ({target.model}) failed: {type(exc).__name__}", code="internal"
+        )
+    if error is not None:
+        error.message = scrub(error.message, request.secrets)
+        result = None
+    attempt = Attempt(
+        provider=target.provider,
+        model=target.model,
+        try_number=try_number,
+        started_at=started,
+        duration_ms=round((time.perf_counter() - clock) * 1000, 1),
+        outcome="ok" if error is None else "error",
+        error_code=error.code if error else None,
+        error_class=("retryable" if error.retryable else "final") if error else None,
+        message=error.message if error else None,
+    )
+    attempts.append(attempt)
+    if on_attempt:
+        on_attempt(attempt)
+    return result, error

@@ -1,0 +1,57 @@
+"""Any server that speaks OpenAI Chat Completions: presets, or a base_url of the caller's."""
+
+from django.conf import settings
+
+from sop_llm.netguard import UnsafeURL, check_url
+from sop_llm.providers.errors import ProviderError
+from sop_llm.providers.openai_wire import chat_complete
+from sop_llm.providers.types import GenerateRequest, GenerateResult, ProviderCapabilities
+
+# preset -> (base URL, name of the setting holding its API key)
+PRESETS: dict[str, tuple[str, str | None]] = {
+    "lmstudio": ("http://127.0.0.1:1234/v1", None),
+    "vllm": ("http://127.0.0.1:8000/v1", None),
+    "ollama": ("http://127.0.0.1:11434/v1", None),
+    "openrouter": ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+    "together": ("https://api.together.xyz/v1", "TOGETHER_API_KEY"),
+}
+
+
+def _endpoint(options: dict, model: str) -> tuple[str, str | None]:
+    """(base_url, api_key). Operator-configured URLs are trusted; a caller's is guarded."""
+    if options.get("base_url"):
+        try:
+            check_url(options["base_url"], what="options.base_url")
+        except UnsafeURL as exc:
+            raise ProviderError(
+                str(exc), code="unsafe_url", provider="openai_compatible", model=model
+            ) from None
+        return options["base_url"], options.get("api_key")
+    preset = options.get("preset")
+    if preset:
+        base_url, key_setting = PRESETS[preset]
+        default_key = getattr(settings, key_setting) if key_setting else None
+        return base_url, options.get("api_key") or default_key
+    if settings.OPENAI_COMPATIBLE_BASE_URL:
+        key = options.get("api_key") or settings.OPENAI_COMPATIBLE_API_KEY
+        return settings.OPENAI_COMPATIBLE_BASE_URL, key
+    raise ProviderError(
+        f"openai_compatible ({model}): no server; give options.base_url or options.preset "
+        "or set OPENAI_COMPATIBLE_BASE_URL",
+        code="bad_request",
+        provider="openai_compatible",
+        model=model,
+    )
+
+
+class OpenAICompatibleProvider:
+    name = "openai_compatible"
+    capabilities = ProviderCapabilities(chat=True, structured_output="json_schema")
+
+    def generate(self, request: GenerateRequest) -> GenerateResult:
+        base_url, key = _endpoint(request.options, request.model)
+        headers = dict(request.options.get("headers") or {})
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        url = f"{base_url.rstrip('/')}/chat/completions"
+        return chat_complete(request, url=url, headers=headers, provider=self.name)

@@ -1,0 +1,92 @@
+"""OpenAI Chat Completions wire format, shared by `openai` and `openai_compatible`."""
+
+import time
+
+from sop_llm.providers.errors import ProviderError
+from sop_llm.providers.http import bad_response, post_json
+from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
+
+
+def chat_body(request: GenerateRequest) -> dict:
+    p = request.params
+    body: dict = {
+        "model": request.model,
+        "messages": _messages(request),
+        "max_tokens": p.max_tokens,
+        "temperature": p.temperature,
+        "top_p": p.top_p,
+    }
+    if p.stop:
+        body["stop"] = list(p.stop)
+    if p.seed is not None:
+        body["seed"] = p.seed
+    if p.presence_penalty:
+        body["presence_penalty"] = p.presence_penalty
+    if p.frequency_penalty:
+        body["frequency_penalty"] = p.frequency_penalty
+    fmt = _response_format(request)
+    if fmt:
+        body["response_format"] = fmt
+    return body
+
+
+def _messages(request: GenerateRequest) -> list[dict]:
+    if request.messages is not None:
+        return [{"role": m.role, "content": m.content} for m in request.messages]
+    return [{"role": "user", "content": request.prompt or ""}]
+
+
+def _response_format(request: GenerateRequest) -> dict | None:
+    rf = request.response_format
+    if rf.type == "json_object":
+        return {"type": "json_object"}
+    if rf.type == "json_schema":
+        schema = {"name": rf.schema_name, "schema": rf.schema, "strict": rf.strict}
+        return {"type": "json_schema", "json_schema": schema}
+    return None
+
+
+def chat_complete(
+    request: GenerateRequest, *, url: str, headers: dict[str, str], provider: str
+) -> GenerateResult:
+    started = time.perf_counter()
+    data = post_json(
+        url,
+        chat_body(request),
+        headers=headers,
+        timeout=request.timeout_seconds,
+        provider=provider,
+        model=request.model,
+    )
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return parse_chat(data, provider=provider, model=request.model, elapsed_ms=elapsed_ms)
+
+
+def parse_chat(data, *, provider: str, model: str, elapsed_ms: float) -> GenerateResult:
+    try:
+        choice = data["choices"][0]
+        message = choice["message"]
+        text = message.get("content")
+        if message.get("refusal"):
+            raise ProviderError(
+                f"{provider} ({model}) refused: {message['refusal']}",
+                code="content_refused",
+                retryable=False,
+                provider=provider,
+                model=model,
+            )
+        if not isinstance(text, str):
+            raise TypeError("choices[0].message.content is not a string")
+    except (KeyError, IndexError, TypeError) as exc:
+        raise bad_response(provider, model, str(exc)) from None
+    usage = data.get("usage") or {}
+    result = GenerateResult(
+        text=text,
+        finish_reason=choice.get("finish_reason") or "stop",
+        usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
+        provider=provider,
+        model=data.get("model") or model,
+        response_id=data.get("id"),
+        timings={"generation_ms": round(elapsed_ms, 1)},
+    )
+    return result

@@ -1,0 +1,102 @@
+"""The plain data types every provider speaks, whatever sits behind it."""
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+FormatType = Literal["text", "json_object", "json_schema", "grammar"]
+StructuredMethod = Literal["grammar", "json_schema", "tool_use", "json_mode", "none"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_tokens: int = 256
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    repeat_penalty: float = 1.1
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    type: FormatType = "text"
+    schema: dict | None = None  # json_schema
+    schema_name: str = "answer"
+    strict: bool = True
+    grammar: str | None = None  # GBNF text (inline, or loaded from a named grammar)
+    grammar_name: str | None = None
+
+    @property
+    def structured(self) -> bool:
+        return self.type in ("json_object", "json_schema")
+
+
+@dataclass
+class GenerateRequest:
+    model: str
+    messages: list[Message] | None = None
+    prompt: str | None = None
+    params: SamplingParams = field(default_factory=SamplingParams)
+    response_format: ResponseFormat = field(default_factory=ResponseFormat)
+    timeout_seconds: float = 300.0
+    # Provider-specific, e.g. base_url/api_key/headers/preset or the custom HTTP mapping.
+    options: dict[str, Any] = field(default_factory=dict)
+    is_cancelled: Callable[[], bool] = lambda: False
+    on_token: Callable[[str], None] | None = None
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values that must never be logged: the request's own keys and header values."""
+        values = [self.options.get("api_key")]
+        values += list((self.options.get("headers") or {}).values())
+        return [v for v in values if isinstance(v, str) and v]
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class GenerateResult:
+    text: str
+    finish_reason: str
+    usage: Usage
+    provider: str
+    model: str
+    response_id: str | None = None
+    parsed: Any = None
+    # e.g. generation_ms, load_ms, hot_path, tokens_per_second, enforcement
+    timings: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["usage"]["total_tokens"] = self.usage.total_tokens
+        return data
+
+
+@dataclass(frozen=True)
+class ProviderCapabilities:
+    chat: bool = True
+    completion: bool = False
+    streaming: bool = False
+    structured_output: StructuredMethod = "none"
+    needs_gpu: bool = False
+    max_context: int | None = None

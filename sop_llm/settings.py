@@ -1,0 +1,170 @@
+"""Django settings: every value comes from the environment (see README, Configuration)."""
+
+import hashlib
+import secrets
+import sys
+from pathlib import Path
+
+from sop_llm.config import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+    env_webhook_secret,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- Redis: the only store -------------------------------------------------------------
+# Unset REDIS_URL means "the embedded server": `make run` starts it on EMBEDDED_REDIS_PORT.
+EMBEDDED_REDIS_PORT = env_int("EMBEDDED_REDIS_PORT", 6380, min=1, max=65535)
+REDIS_EMBEDDED = env_str("REDIS_URL") is None
+REDIS_URL = env_url(
+    "REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0", schemes=("redis", "rediss", "unix")
+)
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "")
+
+# --- GPU and models ----------------------------------------------------------------------
+GPU_INDEX = env_int("GPU_INDEX", 0, min=0, max=63)
+MAX_VRAM_USAGE_PERCENT = env_int("MAX_VRAM_USAGE_PERCENT", 95, min=1, max=100)
+VRAM_RESERVE_MB = env_int("VRAM_RESERVE_MB", 1024, min=0)
+MODELS_DIR = Path(env_str("MODELS_DIR", str(BASE_DIR / "models"))).expanduser().resolve()
+LLAMA_THREADS = env_int("LLAMA_THREADS", 0, min=0, max=512)  # 0 = every core
+# Dotted path of the VRAM reader; tests swap in readings because this machine has no GPU.
+GPU_READER = env_str("GPU_READER", "models_gpu.vram.NvmlReader")
+
+# --- Task lifecycle ---------------------------------------------------------------------
+SESSION_TTL_HOURS = env_int("SESSION_TTL_HOURS", 24, min=1, max=24 * 30)
+IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, min=1, max=24 * 30)
+TASK_DEFAULT_TIMEOUT_SECONDS = env_int("TASK_DEFAULT_TIMEOUT_SECONDS", 300, min=1, max=86400)
+TASK_MAX_TIMEOUT_SECONDS = env_int("TASK_MAX_TIMEOUT_SECONDS", 3600, min=1, max=86400)
+TASK_MAX_ATTEMPTS = env_int("TASK_MAX_ATTEMPTS", 2, min=1, max=10)
+MAX_TOKENS_LIMIT = env_int("MAX_TOKENS_LIMIT", 8192, min=1)
+QUEUE_MAX_PENDING = env_int("QUEUE_MAX_PENDING", 10000, min=1)
+MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024, min=1024)
+PROVIDER_MAX_RETRIES = env_int("PROVIDER_MAX_RETRIES", 2, min=0, max=10)
+PROVIDER_RETRY_BACKOFF_SECONDS = env_float("PROVIDER_RETRY_BACKOFF_SECONDS", 0.5, min=0, max=60)
+PROVIDER_RETRY_AFTER_MAX_SECONDS = env_float("PROVIDER_RETRY_AFTER_MAX_SECONDS", 30, min=0)
+WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5, min=0.1, max=60)
+
+# --- Remote providers -------------------------------------------------------------------
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "https://api.openai.com/v1", schemes=("http", "https"))
+ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
+ANTHROPIC_BASE_URL = env_url("ANTHROPIC_BASE_URL", None, schemes=("http", "https"))
+OPENAI_COMPATIBLE_BASE_URL = env_url("OPENAI_COMPATIBLE_BASE_URL", None, schemes=("http", "https"))
+OPENAI_COMPATIBLE_API_KEY = env_str("OPENAI_COMPATIBLE_API_KEY")
+OPENROUTER_API_KEY = env_str("OPENROUTER_API_KEY")
+TOGETHER_API_KEY = env_str("TOGETHER_API_KEY")
+
+# --- Webhooks -----------------------------------------------------------------------------
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 30, min=1, max=600)
+WEBHOOK_MAX_RETRIES = env_int("WEBHOOK_MAX_RETRIES", 3, min=0, max=20)
+WEBHOOK_SECRET = env_webhook_secret("WEBHOOK_SECRET")
+# Also governs custom-provider URLs: loopback/private targets only for development and tests.
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+
+# --- The service's own ------------------------------------------------------------------
+HOST = env_str("HOST", "127.0.0.1")
+READY_TIMEOUT_SECONDS = env_float("READY_TIMEOUT_SECONDS", 0.8, min=0.05, max=10)
+PORT = env_int("PORT", 8000, min=1, max=65535)
+REMOTE_WORKERS = env_int("REMOTE_WORKERS", 2, min=0, max=64)
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+API_KEYS = env_list("SOP_LLM_API_KEYS")
+API_KEYS_GENERATED = not API_KEYS
+if API_KEYS_GENERATED:
+    # Never run open by accident: a process started without keys accepts only a fresh one.
+    API_KEYS = ["sk-sop-dev-" + secrets.token_urlsafe(24)]
+    print(
+        f"SOP_LLM_API_KEYS is not set: this process accepts the generated key {API_KEYS[0]}",
+        file=sys.stderr,
+    )
+
+SECRET_KEY = (
+    env_str("DJANGO_SECRET_KEY")
+    or hashlib.sha256(("sop-llm-signing:" + ",".join(sorted(API_KEYS))).encode()).hexdigest()
+)
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or ["*"]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_rq",
+    "channels",
+    "sop_llm",
+    "tasks",
+    "models_gpu",
+    "monitor",
+    "grammars",
+]
+
+MIDDLEWARE = [
+    "sop_llm.middleware.BodySizeLimitMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",  # the sign-in form; DRF views are exempt
+]
+
+ROOT_URLCONF = "sop_llm.urls"
+ASGI_APPLICATION = "sop_llm.asgi.application"
+DATABASES: dict = {}  # nothing of ours lives in a database
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "static/"
+APPEND_SLASH = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "sop_llm" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{REDIS_KEY_PREFIX}cache",
+    }
+}
+
+REST_FRAMEWORK = {
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_AUTHENTICATION_CLASSES": ["sop_llm.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["sop_llm.auth.HasApiKey"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "sop_llm.auth.SignedInBrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "sop_llm.errors.exception_handler",
+}
+
+
+def _rq_queue(lane: str) -> tuple[str, dict]:
+    return f"{REDIS_KEY_PREFIX}{lane}", {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}
+
+
+# Queue names carry the key prefix so parallel test runs never share a queue.
+RQ_QUEUES = dict(_rq_queue(lane) for lane in ("gpu", "remote", "webhooks"))
+RQ = {"COMMIT_MODE": "auto"}  # no database, so "on_db_commit" would never fire
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"redact": {"()": "sop_llm.redact.RedactingFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,36 @@
+from django.urls import include, path
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from sop_llm import views
+
+handler404 = "sop_llm.errors.handler404"
+handler500 = "sop_llm.errors.handler500"
+
+
+class ApiRoot(APIView):
+    """SOP LLM: a dumb executor for LLM inference. Every call needs an API key."""
+
+    def get(self, request):
+        def url(name: str) -> str:
+            return reverse(name, request=request)
+
+        return Response(
+            {
+                "tasks": url("tasks-list"),
+                "models": url("models-list"),
+                "models_status": url("models-status"),
+            }
+        )
+
+
+urlpatterns = [
+    path("health", views.health, name="health"),
+    path("ready", views.ready, name="ready"),
+    path("signin/", views.signin, name="signin"),
+    path("signout/", views.signout, name="signout"),
+    path("api/v1/", ApiRoot.as_view(), name="api-root"),
+    path("api/v1/", include("tasks.urls")),
+    path("api/v1/", include("models_gpu.urls")),
+]

@@ -1,0 +1,86 @@
+"""Process-level endpoints: liveness, readiness, and the browser sign-in page."""
+
+import time
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods
+
+from sop_llm import __version__
+from sop_llm.auth import (
+    COOKIE_MAX_AGE_SECONDS,
+    COOKIE_NAME,
+    COOKIE_SALT,
+    bearer_token,
+    key_is_valid,
+)
+from sop_llm.errors import ServiceError, json_error
+from sop_llm.redis import redis_ping
+
+STARTED_AT = time.time()
+
+
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Needs no key and touches nothing, for orchestrators."""
+    return JsonResponse({"status": "ok", "version": __version__})
+
+
+@require_GET
+def ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: Redis answers within a second (503 with the reason otherwise). Needs a key."""
+    if not key_is_valid(bearer_token(request.headers.get("Authorization"))):
+        return json_error(
+            ServiceError("missing or invalid API key", code="unauthorized", status=401)
+        )
+    reason = redis_ping(timeout=settings.READY_TIMEOUT_SECONDS)
+    if reason:
+        error = ServiceError(
+            f"Redis is unreachable: {reason}",
+            code="redis_unavailable",
+            status=503,
+            headers={"Retry-After": "1"},
+        )
+        return json_error(error)
+    return JsonResponse({"status": "ready", "redis": "ok", "uptime_seconds": _uptime()})
+
+
+def _uptime() -> float:
+    return round(time.time() - STARTED_AT, 1)
+
+
+def _safe_next(request: HttpRequest, target: str | None) -> str:
+    ok = target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+    return target if ok else "/api/v1/"
+
+
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def signin(request: HttpRequest):
+    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    if request.method == "GET":
+        return render(request, "sop_llm/signin.html", {"next": next_url})
+    if not key_is_valid(request.POST.get("api_key", "").strip()):
+        context = {"next": next_url, "error": "That is not one of the service's API keys."}
+        return render(request, "sop_llm/signin.html", context, status=401)
+    response = HttpResponseRedirect(next_url)
+    response.set_signed_cookie(
+        COOKIE_NAME,
+        request.POST["api_key"].strip(),
+        salt=COOKIE_SALT,
+        max_age=COOKIE_MAX_AGE_SECONDS,
+        httponly=True,
+        samesite="Strict",
+        secure=request.is_secure(),
+    )
+    return response
+
+
+@require_GET
+def signout(request: HttpRequest):
+    response = HttpResponseRedirect("/signin/")
+    response.delete_cookie(COOKIE_NAME)
+    return response

@@ -1,0 +1,15 @@
+"""rq jobs: each takes ids only and calls a service."""
+
+
+def process_next(lane: str) -> str | None:
+    from models_gpu.guard import preferred_model_key
+    from tasks.processor import task_process_next
+
+    preferred = preferred_model_key() if lane == "gpu" else ""
+    return task_process_next(lane=lane, preferred_model=preferred)
+
+
+def deliver_webhook(task_id: str) -> None:
+    from tasks.webhooks import webhook_deliver
+
+    webhook_deliver(task_id=task_id)

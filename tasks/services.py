@@ -1,0 +1,202 @@
+"""Task services: the only code that creates, reads and cancels tasks."""
+
+import hashlib
+import json
+import time
+import uuid
+from typing import Any
+
+from django.conf import settings
+
+from monitor.events import publish
+from monitor.stats import stats_incr
+from sop_llm import keys
+from sop_llm.errors import Conflict, NotFound, ServiceError
+from sop_llm.providers import lane_for
+from sop_llm.redis import get_redis
+from tasks import lua, queue, store
+from tasks.presenters import task_public
+from tasks.sealing import seal, split_options
+
+
+def _fingerprint(data: dict) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _split_secrets(data: dict) -> tuple[dict, dict]:
+    """The request as stored in clear, and the sealed-away secrets (per target)."""
+    public, secret = split_options(data.get("options") or {})
+    fallback, fallback_secrets = [], []
+    for target in data.get("fallback") or []:
+        target_public, target_secret = split_options(target.get("options") or {})
+        fallback.append({**target, "options": target_public})
+        fallback_secrets.append(target_secret)
+    request = {
+        name: data.get(name)
+        for name in ("messages", "prompt", "params", "response_format", "timeout_seconds")
+    }
+    request.update(options=public, fallback=fallback)
+    return request, {"options": secret, "fallback": fallback_secrets}
+
+
+def task_create(*, data: dict, idempotency_key: str | None, client_id: str) -> tuple[dict, bool]:
+    """Store and enqueue a validated task. -> (the task as the API shows it, created?)."""
+    data = {k: v for k, v in data.items() if k not in ("idempotency_key", "wait")}
+    task_id = uuid.uuid4().hex
+    lane = lane_for(data["provider"])
+    now = time.time()
+    request, secrets = _split_secrets(data)
+    fields = {
+        "task_id": task_id,
+        "status": "queued",
+        "lane": lane,
+        "provider": data["provider"],
+        "model": data["model"],
+        "model_key": data.get("model_key") or data["model"],
+        "priority": data["priority"],
+        "score": queue.score(data["priority"], now),
+        "created_at": now,
+        "queued_at": now,
+        "client": client_id,
+        "deadline_at": now + data["deadline_seconds"] if data.get("deadline_seconds") else None,
+        "idempotency_key": idempotency_key,
+        "webhook_url": data.get("webhook_url"),
+        "metadata": data.get("metadata"),
+        "request": request,
+        "secrets": seal_if(secrets),
+        "crash_count": 0,
+    }
+    fingerprint = _fingerprint(data)
+    entry = json.dumps({"at": now, "event": "created", "lane": lane, "priority": data["priority"]})
+    outcome, value = store._script(lua.CREATE)(
+        keys=[
+            keys.session(task_id),
+            keys.session_timeline(task_id),
+            keys.queue_pending(lane),
+            keys.idempotency(idempotency_key) if idempotency_key else "",
+        ],
+        args=[
+            task_id,
+            f"{task_id}|{fingerprint}",
+            settings.IDEMPOTENCY_TTL_HOURS * 3600,
+            store.session_ttl(),
+            fields["score"],
+            settings.QUEUE_MAX_PENDING,
+            entry,
+            *store.flat_args(fields),
+        ],
+    )
+    if outcome == "exists":
+        return _replay(value, fingerprint, idempotency_key), False
+    if outcome == "full":
+        raise ServiceError(
+            f"the {lane} queue is full ({value} pending, QUEUE_MAX_PENDING="
+            f"{settings.QUEUE_MAX_PENDING}); retry later",
+            code="queue_full",
+            status=429,
+            headers={"Retry-After": "5"},
+        )
+    _after_create(task_id, lane, data)
+    return task_get(task_id=task_id), True
+
+
+def seal_if(secrets: dict) -> str:
+    has_any = secrets["options"] or any(secrets["fallback"])
+    return seal(secrets) if has_any else ""
+
+
+def _after_create(task_id: str, lane: str, data: dict) -> None:
+    pipe = get_redis().pipeline(transaction=False)
+    stats_incr(pipe, {"created": 1, f"created:{data['provider']}": 1})
+    publish(
+        "task.queued",
+        pipe=pipe,
+        task_id=task_id,
+        lane=lane,
+        provider=data["provider"],
+        model=data["model"],
+        priority=data["priority"],
+    )
+    pipe.execute()
+    queue.wake(lane)
+
+
+def _replay(stored: str, fingerprint: str, key: str) -> dict:
+    task_id, _, stored_fingerprint = stored.partition("|")
+    if stored_fingerprint != fingerprint:
+        raise Conflict(
+            f"Idempotency-Key {key!r} was already used for a different request (task {task_id})",
+            code="idempotency_conflict",
+        )
+    return task_get(task_id=task_id)
+
+
+def _load(task_id: str) -> dict[str, Any]:
+    task = store.load(task_id) if task_id and len(task_id) <= 64 else None
+    if task is None:
+        raise NotFound(f"no task {task_id!r} (unknown, or expired after its TTL)")
+    return task
+
+
+def task_get(*, task_id: str) -> dict:
+    task = _load(task_id)
+    view = task_public(task)
+    if task["status"] == "queued":
+        view["queue"] = _queue_estimate(task["lane"], task_id)
+    return view
+
+
+def _queue_estimate(lane: str, task_id: str) -> dict:
+    from tasks.recovery import live_workers
+
+    pos = queue.position(lane, task_id)
+    recent = [float(ms) for ms in get_redis().lrange(keys.lane_durations(lane), 0, 49)]
+    avg_ms = sum(recent) / len(recent) if recent else None
+    workers = max(1, len(live_workers(lane)))
+    eta = None
+    if pos is not None and avg_ms is not None:
+        eta = time.time() + ((pos - 1) // workers + 1) * avg_ms / 1000
+    return {"position": pos, "estimated_start_at": eta, "recent_avg_ms": avg_ms}
+
+
+def task_report(*, task_id: str) -> dict:
+    from tasks.presenters import task_report_view
+
+    task = _load(task_id)
+    logs = get_redis().lrange(keys.logs_task(task_id), 0, -1)
+    return task_report_view(task, store.timeline(task_id), [json.loads(x) for x in logs])
+
+
+def task_cancel(*, task_id: str) -> dict:
+    """Queued: removed and never runs. Running: the worker stops at the next token."""
+    task = _load(task_id)
+    if task["status"] in ("created", "queued"):
+        done, previous = store.transition(task_id, "cancelled", error=_cancel_error())
+        if done:
+            get_redis().zrem(keys.queue_pending(task["lane"]), task_id)
+            finish_side_effects(task_id, "cancelled", provider=task["provider"])
+            return task_get(task_id=task_id)
+        task["status"] = previous
+    if task["status"] == "processing":
+        store.update(task_id, cancel_requested=time.time())
+        store.timeline_add(task_id, "cancel_requested")
+        get_redis().publish(keys.pubsub_cancel(), task_id)
+        return task_get(task_id=task_id)
+    raise Conflict(f"task {task_id} is already {task['status']}", code="task_finished")
+
+
+def _cancel_error() -> dict:
+    return {"code": "cancelled", "message": "cancelled by the client"}
+
+
+def finish_side_effects(task_id: str, status: str, *, provider: str, extra_stats=None) -> None:
+    """Timeline, stats, event and webhook hand-off for a task that just reached `status`."""
+    pipe = get_redis().pipeline(transaction=False)
+    store.timeline_add(task_id, status, pipe=pipe)
+    stats_incr(pipe, {status: 1, f"{status}:{provider}": 1, **(extra_stats or {})})
+    publish(f"task.{status}", pipe=pipe, task_id=task_id, status=status)
+    pipe.execute()
+    from tasks.webhooks import webhook_schedule
+
+    webhook_schedule(task_id=task_id)

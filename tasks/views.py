@@ -1,0 +1,41 @@
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from tasks.serializers import TaskCreateSerializer
+from tasks.services import task_cancel, task_create, task_get, task_report
+
+
+class TaskViewSet(viewsets.ViewSet):
+    """Create a task (202), read it, read its full report, cancel it."""
+
+    lookup_value_regex = "[^/]+"
+
+    def get_serializer(self, *args, **kwargs):  # for the browsable API's form
+        return TaskCreateSerializer(*args, **kwargs)
+
+    def create(self, request):
+        serializer = TaskCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key") or serializer.validated_data.get(
+            "idempotency_key"
+        )
+        task, created = task_create(
+            data=serializer.validated_data, idempotency_key=key, client_id=request.user.id
+        )
+        code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        headers = {"Location": f"/api/v1/tasks/{task['task_id']}"}
+        if not created:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(task, status=code, headers=headers)
+
+    def retrieve(self, request, pk: str):
+        return Response(task_get(task_id=pk))
+
+    @action(detail=True, methods=["get"])
+    def report(self, request, pk: str):
+        return Response(task_report(task_id=pk))
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk: str):
+        return Response(task_cancel(task_id=pk))

@@ -1,0 +1,147 @@
+"""Webhook delivery: signed (Standard Webhooks), retried with backoff, recorded on the task.
+
+Runs on the `webhooks` rq queue only, so a slow receiver never holds up a generation.
+"""
+
+import datetime as dt
+import json
+import logging
+import random
+import time
+import uuid
+
+import requests
+from django.conf import settings
+
+from sop_llm import keys
+from sop_llm.netguard import UnsafeURL, check_url
+from sop_llm.providers.http import parse_retry_after
+from sop_llm.redis import get_redis
+from tasks import store
+
+log = logging.getLogger(__name__)
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+
+
+def webhook_schedule(*, task_id: str, redelivery: bool = False) -> bool:
+    """Hand a finished task's webhook to the webhooks queue (if it named one)."""
+    task = store.load(task_id)
+    if not task or not task.get("webhook_url"):
+        return False
+    from tasks.jobs import deliver_webhook
+    from tasks.queue import rq_queue
+
+    store.update(task_id, webhook={**(task.get("webhook") or {}), "state": "pending"})
+    rq_queue("webhooks").enqueue(
+        deliver_webhook, task_id, job_timeout=_job_timeout(), result_ttl=0, failure_ttl=86400
+    )
+    return True
+
+
+def _job_timeout() -> int:
+    attempts = settings.WEBHOOK_MAX_RETRIES + 1
+    return int(attempts * (settings.WEBHOOK_TIMEOUT_SECONDS + BACKOFF_CAP_SECONDS)) + 60
+
+
+def payload_for(task_id: str, delivery_id: str) -> dict:
+    from tasks.services import task_get
+
+    task = task_get(task_id=task_id)
+    return {"event": f"task.{task['status']}", "delivery_id": delivery_id, "task": task}
+
+
+def signed_headers(delivery_id: str, body: str, *, task_id: str, event: str, attempt: int):
+    from standardwebhooks import Webhook
+
+    timestamp = dt.datetime.now(dt.UTC)
+    signature = Webhook(settings.WEBHOOK_SECRET).sign(delivery_id, timestamp, body)
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "sop-llm-webhooks",
+        "webhook-id": delivery_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": signature,
+        "X-SOP-Event": event,
+        "X-SOP-Task-Id": task_id,
+        "X-SOP-Attempt": str(attempt),
+    }
+
+
+def webhook_deliver(*, task_id: str, sleep=time.sleep) -> str:
+    """Deliver with retries; record every attempt; -> final state (delivered/failed)."""
+    task = store.load(task_id)
+    if task is None:
+        return "expired"
+    delivery_id = f"msg_{uuid.uuid4().hex}"
+    body = json.dumps(payload_for(task_id, delivery_id), separators=(",", ":"))
+    event = f"task.{task['status']}"
+    record = {**(task.get("webhook") or {}), "state": "delivering", "delivery_id": delivery_id}
+    record.setdefault("attempts", [])
+    for attempt in range(1, settings.WEBHOOK_MAX_RETRIES + 2):
+        headers = signed_headers(delivery_id, body, task_id=task_id, event=event, attempt=attempt)
+        outcome, retry_after = _attempt(task["webhook_url"], body, headers, attempt)
+        record["attempts"].append(outcome)
+        store.update(task_id, webhook=record)
+        store.timeline_add(task_id, "webhook_attempt", **outcome)
+        if outcome["ok"] or not outcome["retryable"] or attempt > settings.WEBHOOK_MAX_RETRIES:
+            break
+        sleep(_backoff(attempt, retry_after))
+    record["state"] = "delivered" if record["attempts"][-1]["ok"] else "failed"
+    store.update(task_id, webhook=record)
+    if record["state"] == "failed":
+        _dead_letter(task_id, delivery_id, record["attempts"][-1])
+    return record["state"]
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return min(retry_after, BACKOFF_CAP_SECONDS)
+    delay = BACKOFF_BASE_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+    return min(delay, BACKOFF_CAP_SECONDS)
+
+
+def _attempt(url: str, body: str, headers: dict[str, str], attempt: int):
+    started, clock = time.time(), time.perf_counter()
+    outcome = {
+        "attempt": attempt,
+        "at": started,
+        "status_code": None,
+        "error": None,
+        "ok": False,
+        "retryable": True,
+    }
+    retry_after = None
+    try:
+        check_url(url, what="webhook_url")  # again now: DNS may have changed since submit
+        response = requests.post(
+            url,
+            data=body.encode(),
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            allow_redirects=False,
+            headers=headers,
+        )
+        outcome["status_code"] = response.status_code
+        outcome["ok"] = 200 <= response.status_code < 300
+        outcome["retryable"] = response.status_code == 429 or response.status_code >= 500
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if 300 <= response.status_code < 400:
+            outcome.update(retryable=False, error="redirects are not followed")
+    except UnsafeURL as exc:
+        outcome.update(error=str(exc), retryable=False)
+    except requests.Timeout:
+        outcome["error"] = f"timed out after {settings.WEBHOOK_TIMEOUT_SECONDS}s"
+    except requests.RequestException as exc:
+        outcome["error"] = f"connection failed: {type(exc).__name__}"
+    outcome["duration_ms"] = round((time.perf_counter() - clock) * 1000, 1)
+    return outcome, retry_after
+
+
+def _dead_letter(task_id: str, delivery_id: str, last: dict) -> None:
+    entry = json.dumps(
+        {"task_id": task_id, "delivery_id": delivery_id, "at": time.time(), "last": last}
+    )
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.lpush(keys.webhooks_dead(), entry)
+    pipe.ltrim(keys.webhooks_dead(), 0, 9999)
+    pipe.execute()
