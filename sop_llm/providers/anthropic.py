@@ -60,14 +60,9 @@ class AnthropicProvider:
         turns = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
         if request.prompt is not None:
             turns = [{"role": "user", "content": request.prompt}]
-        body: dict = {
-            "model": request.model,
-            "messages": turns,
-            "max_tokens": p.max_tokens,
-            "temperature": min(p.temperature, 1.0),
-            "top_p": p.top_p,
-            "top_k": p.top_k,
-        }
+        # The Messages API of SDK 2.x takes no temperature/top_p/top_k (current models fix their
+        # own sampling): they are not sent rather than sent and refused.
+        body: dict = {"model": request.model, "messages": turns, "max_tokens": p.max_tokens}
         if system:
             body["system"] = system
         if p.stop:

@@ -81,16 +81,27 @@ def generate_with_fallback(
     for target in targets:
         sub = replace(request, model=target.model, options=target.options)
         for try_number in range(1, policy.max_retries + 2):
+            if request.is_cancelled():
+                raise AllAttemptsFailed(attempts, _cancelled(target))
             result, error = _one_attempt(target, sub, try_number, attempts, on_attempt)
             if result is not None:
                 return result, attempts
             last = error
-            if not error.retryable or try_number > policy.max_retries or request.is_cancelled():
+            if error.code == "cancelled":
+                raise AllAttemptsFailed(attempts, error)
+            if not error.retryable or try_number > policy.max_retries:
                 break
             policy.sleep(policy.delay(error, try_number - 1))
-        if last is not None and last.code == "cancelled":
-            break
     raise AllAttemptsFailed(attempts, last)
+
+
+def _cancelled(target: Target) -> ProviderError:
+    return ProviderError(
+        "cancelled before the next attempt",
+        code="cancelled",
+        provider=target.provider,
+        model=target.model,
+    )
 
 
 def _one_attempt(target, request, try_number, attempts, on_attempt):

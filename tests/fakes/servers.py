@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from requests.structures import CaseInsensitiveDict
+
 
 @dataclass
 class Reply:
@@ -39,7 +41,7 @@ class FakeServer:
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -68,7 +70,8 @@ class FakeServer:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw.decode(errors="replace")
-                reply = server._next(Seen(self.command, self.path, dict(self.headers), body))
+                headers = CaseInsensitiveDict(dict(self.headers))
+                reply = server._next(Seen(self.command, self.path, headers, body))
                 if reply.delay:
                     time.sleep(reply.delay)
                 payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
@@ -140,7 +143,7 @@ def anthropic_message(
     text: str | None = None,
     *,
     tool_input: dict | None = None,
-    model: str = "claude-sonnet-4-5",
+    model: str = "claude-test-model",
     stop_reason: str = "end_turn",
 ) -> dict:
     """A Messages API response body, as api.anthropic.com sends it."""
