@@ -1,5 +1,6 @@
 """Cancellation of running tasks, heard over pub/sub so the generation loop checks only a flag."""
 
+import atexit
 import logging
 import threading
 import time
@@ -20,6 +21,8 @@ class CancelWatch:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._subscribed = threading.Event()
+        self._closing = threading.Event()
+        atexit.register(self._closing.set)  # the interpreter is going: no more reconnects
 
     def watch(self, task_id: str) -> threading.Event:
         self._ensure_listening()
@@ -51,6 +54,8 @@ class CancelWatch:
                 for message in pubsub.listen():
                     self._on_cancel(message["data"])
             except redis.RedisError as exc:
+                if self._closing.is_set():
+                    return
                 log.warning("cancel listener lost Redis (%s); resubscribing", exc)
                 time.sleep(1)
 

@@ -30,17 +30,24 @@ class HeartbeatWorker(SimpleWorker):
     def work(self, *args, **kwargs):
         set_current_worker_name(self.name)
         self._stop = threading.Event()
-        self._beat()
+        self._thread: threading.Thread | None = None
         self._recover_at_start()
-        thread = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
-        thread.start()
         try:
             return super().work(*args, **kwargs)
         finally:
             self._stop.set()
-            thread.join(timeout=5)
+            if self._thread is not None:
+                self._thread.join(timeout=5)
             get_redis().delete(keys.worker_alive(self.name))
             set_current_worker_name(None)
+
+    def _install_signal_handlers(self):
+        # Announce liveness only once SIGTERM means "finish the job, then stop" (rq installs
+        # its handlers after start-up), so a stop never leaves a stale liveness key behind.
+        super()._install_signal_handlers()
+        self._beat()
+        self._thread = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        self._thread.start()
 
     def lanes(self) -> list[str]:
         prefix = keys.prefix()

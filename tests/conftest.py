@@ -26,6 +26,18 @@ def redis_prefix(settings):
     yield settings.REDIS_KEY_PREFIX
     _delete_matching(f"{settings.REDIS_KEY_PREFIX}*")
     _delete_matching(f"rq:*{settings.REDIS_KEY_PREFIX}*")
+    _forget_queues(settings.REDIS_KEY_PREFIX)
+
+
+def _forget_queues(prefix: str) -> None:
+    """rq lists every queue it has seen in one set; drop this test's queues from it."""
+    try:
+        client = get_rq_redis()
+        stale = [q for q in client.smembers("rq:queues") if prefix.encode() in q]
+        if stale:
+            client.srem("rq:queues", *stale)
+    except Exception:
+        pass
 
 
 def _delete_matching(pattern: str) -> None:
