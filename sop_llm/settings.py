@@ -65,6 +65,7 @@ TOGETHER_API_KEY = env_str("TOGETHER_API_KEY")
 # --- Webhooks -----------------------------------------------------------------------------
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 30, min=1, max=600)
 WEBHOOK_MAX_RETRIES = env_int("WEBHOOK_MAX_RETRIES", 3, min=0, max=20)
+WEBHOOK_BACKOFF_SECONDS = env_float("WEBHOOK_BACKOFF_SECONDS", 1.0, min=0, max=600)
 WEBHOOK_SECRET = env_webhook_secret("WEBHOOK_SECRET")
 # Also governs custom-provider URLs: loopback/private targets only for development and tests.
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)

@@ -1,9 +1,11 @@
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from tasks.serializers import TaskCreateSerializer
 from tasks.services import task_cancel, task_create, task_get, task_report
+from tasks.webhooks import dead_letters, dead_letters_replay, webhook_redeliver
 
 
 class TaskViewSet(viewsets.ViewSet):
@@ -39,3 +41,22 @@ class TaskViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk: str):
         return Response(task_cancel(task_id=pk))
+
+    @action(detail=True, methods=["post"], url_path="webhook/redeliver")
+    def redeliver(self, request, pk: str):
+        return Response(webhook_redeliver(task_id=pk), status=status.HTTP_202_ACCEPTED)
+
+
+class DeadLetterList(APIView):
+    """Webhook deliveries that used up their retries, newest first."""
+
+    def get(self, request):
+        return Response({"dead_letters": dead_letters()})
+
+
+class DeadLetterReplay(APIView):
+    """Replay dead deliveries: all of them, or one task's (`{"task_id": ...}`)."""
+
+    def post(self, request):
+        task_id = request.data.get("task_id") if isinstance(request.data, dict) else None
+        return Response(dead_letters_replay(task_id=task_id), status=status.HTTP_202_ACCEPTED)

@@ -20,7 +20,6 @@ from sop_llm.redis import get_redis
 from tasks import store
 
 log = logging.getLogger(__name__)
-BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
 
 
@@ -97,7 +96,7 @@ def webhook_deliver(*, task_id: str, sleep=time.sleep) -> str:
 def _backoff(attempt: int, retry_after: float | None) -> float:
     if retry_after is not None:
         return min(retry_after, BACKOFF_CAP_SECONDS)
-    delay = BACKOFF_BASE_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+    delay = settings.WEBHOOK_BACKOFF_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
     return min(delay, BACKOFF_CAP_SECONDS)
 
 
@@ -145,3 +144,37 @@ def _dead_letter(task_id: str, delivery_id: str, last: dict) -> None:
     pipe.lpush(keys.webhooks_dead(), entry)
     pipe.ltrim(keys.webhooks_dead(), 0, 9999)
     pipe.execute()
+
+
+def webhook_redeliver(*, task_id: str) -> dict:
+    """Send the final payload again, on demand (a new delivery id, attempts appended)."""
+    from sop_llm.errors import Conflict, NotFound
+    from tasks.store import FINAL
+
+    task = store.load(task_id)
+    if task is None:
+        raise NotFound(f"no task {task_id!r}")
+    if not task.get("webhook_url"):
+        raise Conflict(f"task {task_id} has no webhook_url", code="no_webhook")
+    if task["status"] not in FINAL:
+        raise Conflict(f"task {task_id} is still {task['status']}", code="task_not_finished")
+    webhook_schedule(task_id=task_id)
+    return {"task_id": task_id, "state": "pending"}
+
+
+def dead_letters(limit: int = 100) -> list[dict]:
+    return [json.loads(e) for e in get_redis().lrange(keys.webhooks_dead(), 0, limit - 1)]
+
+
+def dead_letters_replay(*, task_id: str | None = None) -> dict:
+    """Re-enqueue dead deliveries (all, or one task's) and drop them from the list."""
+    replayed = []
+    for raw in get_redis().lrange(keys.webhooks_dead(), 0, -1):
+        entry = json.loads(raw)
+        if task_id is not None and entry["task_id"] != task_id:
+            continue
+        if get_redis().lrem(keys.webhooks_dead(), 1, raw) and webhook_schedule(
+            task_id=entry["task_id"]
+        ):
+            replayed.append(entry["task_id"])
+    return {"replayed": replayed}
