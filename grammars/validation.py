@@ -25,11 +25,17 @@ def validate_output(result: GenerateResult, response_format: ResponseFormat) -> 
     if response_format.type == "json_object" and not isinstance(parsed, dict):
         raise _invalid(where, f"expected a JSON object, got {type(parsed).__name__}", result)
     if response_format.type == "json_schema":
-        validator = jsonschema.Draft202012Validator(response_format.schema or {})
+        validator = jsonschema.Draft202012Validator(
+            response_format.schema or {},
+            format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+        )
         error = jsonschema.exceptions.best_match(validator.iter_errors(parsed))
         if error is not None:
             path = "/".join(str(p) for p in error.absolute_path) or "(root)"
             raise _invalid(where, f"schema violation at {path}: {error.message}", result)
+    structured = result.meta.setdefault("structured", {})
+    structured.setdefault("enforcement", "validated")
+    structured["validation"] = "passed"
     return parsed
 
 

@@ -64,6 +64,19 @@ class LlamaEngine:
             verbose=False,
         )
         self._formatter = None
+        self._lltokenizer = None
+
+    def lltokenizer(self):
+        """llguidance's view of the vocabulary: ~1.3 s to build, so once per loaded model."""
+        if self._lltokenizer is None:
+            import warnings
+
+            from llguidance.llamacpp import lltokenizer_from_vocab
+
+            with warnings.catch_warnings():  # it calls a deprecated llama.cpp getter per token
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._lltokenizer = lltokenizer_from_vocab(self.llama._model.vocab)
+        return self._lltokenizer
 
     def close(self) -> None:
         # Llama after close() segfaults: callers drop the engine with it.

@@ -43,7 +43,7 @@ class LocalProvider:
         with gpu_guard().use(info, params) as (engine, hot_path, load_ms):
             constraint = constraint_for(request.response_format, engine, request.options)
             result = engine.generate(request, model_name=info.name, **constraint.kwargs())
-            constraint.check()
+            constraint.finish(result)
         result.timings.update(load_ms=load_ms, hot_path=hot_path)
         result.meta["repro"].update(
             gguf_sha256=file_sha256(info.path), load_params=params.to_dict()

@@ -1,69 +1,125 @@
 """Constrained decoding for the local model: the output is valid by construction.
 
-Engines: `native` (llama.cpp's GBNF sampler). Grammars are compiled once per distinct
-schema/grammar and cached.
+Engines:
+- `llguidance` (default): the grammar's token mask is computed by llguidance and applied as a
+  logits processor -- about as fast as unconstrained decoding (the mask is cheap to compute).
+- `native`: llama.cpp's own GBNF sampler -- about 3x slower here on a 262k-token vocabulary,
+  and its JSON-schema converter silently ignores bounds (minimum, maxItems, ...); selectable
+  for comparison and for grammars llguidance refuses.
 """
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
+from django.conf import settings
+
+from grammars.compile import GrammarError, llg_grammar, source_of
 from sop_llm.providers.errors import ProviderError
-from sop_llm.providers.types import ResponseFormat
+from sop_llm.providers.types import GenerateResult, ResponseFormat
+
+ENGINES = ("llguidance", "native")
 
 
 @dataclass
 class Constraint:
     engine: str | None = None
     grammar: object | None = None
-    logits_processor: object | None = None
+    processor: "_MaskProcessor | None" = None
     errors: list[str] = field(default_factory=list)
 
     def kwargs(self) -> dict:
-        return {"grammar": self.grammar, "logits_processor": self.logits_processor}
+        if self.processor is None:
+            return {"grammar": self.grammar, "logits_processor": None}
+        from llama_cpp import LogitsProcessorList
 
-    def check(self) -> None:
-        if self.errors:
+        return {"grammar": None, "logits_processor": LogitsProcessorList([self.processor])}
+
+    def finish(self, result: GenerateResult) -> None:
+        """Raise if decoding broke, or if max_tokens cut the grammar short."""
+        if self.processor is not None and self.processor.error:
             raise ProviderError(
-                f"local: constrained decoding failed: {self.errors[0]}",
+                f"local: constrained decoding failed: {self.processor.error}",
                 code="grammar_error",
                 provider="local",
+                model=result.model,
+            )
+        complete = self.processor.matcher.is_accepting() if self.processor else None
+        if self.engine and result.finish_reason == "length" and not complete:
+            raise ProviderError(
+                f"local ({result.model}): max_tokens ran out before the grammar was complete",
+                code="truncated",
+                provider="local",
+                model=result.model,
             )
 
     def report(self) -> dict:
-        if self.engine is None:
-            return {}
-        return {"enforcement": "grammar", "engine": self.engine}
+        return {} if self.engine is None else {"enforcement": "grammar", "engine": self.engine}
 
 
 def constraint_for(rf: ResponseFormat, engine, options: dict) -> Constraint:
     if rf.type == "text":
         return Constraint()
-    return Constraint(engine="native", grammar=_native_grammar(_grammar_source(rf)))
+    name = options.get("grammar_engine") or settings.GRAMMAR_ENGINE
+    if name not in ENGINES:
+        raise ProviderError(
+            f"unknown grammar_engine {name!r}; use one of {ENGINES}",
+            code="bad_request",
+            provider="local",
+        )
+    kind, text = source_of(rf)
+    if name == "native":
+        return Constraint(engine="native", grammar=_native_grammar(kind, text))
+    try:
+        grammar = llg_grammar(kind, text)
+    except GrammarError as exc:
+        raise ProviderError(f"local: {exc}", code="bad_request", provider="local") from None
+    return Constraint(engine="llguidance", processor=_MaskProcessor(engine, grammar))
 
 
-def _grammar_source(rf: ResponseFormat) -> tuple[str, str]:
-    if rf.type == "json_schema":
-        return "schema", json.dumps(rf.schema, sort_keys=True)
-    if rf.type == "json_object":
-        return "schema", json.dumps({"type": "object"})
-    return "gbnf", rf.grammar or ""
+class _MaskProcessor:
+    """A llama-cpp-python logits processor: feeds sampled tokens to the matcher and masks the
+    logits with its next-token bitmask. Exceptions inside it would be swallowed by the C
+    callback, so they are kept in `error` and checked after generation."""
+
+    def __init__(self, engine, grammar: str):
+        import llguidance
+
+        self.matcher = llguidance.LLMatcher(engine.lltokenizer(), grammar, log_level=0)
+        self.n_vocab = engine.llama.n_vocab()
+        self.mask = np.full(((self.n_vocab + 31) // 32,), -1, dtype=np.int32)
+        self.prompt_len: int | None = None
+        self.consumed = 0
+        self.error: str | None = None
+
+    def __call__(self, input_ids, scores):
+        try:
+            if self.prompt_len is None:
+                self.prompt_len = len(input_ids)  # the first call sees the prompt alone
+            for token in input_ids[self.prompt_len + self.consumed :]:
+                self.matcher.consume_token(int(token))
+                self.consumed += 1
+            if self.matcher.is_error():
+                raise RuntimeError(self.matcher.get_error())
+            self.matcher.unsafe_compute_mask_ptr(self.mask.ctypes.data, self.mask.nbytes)
+            allowed = np.unpackbits(self.mask.view(np.uint8), bitorder="little")
+            scores[allowed[: scores.shape[0]] == 0] = -np.inf
+        except Exception as exc:
+            self.error = self.error or f"{type(exc).__name__}: {exc}"
+        return scores
 
 
 @lru_cache(maxsize=128)
-def _native_grammar(source: tuple[str, str]):
+def _native_grammar(kind: str, text: str):
     from llama_cpp import LlamaGrammar
 
-    kind, text = source
     try:
-        if kind == "schema":
+        if kind == "json_schema":
             return LlamaGrammar.from_json_schema(text, verbose=False)
         return LlamaGrammar.from_string(text, verbose=False)
     except Exception as exc:  # llama.cpp raises bare ValueError/AssertionError here
-        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         raise ProviderError(
-            f"local: the {kind} ({digest}) cannot be compiled: {exc}",
+            f"local: the grammar cannot be compiled by llama.cpp: {exc}",
             code="bad_request",
             provider="local",
         ) from None

@@ -21,6 +21,7 @@ class ApiRoot(APIView):
                 "tasks": url("tasks-list"),
                 "models": url("models-list"),
                 "models_status": url("models-status"),
+                "grammars": url("grammars-list"),
             }
         )
 
@@ -33,4 +34,5 @@ urlpatterns = [
     path("api/v1/", ApiRoot.as_view(), name="api-root"),
     path("api/v1/", include("tasks.urls")),
     path("api/v1/", include("models_gpu.urls")),
+    path("api/v1/", include("grammars.urls")),
 ]

@@ -56,14 +56,32 @@ def test_openai_returns_the_answer_with_usage(openai_at):
     assert sent.body["max_tokens"] == 20 and sent.body["seed"] == 7
 
 
-def test_openai_sends_json_schema_as_its_native_response_format(openai_at):
+def test_openai_sends_json_schema_as_its_native_strict_response_format(openai_at):
     openai_at.reply(Reply(200, openai_chat('{"a": 1}')))
-    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
-    get_provider("openai").generate(chat(response_format=ResponseFormat("json_schema", schema)))
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}},
+        "required": ["a"],
+        "additionalProperties": False,
+    }
+    result = get_provider("openai").generate(
+        chat(response_format=ResponseFormat("json_schema", schema))
+    )
     assert openai_at.seen[0].body["response_format"] == {
         "type": "json_schema",
         "json_schema": {"name": "answer", "schema": schema, "strict": True},
     }
+    assert result.meta["structured"] == {"enforcement": "provider_strict"}
+
+
+def test_a_schema_outside_openai_strict_mode_is_sent_non_strict_and_validated(openai_at):
+    openai_at.reply(Reply(200, openai_chat('{"a": 1}')))
+    schema = {"type": "object", "properties": {"a": {"type": "integer", "minimum": 0}}}
+    result = get_provider("openai").generate(
+        chat(response_format=ResponseFormat("json_schema", schema))
+    )
+    assert openai_at.seen[0].body["response_format"]["json_schema"]["strict"] is False
+    assert result.meta["structured"] == {"enforcement": "validated"}
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import time
 
+from grammars.preflight import strict_compatible
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.http import bad_response, post_json
 from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
@@ -41,9 +42,17 @@ def _response_format(request: GenerateRequest) -> dict | None:
     if rf.type == "json_object":
         return {"type": "json_object"}
     if rf.type == "json_schema":
-        schema = {"name": rf.schema_name, "schema": rf.schema, "strict": rf.strict}
+        # strict=true makes OpenAI refuse schemas outside its subset: only ask where it fits.
+        strict = rf.strict and strict_compatible(rf.schema)
+        schema = {"name": rf.schema_name, "schema": rf.schema, "strict": strict}
         return {"type": "json_schema", "json_schema": schema}
     return None
+
+
+def enforcement(request: GenerateRequest) -> str:
+    rf = request.response_format
+    strict = rf.type == "json_schema" and rf.strict and strict_compatible(rf.schema)
+    return "provider_strict" if strict else "validated"
 
 
 def chat_complete(
@@ -59,7 +68,10 @@ def chat_complete(
         model=request.model,
     )
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return parse_chat(data, provider=provider, model=request.model, elapsed_ms=elapsed_ms)
+    result = parse_chat(data, provider=provider, model=request.model, elapsed_ms=elapsed_ms)
+    if request.response_format.structured:
+        result.meta["structured"] = {"enforcement": enforcement(request)}
+    return result
 
 
 def parse_chat(data, *, provider: str, model: str, elapsed_ms: float) -> GenerateResult:

@@ -1,0 +1,49 @@
+"""Compile response formats to llguidance grammars, once per distinct schema or grammar.
+
+No llama.cpp here: the web process uses this to refuse what cannot be enforced at submit time.
+"""
+
+import json
+import re
+from functools import lru_cache
+
+from sop_llm.providers.types import ResponseFormat
+
+# Compact JSON: no free whitespace between tokens, so answers are shorter and faster.
+JSON_OPTIONS = {"whitespace_flexible": False}
+_UNIMPLEMENTED = re.compile(r"Unimplemented keys: \[(.*?)\]")
+
+
+class GrammarError(ValueError):
+    def __init__(self, message: str, keywords: list[str] | None = None):
+        super().__init__(message)
+        self.keywords = keywords or []
+
+
+def source_of(rf: ResponseFormat) -> tuple[str, str]:
+    """(kind, canonical text): the cache key of a response format."""
+    if rf.type == "json_schema":
+        return "json_schema", json.dumps(rf.schema, sort_keys=True)
+    if rf.type == "json_object":
+        return "json_schema", json.dumps({"type": "object"})
+    return "gbnf", rf.grammar or ""
+
+
+@lru_cache(maxsize=256)
+def llg_grammar(kind: str, text: str) -> str:
+    """The llguidance grammar for a source, validated; GrammarError names what is refused."""
+    import llguidance
+
+    if kind == "json_schema":
+        grammar = llguidance.LLMatcher.grammar_from_json_schema(text, defaults=JSON_OPTIONS)
+    else:
+        try:
+            grammar = llguidance.grammar_from("gbnf", text)
+        except Exception as exc:  # the GBNF converter raises its own parse errors
+            raise GrammarError(f"the GBNF grammar does not parse: {exc}") from None
+    error = llguidance.LLMatcher.validate_grammar(grammar)
+    if error:
+        found = _UNIMPLEMENTED.search(error)
+        keywords = json.loads(f"[{found.group(1)}]") if found else []
+        raise GrammarError(error.strip().splitlines()[0][:500], keywords)
+    return grammar

@@ -1,0 +1,155 @@
+"""Which keyword of a JSON schema is enforced, and how, for a given provider -- before submit.
+
+Paths: `grammar` (the local model cannot produce anything else), `provider_strict` (OpenAI's
+strict mode), `validated` (checked with jsonschema after the answer; a violation is a failed
+attempt), `annotation` (constrains nothing), `unsupported` (nothing would enforce it: refused).
+"""
+
+from typing import Any
+
+import jsonschema
+
+from grammars.compile import GrammarError, llg_grammar
+
+ANNOTATIONS = {
+    "title",
+    "description",
+    "$schema",
+    "$id",
+    "$comment",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "contentMediaType",
+    "contentEncoding",
+    "$anchor",
+}
+OPENAI_STRICT = {
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "enum",
+    "const",
+    "items",
+    "anyOf",
+    "$ref",
+    "$defs",
+    "definitions",
+}
+_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMAS = (
+    "items",
+    "additionalProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+)
+CHECKABLE_FORMATS = set(jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers)
+
+
+def keywords(schema: Any, path: str = "") -> list[tuple[str, str, Any]]:
+    """Every (path, keyword, value) in a schema, subschemas included."""
+    if not isinstance(schema, dict):
+        return []
+    found = [(path or "/", key, value) for key, value in schema.items()]
+    for key in _SUBSCHEMA_MAPS:
+        for name, sub in (
+            (schema.get(key) or {}).items() if isinstance(schema.get(key), dict) else []
+        ):
+            found += keywords(sub, f"{path}/{key}/{name}")
+    for key in _SUBSCHEMA_LISTS:
+        for index, sub in enumerate(schema.get(key) or []):
+            found += keywords(sub, f"{path}/{key}/{index}")
+    for key in _SUBSCHEMAS:
+        if isinstance(schema.get(key), dict):
+            found += keywords(schema[key], f"{path}/{key}")
+    return found
+
+
+def strict_compatible(schema: Any) -> bool:
+    """OpenAI strict mode: known keywords only; every object closed with all keys required."""
+    for _, key, _ in keywords(schema):
+        if key not in OPENAI_STRICT | ANNOTATIONS:
+            return False
+    return all(_closed(node) for node in _objects(schema))
+
+
+def _objects(schema: Any):
+    if isinstance(schema, dict):
+        if schema.get("type") == "object" or "properties" in schema:
+            yield schema
+        for value in schema.values():
+            yield from _objects(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _objects(value)
+
+
+def _closed(node: dict) -> bool:
+    props = set((node.get("properties") or {}).keys())
+    return node.get("additionalProperties") is False and set(node.get("required") or []) == props
+
+
+def preflight(schema: dict, provider: str) -> dict:
+    """Per keyword: how it will be enforced for `provider`; `ok` False when any is unsupported."""
+    unsupported_local: set[str] = set()
+    if provider == "local":
+        try:
+            llg_grammar("json_schema", _canonical(schema))
+        except GrammarError as exc:
+            unsupported_local = set(exc.keywords) or {"(schema)"}
+    strict = provider in ("openai", "openai_compatible") and strict_compatible(schema)
+    report = [
+        {
+            "path": path,
+            "keyword": key,
+            "enforced_by": _how(key, value, provider, strict, unsupported_local),
+        }
+        for path, key, value in keywords(schema)
+    ]
+    bad = [r for r in report if r["enforced_by"] == "unsupported"]
+    return {
+        "provider": provider,
+        "ok": not bad,
+        "keywords": report,
+        "unsupported": bad,
+        "enforcement": "grammar"
+        if provider == "local"
+        else ("provider_strict" if strict else "validated"),
+    }
+
+
+def _how(key: str, value: Any, provider: str, strict: bool, unsupported_local: set) -> str:
+    if key in ANNOTATIONS:
+        return "annotation"
+    if provider == "local":
+        return "unsupported" if key in unsupported_local else "grammar"
+    if key == "format" and value not in CHECKABLE_FORMATS:
+        return "unsupported"
+    if strict and key in OPENAI_STRICT:
+        return "provider_strict"
+    return "validated"
+
+
+def _canonical(schema: dict) -> str:
+    import json
+
+    return json.dumps(schema, sort_keys=True)
+
+
+def refusal(schema: dict, provider: str) -> str | None:
+    """A 400 message naming the keywords nothing would enforce, or None."""
+    result = preflight(schema, provider)
+    if result["ok"]:
+        return None
+    names = ", ".join(f"'{u['keyword']}' at {u['path']}" for u in result["unsupported"])
+    return f"{provider} cannot enforce {names}; see POST /api/v1/grammars/check"
