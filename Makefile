@@ -9,7 +9,7 @@ MODEL  := models/gemma-3-270m-q4_k_m.gguf
 CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 export CMAKE_ARGS
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean browser
 
 install: $(STAMP) $(MODEL)
 
@@ -28,8 +28,15 @@ $(MODEL): $(STAMP)
 run: install
 	$(PY) -m sop_llm.run
 
-test: install
+test: install browser
 	$(PY) -m pytest
+
+# The dashboard test drives headless Chromium (Debian's chromium + chromium-driver).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+	  || echo "chromium/chromedriver missing: the dashboard browser test will be skipped"; }
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -149,6 +149,7 @@ class GpuGuard:
             self.loaded = Loaded(info, params, engine, now, load_ms, now, before, rss_mb())
             log.info("loaded %s in %.0f ms (%s)", info.name, load_ms, params.to_dict())
             publish("model.loaded", model=info.name, load_ms=load_ms)
+            _count_load()
             self._publish_loaded()
             return self.loaded
 
@@ -196,6 +197,17 @@ class GpuGuard:
                 get_redis().set(key, json.dumps(status))
         except redis.RedisError as exc:
             log.warning("could not publish the loaded model: %s", exc)
+
+
+def _count_load() -> None:
+    from monitor.stats import stats_incr
+
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        stats_incr(pipe, {"model_loads": 1})
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("model load not counted: %s", exc)
 
 
 def check_vram(info: ModelInfo, params: LoadParams) -> None:

@@ -1,7 +1,13 @@
-"""Events for the WebSocket monitor and for waiting callers: one JSON message per change."""
+"""Events for the WebSocket monitor and for waiting callers: one JSON message per change.
+
+Task events go to `pubsub:events` (everyone) and `pubsub:task:{id}` (that task's waiters).
+Tokens are published from a background thread, so the generation loop never waits on Redis.
+"""
 
 import json
 import logging
+import queue
+import threading
 import time
 from typing import Any
 
@@ -20,10 +26,50 @@ def event_message(type_: str, **data: Any) -> str:
 def publish(type_: str, pipe=None, **data: Any) -> None:
     """Fire-and-forget: a monitor that misses an event must never fail the task."""
     message = event_message(type_, **data)
+    target = pipe if pipe is not None else get_redis().pipeline(transaction=False)
+    target.publish(keys.pubsub_events(), message)
+    if data.get("task_id"):
+        target.publish(keys.pubsub_task(data["task_id"]), message)
     if pipe is not None:
-        pipe.publish(keys.pubsub_events(), message)
         return
     try:
-        get_redis().publish(keys.pubsub_events(), message)
+        target.execute()
     except redis.RedisError as exc:
         log.warning("event %s not published: %s", type_, exc)
+
+
+class TokenStream:
+    """Publishes `task.token` events in order, off the caller's thread, coalescing pieces
+    that pile up while Redis is busy. `close()` flushes, so tokens precede the final event."""
+
+    _STOP = object()
+
+    def __init__(self, task_id: str):
+        self.task_id = task_id
+        self.index = 0
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=f"tokens-{task_id[:8]}", daemon=True)
+        self._thread.start()
+
+    def __call__(self, text: str) -> None:
+        self._queue.put(text)
+
+    def close(self) -> None:
+        self._queue.put(self._STOP)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            pieces = [self._queue.get()]
+            while not self._queue.empty():
+                pieces.append(self._queue.get())
+            if pieces[-1] is self._STOP:
+                stopping = True
+                pieces.pop()
+            if pieces:
+                self._send("".join(pieces), len(pieces))
+
+    def _send(self, text: str, count: int) -> None:
+        publish("task.token", task_id=self.task_id, text=text, index=self.index, tokens=count)
+        self.index += count

@@ -1,4 +1,5 @@
-"""Daily counters in `stats:daily:{date}` (hash, kept 7 days)."""
+"""Counters: per day in `stats:daily:{date}` (7 days), forever in `stats:total`, and
+histograms in `stats:hist:{name}` -- all in Redis, so every process adds to the same numbers."""
 
 import datetime as dt
 
@@ -6,6 +7,11 @@ from sop_llm import keys
 from sop_llm.redis import get_redis
 
 STATS_TTL_SECONDS = 7 * 86400
+HISTOGRAMS = {
+    "task_duration_ms": (50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000),
+    "tokens_per_second": (1, 5, 10, 20, 40, 80, 160, 320, 640),
+    "queue_wait_ms": (5, 10, 50, 100, 500, 1000, 5000, 30000, 300000),
+}
 
 
 def today() -> str:
@@ -17,7 +23,20 @@ def stats_incr(pipe, counts: dict[str, int]) -> None:
     for name, amount in counts.items():
         if amount:
             pipe.hincrby(key, name, amount)
+            pipe.hincrby(keys.stats_total(), name, amount)
     pipe.expire(key, STATS_TTL_SECONDS)
+
+
+def observe(pipe, name: str, value: float | None) -> None:
+    """One observation into a histogram (stored per bucket; /metrics makes it cumulative)."""
+    if value is None:
+        return
+    bounds = HISTOGRAMS[name]
+    bucket = next((str(b) for b in bounds if value <= b), "+Inf")
+    key = keys.metrics_histogram(name)
+    pipe.hincrby(key, bucket, 1)
+    pipe.hincrbyfloat(key, "sum", value)
+    pipe.hincrby(key, "count", 1)
 
 
 def stats_days(days: int) -> list[dict]:

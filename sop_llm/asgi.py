@@ -4,7 +4,18 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sop_llm.settings")
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
-application = ProtocolTypeRouter({"http": get_asgi_application()})
+django_http = get_asgi_application()  # sets Django up before the consumers are imported
+
+from django.urls import path  # noqa: E402
+
+from monitor.consumers import MonitorConsumer  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_http,
+        "websocket": URLRouter([path("ws/monitor", MonitorConsumer.as_asgi())]),
+    }
+)

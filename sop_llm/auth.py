@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
+from django.http import HttpRequest
 from rest_framework import authentication, exceptions, permissions, renderers
 from rest_framework.authentication import CSRFCheck
 
@@ -41,6 +42,13 @@ def bearer_token(header: str | None) -> str | None:
         return None
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def unsign_cookie(value: str) -> str | None:
+    """The key inside a signed sign-in cookie value, or None (same check as Django's)."""
+    request = HttpRequest()  # reuse Django's own cookie check (its salting changes by version)
+    request.COOKIES = {COOKIE_NAME: value}
+    return cookie_key(request)
 
 
 def cookie_key(request) -> str | None:

@@ -100,3 +100,21 @@ def webhooks_dead() -> str:
 def file_hash(stamp: str) -> str:
     """sha256 of a model file, keyed by its path, size and mtime."""
     return _p(f"cache:sha256:{stamp}")
+
+
+def pubsub_task(task_id: str) -> str:
+    """One task's own events (state changes and tokens), for callers waiting on it."""
+    return _p(f"pubsub:task:{task_id}")
+
+
+def stats_total() -> str:
+    """Counters since the start of time (Prometheus counters must never go down)."""
+    return _p("stats:total")
+
+
+def metrics_histogram(name: str) -> str:
+    return _p(f"stats:hist:{name}")
+
+
+def gpu_ticker_lock() -> str:
+    return _p("lock:gpu-ticker")

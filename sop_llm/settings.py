@@ -76,6 +76,7 @@ HOST = env_str("HOST", "127.0.0.1")
 READY_TIMEOUT_SECONDS = env_float("READY_TIMEOUT_SECONDS", 0.8, min=0.05, max=10)
 PORT = env_int("PORT", 8000, min=1, max=65535)
 REMOTE_WORKERS = env_int("REMOTE_WORKERS", 2, min=0, max=64)
+METRICS_TOKEN = env_str("METRICS_TOKEN")  # a separate bearer token for Prometheus scrapers
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
 API_KEYS = env_list("SOP_LLM_API_KEYS")
 API_KEYS_GENERATED = not API_KEYS
@@ -167,8 +168,15 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "filters": {"redact": {"()": "sop_llm.redact.RedactingFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "redis": {"()": "monitor.logs.RedisLogHandler", "filters": ["redact"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        **{
+            app: {"handlers": ["console", "redis"], "level": LOG_LEVEL, "propagate": False}
+            for app in ("sop_llm", "tasks", "models_gpu", "monitor", "grammars", "rq.worker")
+        },
+    },
 }

@@ -3,6 +3,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from monitor import views as monitor_views
 from sop_llm import views
 
 handler404 = "sop_llm.errors.handler404"
@@ -22,6 +23,10 @@ class ApiRoot(APIView):
                 "models": url("models-list"),
                 "models_status": url("models-status"),
                 "grammars": url("grammars-list"),
+                "monitor_status": url("monitor-status"),
+                "monitor_queue": url("monitor-queue"),
+                "monitor_logs": url("monitor-logs"),
+                "monitor_stats": url("monitor-stats"),
             }
         )
 
@@ -35,4 +40,7 @@ urlpatterns = [
     path("api/v1/", include("tasks.urls")),
     path("api/v1/", include("models_gpu.urls")),
     path("api/v1/", include("grammars.urls")),
+    path("api/v1/", include("monitor.urls")),
+    path("metrics", monitor_views.metrics, name="metrics"),
+    path("monitor/", monitor_views.dashboard, name="dashboard"),
 ]

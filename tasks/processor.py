@@ -5,6 +5,9 @@ import time
 from dataclasses import asdict
 
 from grammars.formats import format_hash, response_format_from
+from monitor.events import TokenStream
+from monitor.logs import current_task_id
+from monitor.stats import observe
 from sop_llm import keys
 from sop_llm.providers.fallback import AllAttemptsFailed, Attempt, Target, generate_with_fallback
 from sop_llm.providers.types import GenerateRequest, GenerateResult, Message, SamplingParams
@@ -65,28 +68,51 @@ def build_request(task: dict) -> tuple[GenerateRequest, list[Target]]:
 
 
 def _run(task_id: str, lane: str) -> None:
+    token = current_task_id.set(task_id)
+    try:
+        _run_task(task_id, lane)
+    finally:
+        current_task_id.reset(token)
+
+
+def _run_task(task_id: str, lane: str) -> None:
     task = store.load(task_id)
     started = float(task["started_at"])
     queue_wait_ms = round((started - float(task["queued_at"])) * 1000, 1)
     store.timeline_add(task_id, "dequeued", worker=task.get("worker"), queue_wait_ms=queue_wait_ms)
     _publish("task.started", task_id, lane=lane, worker=task.get("worker"))
     request, targets = build_request(task)
+    log.info("task %s started on %s (queued %.0f ms)", task_id, task.get("worker"), queue_wait_ms)
     watch = cancel_watch().watch(task_id)
     request.is_cancelled = watch.is_set
+    request.on_token = tokens = TokenStream(task_id)
     try:
         result, attempts = generate_with_fallback(
             targets=targets, request=request, on_attempt=lambda a: _on_attempt(task_id, a)
         )
     except AllAttemptsFailed as exc:
+        tokens.close()
         _finish_failed(task_id, lane, exc)
         return
     finally:
         cancel_watch().unwatch(task_id)
+    tokens.close()
     _complete(task, lane, request, result, attempts, queue_wait_ms)
 
 
 def _on_attempt(task_id: str, attempt: Attempt) -> None:
     store.timeline_add(task_id, "attempt", **attempt.to_dict())
+    if attempt.outcome == "error":
+        log.warning(
+            "task %s: %s (%s) attempt %d failed [%s/%s]: %s",
+            task_id,
+            attempt.provider,
+            attempt.model,
+            attempt.try_number,
+            attempt.error_code,
+            attempt.error_class,
+            attempt.message,
+        )
 
 
 def _complete(task, lane, request, result: GenerateResult, attempts, queue_wait_ms) -> None:
@@ -124,7 +150,15 @@ def _complete(task, lane, request, result: GenerateResult, attempts, queue_wait_
     if not done:
         log.warning("task %s finished but was already %s; result dropped", task_id, previous)
         return
-    _record_duration(lane, task_id, total_ms)
+    _record_duration(lane, task_id, timings)
+    log.info(
+        "task %s completed by %s/%s: %d tokens in %.0f ms",
+        task_id,
+        result.provider,
+        result.model,
+        result.usage.completion_tokens,
+        total_ms,
+    )
     if timings.get("load_ms") or timings.get("hot_path") is not None:
         store.timeline_add(
             task_id, "model", hot_path=timings["hot_path"], load_ms=timings["load_ms"]
@@ -151,9 +185,12 @@ def _repro(task: dict, request: GenerateRequest, result: GenerateResult) -> dict
     }
 
 
-def _record_duration(lane: str, task_id: str, total_ms: float) -> None:
+def _record_duration(lane: str, task_id: str, timings: dict) -> None:
     pipe = get_redis().pipeline(transaction=False)
-    pipe.lpush(keys.lane_durations(lane), total_ms)
+    pipe.lpush(keys.lane_durations(lane), timings["total_ms"])
+    observe(pipe, "task_duration_ms", timings["total_ms"])
+    observe(pipe, "tokens_per_second", timings["tokens_per_second"])
+    observe(pipe, "queue_wait_ms", timings["queue_wait_ms"])
     pipe.ltrim(keys.lane_durations(lane), 0, DURATIONS_KEPT - 1)
     queue.release(lane, task_id, pipe=pipe)
     pipe.execute()
@@ -169,6 +206,7 @@ def _finish_failed(task_id: str, lane: str, exc: AllAttemptsFailed) -> None:
         error = {"code": exc.last.code, "message": exc.last.message}
         done, _ = store.transition(task_id, "failed", error=error, attempts=attempts)
         status = "failed"
+        log.warning("task %s failed: [%s] %s", task_id, exc.last.code, exc.last.message)
     queue.release(lane, task_id)
     if done:
         task = store.load(task_id)

@@ -13,6 +13,7 @@ import uuid
 import requests
 from django.conf import settings
 
+from monitor.stats import stats_incr
 from sop_llm import keys
 from sop_llm.netguard import UnsafeURL, check_url
 from sop_llm.providers.http import parse_retry_after
@@ -88,6 +89,9 @@ def webhook_deliver(*, task_id: str, sleep=time.sleep) -> str:
         sleep(_backoff(attempt, retry_after))
     record["state"] = "delivered" if record["attempts"][-1]["ok"] else "failed"
     store.update(task_id, webhook=record)
+    pipe = get_redis().pipeline(transaction=False)
+    stats_incr(pipe, {f"webhook_{record['state']}": 1})
+    pipe.execute()
     if record["state"] == "failed":
         _dead_letter(task_id, delivery_id, record["attempts"][-1])
     return record["state"]

@@ -92,12 +92,15 @@ class GpuWorker(HeartbeatWorker):
 
     def work(self, *args, **kwargs):
         from models_gpu.guard import gpu_guard
+        from monitor.ticker import GpuTicker
 
         set_current_worker_name(self.name)
         gpu_guard().claim(owner=self.name, wait=True)
+        ticker = GpuTicker().start()
         try:
             return super().work(*args, **kwargs)
         finally:
+            ticker.stop()
             gpu_guard().shutdown()
 
     def on_heartbeat(self) -> None:

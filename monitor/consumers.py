@@ -1,0 +1,106 @@
+"""`/ws/monitor`: task events, tokens, logs, model and GPU events, live.
+
+One Redis subscription per connection feeds a bounded queue; a slow client loses its own
+oldest-pending messages (and is told how many), never anyone else's, never a worker's time.
+"""
+
+import asyncio
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import redis.asyncio as aioredis
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.http.cookie import parse_cookie
+
+from sop_llm import keys
+from sop_llm.auth import COOKIE_NAME, bearer_token, key_is_valid, unsign_cookie
+
+QUEUE_LIMIT = 1000
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_BAD_FILTER = 4400
+
+
+class MonitorConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        if not self._authorized():
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        self.types: set[str] | None = None
+        self.task_id: str | None = None
+        self.dropped = 0
+        self.outbox: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_LIMIT)
+        self.redis = aioredis.from_url(
+            settings.REDIS_URL,
+            decode_responses=True,
+            socket_keepalive=True,
+            health_check_interval=30,
+        )
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await self.pubsub.subscribe(keys.pubsub_events(), keys.pubsub_logs())
+        await self.accept()
+        self.tasks = [asyncio.create_task(self._pump()), asyncio.create_task(self._deliver())]
+
+    def _authorized(self) -> bool:
+        headers = {k.decode().lower(): v.decode() for k, v in self.scope.get("headers", [])}
+        token = bearer_token(headers.get("authorization"))
+        if token is None:
+            token = (parse_qs(self.scope.get("query_string", b"").decode()).get("token") or [None])[
+                0
+            ]
+        if token is not None:
+            return key_is_valid(token)
+        cookie = parse_cookie(headers.get("cookie", "")).get(COOKIE_NAME)
+        # A cookie rides along cross-site: only trust it from our own origin.
+        same_origin = urlsplit(headers.get("origin", "")).netloc == headers.get("host")
+        return bool(cookie and same_origin and key_is_valid(unsign_cookie(cookie)))
+
+    async def receive(self, text_data=None, bytes_data=None):
+        try:
+            wanted = json.loads(text_data or "{}")
+            types = wanted.get("types")
+            if types is not None and not (
+                isinstance(types, list) and all(isinstance(t, str) for t in types)
+            ):
+                raise ValueError("types must be a list of strings")
+        except (ValueError, AttributeError) as exc:
+            await self.send(json.dumps({"type": "error", "message": f"bad filter: {exc}"}))
+            return
+        self.types = set(types) if types else None
+        self.task_id = wanted.get("task_id") or None
+        await self.send(json.dumps({"type": "filter.ok", "types": types, "task_id": self.task_id}))
+
+    async def _pump(self):
+        async for message in self.pubsub.listen():
+            data = message["data"]
+            if message["channel"] == keys.pubsub_logs():
+                data = json.dumps({"type": "log", **json.loads(data)})
+            if self.outbox.full():
+                self.outbox.get_nowait()
+                self.dropped += 1
+            self.outbox.put_nowait(data)
+
+    async def _deliver(self):
+        while True:
+            data = await self.outbox.get()
+            if not self._wanted(data):
+                continue
+            if self.dropped:
+                await self.send(json.dumps({"type": "dropped", "count": self.dropped}))
+                self.dropped = 0
+            await self.send(data)
+
+    def _wanted(self, data: str) -> bool:
+        if self.types is None and self.task_id is None:
+            return True
+        event = json.loads(data)
+        if self.types is not None and event.get("type") not in self.types:
+            return False
+        return self.task_id is None or event.get("task_id") == self.task_id
+
+    async def disconnect(self, code):
+        for task in getattr(self, "tasks", []):
+            task.cancel()
+        if hasattr(self, "pubsub"):
+            await self.pubsub.aclose()
+            await self.redis.aclose()

@@ -1,0 +1,200 @@
+"""What operators see: status, queue, logs, stats and Prometheus metrics, all read from Redis."""
+
+import time
+
+from models_gpu.services import model_status
+from monitor.logs import recent_logs
+from monitor.stats import HISTOGRAMS, stats_days, today
+from sop_llm import __version__, keys
+from sop_llm.redis import get_redis, redis_ping
+from tasks import queue
+from tasks.presenters import iso
+from tasks.recovery import live_workers
+from tasks.webhooks import dead_letters
+
+STARTED_AT = time.time()
+LANES = ("gpu", "remote", "webhooks")
+
+
+def monitor_status() -> dict:
+    redis_error = redis_ping(timeout=0.5)
+    status = {
+        "version": __version__,
+        "uptime_seconds": round(time.time() - STARTED_AT, 1),
+        "redis": {"ok": redis_error is None, "error": redis_error},
+    }
+    if redis_error:
+        return status
+    gpu = model_status()
+    status.update(
+        workers={lane: live_workers(lane) for lane in LANES},
+        gpu=gpu["gpu"],
+        loaded_model=gpu["loaded"],
+        queues={
+            lane: {"pending": queue.depth(lane), "processing": list(queue.processing(lane))}
+            for lane in queue.LANES
+        },
+        processing=_processing_now(),
+        today=stats_days(1)[0] | {"date": today()},
+        dead_letters=len(dead_letters(limit=10_000)),
+    )
+    return status
+
+
+def _processing_now() -> list[dict]:
+    running = []
+    for lane in queue.LANES:
+        for task_id, worker in queue.processing(lane).items():
+            task = get_redis().hmget(keys.session(task_id), "provider", "model", "started_at")
+            running.append(
+                {
+                    "task_id": task_id,
+                    "lane": lane,
+                    "worker": worker,
+                    "provider": task[0],
+                    "model": task[1],
+                    "started_at": iso(task[2]),
+                }
+            )
+    return running
+
+
+def monitor_queue(limit: int = 100) -> dict:
+    lanes = {}
+    for lane in queue.LANES:
+        entries = queue.pending(lane, limit)
+        pipe = get_redis().pipeline(transaction=False)
+        for task_id, _ in entries:
+            pipe.hmget(keys.session(task_id), "provider", "model", "queued_at")
+        details = pipe.execute()
+        lanes[lane] = {
+            "depth": queue.depth(lane),
+            "pending": [
+                {
+                    "position": n + 1,
+                    "task_id": task_id,
+                    "priority": queue.priority_of(score),
+                    "provider": d[0],
+                    "model": d[1],
+                    "enqueued_at": iso(d[2]),
+                }
+                for n, ((task_id, score), d) in enumerate(zip(entries, details, strict=True))
+            ],
+            "processing": [{"task_id": t, "worker": w} for t, w in queue.processing(lane).items()],
+        }
+    return {"lanes": lanes}
+
+
+def monitor_logs(*, task_id: str | None, level: str | None, limit: int) -> dict:
+    records = recent_logs(task_id=task_id, level=level, limit=limit)
+    for record in records:
+        record["at"] = iso(record["at"])
+    return {"logs": records}
+
+
+def monitor_stats(*, days: int) -> dict:
+    return {"days": stats_days(days)}
+
+
+def metrics_text() -> str:
+    """Prometheus text exposition (version 0.0.4)."""
+    redis = get_redis()
+    totals = {k: int(v) for k, v in redis.hgetall(keys.stats_total()).items()}
+    lines = [
+        "# HELP sop_llm_tasks_total Tasks that reached a state, by provider.",
+        "# TYPE sop_llm_tasks_total counter",
+    ]
+    for name, value in sorted(totals.items()):
+        if ":" in name:
+            status, provider = name.split(":", 1)
+            lines.append(f'sop_llm_tasks_total{{status="{status}",provider="{provider}"}} {value}')
+    for name, help_ in (
+        ("tokens_in", "Prompt tokens processed."),
+        ("tokens_out", "Tokens generated."),
+    ):
+        lines += [
+            f"# HELP sop_llm_{name}_total {help_}",
+            f"# TYPE sop_llm_{name}_total counter",
+            f"sop_llm_{name}_total {totals.get(name, 0)}",
+        ]
+    lines += [
+        "# HELP sop_llm_queue_depth Pending tasks per lane.",
+        "# TYPE sop_llm_queue_depth gauge",
+    ]
+    lines += [f'sop_llm_queue_depth{{lane="{lane}"}} {queue.depth(lane)}' for lane in queue.LANES]
+    lines += _histograms(redis) + _webhook_and_model_lines(totals) + _gpu_lines()
+    return "\n".join(lines) + "\n"
+
+
+def _histograms(redis) -> list[str]:
+    lines = []
+    for name, bounds in HISTOGRAMS.items():
+        raw = redis.hgetall(keys.metrics_histogram(name))
+        unit = "milliseconds" if name.endswith("_ms") else "rate"
+        metric = f"sop_llm_{name.removesuffix('_ms')}_{unit}"
+        lines += [
+            f"# HELP {metric} Distribution of {name} per completed task.",
+            f"# TYPE {metric} histogram",
+        ]
+        running = 0
+        for bound in (*bounds, "+Inf"):
+            running += int(raw.get(str(bound), 0))
+            lines.append(f'{metric}_bucket{{le="{bound}"}} {running}')
+        lines += [
+            f"{metric}_sum {float(raw.get('sum', 0))}",
+            f"{metric}_count {raw.get('count', 0)}",
+        ]
+    return lines
+
+
+def _webhook_and_model_lines(totals: dict) -> list[str]:
+    lines = [
+        "# HELP sop_llm_webhook_deliveries_total Webhook deliveries by outcome.",
+        "# TYPE sop_llm_webhook_deliveries_total counter",
+    ]
+    for outcome in ("delivered", "failed"):
+        value = totals.get(f"webhook_{outcome}", 0)
+        lines.append(f'sop_llm_webhook_deliveries_total{{outcome="{outcome}"}} {value}')
+    lines += [
+        "# HELP sop_llm_model_loads_total Model loads by the GPU worker.",
+        "# TYPE sop_llm_model_loads_total counter",
+        f"sop_llm_model_loads_total {totals.get('model_loads', 0)}",
+    ]
+    return lines
+
+
+def _gpu_lines() -> list[str]:
+    from models_gpu.vram import gpu_status
+
+    gpu = gpu_status()
+    lines = [
+        "# HELP sop_llm_gpu_available 1 when NVML sees the GPU.",
+        "# TYPE sop_llm_gpu_available gauge",
+        f"sop_llm_gpu_available {int(gpu.available)}",
+    ]
+    if gpu.available:
+        for name in ("memory_total_mb", "memory_used_mb", "memory_free_mb"):
+            metric = f"sop_llm_gpu_{name.removesuffix('_mb')}_bytes"
+            lines += [f"# TYPE {metric} gauge", f"{metric} {getattr(gpu, name) * 1024 * 1024}"]
+        lines += [
+            "# TYPE sop_llm_gpu_utilization_ratio gauge",
+            f"sop_llm_gpu_utilization_ratio {gpu.utilization_percent / 100}",
+        ]
+    return lines
+
+
+def event_types() -> list[str]:
+    return [
+        "task.created",
+        "task.queued",
+        "task.started",
+        "task.token",
+        "task.completed",
+        "task.failed",
+        "task.cancelled",
+        "model.loading",
+        "model.loaded",
+        "model.unloaded",
+        "gpu.stats",
+        "log",
+    ]

@@ -1,0 +1,94 @@
+from django.conf import settings
+from django.http import HttpResponse
+from django.shortcuts import render
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from monitor.services import (
+    metrics_text,
+    monitor_logs,
+    monitor_queue,
+    monitor_stats,
+    monitor_status,
+)
+from sop_llm.auth import bearer_token, cookie_key, key_is_valid
+from sop_llm.errors import ServiceError, json_error
+
+
+class Status(APIView):
+    """Health of everything: Redis, workers per lane, GPU, loaded model, queues, today."""
+
+    def get(self, request):
+        return Response(monitor_status())
+
+
+class Queue(APIView):
+    """Pending tasks of each lane in run order, and what is processing."""
+
+    def get(self, request):
+        return Response(monitor_queue())
+
+
+class LogsQuery(serializers.Serializer):
+    task_id = serializers.CharField(required=False, max_length=64)
+    level = serializers.ChoiceField(
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], required=False
+    )
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+
+
+class Logs(APIView):
+    """Recent logs (newest first), by task and minimum level."""
+
+    def get(self, request):
+        query = LogsQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(
+            monitor_logs(
+                task_id=query.validated_data.get("task_id"),
+                level=query.validated_data.get("level"),
+                limit=query.validated_data["limit"],
+            )
+        )
+
+
+class StatsQuery(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=7, default=7)
+
+
+class Stats(APIView):
+    """Daily counters: created/completed/failed/cancelled, tokens, per provider."""
+
+    def get(self, request):
+        query = StatsQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(monitor_stats(days=query.validated_data["days"]))
+
+
+def metrics(request):
+    """Prometheus text format. Takes an API key, or METRICS_TOKEN for scrapers."""
+    token = bearer_token(request.headers.get("Authorization"))
+    allowed = key_is_valid(token) or (
+        settings.METRICS_TOKEN and token and _same(token, settings.METRICS_TOKEN)
+    )
+    if not allowed:
+        return json_error(
+            ServiceError("missing or invalid API key", code="unauthorized", status=401)
+        )
+    return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4")
+
+
+def _same(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def dashboard(request):
+    """The live dashboard; signs in through the API-key page (a signed cookie)."""
+    if not key_is_valid(cookie_key(request)):
+        from django.http import HttpResponseRedirect
+
+        return HttpResponseRedirect("/signin/?next=/monitor/")
+    return render(request, "monitor/dashboard.html")
