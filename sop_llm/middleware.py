@@ -1,30 +1,49 @@
-import redis
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
 
-from sop_llm.errors import ServiceError, json_error, redis_unavailable
+from sop_llm.errors import ServiceError, json_error
+
+
+def _too_large(request):
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if length.isdigit() and int(length) > settings.MAX_REQUEST_BODY_BYTES:
+        return json_error(
+            ServiceError(
+                f"request body is {length} bytes; the limit is {settings.MAX_REQUEST_BODY_BYTES} "
+                "(MAX_REQUEST_BODY_BYTES)",
+                code="body_too_large",
+                status=413,
+            )
+        )
+    return None
 
 
 class BodySizeLimitMiddleware:
-    """413 before a byte of an oversize body is read; 503 for Redis outages outside DRF."""
+    """413 before a byte of an oversize body is read. Async-capable, so waiting views stay
+    async end to end under daphne (a sync middleware would pin a thread for every wait)."""
+
+    sync_capable = True
+    async_capable = True
 
     def __init__(self, get_response):
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
     def __call__(self, request):
-        from django.conf import settings
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        return _too_large(request) or self.get_response(request)
 
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > settings.MAX_REQUEST_BODY_BYTES:
-            return json_error(
-                ServiceError(
-                    f"request body is {length} bytes; the limit is "
-                    f"{settings.MAX_REQUEST_BODY_BYTES} (MAX_REQUEST_BODY_BYTES)",
-                    code="body_too_large",
-                    status=413,
-                )
-            )
-        return self.get_response(request)
+    async def __acall__(self, request):
+        return _too_large(request) or await self.get_response(request)
 
     def process_exception(self, request, exception):
+        """Redis outages outside DRF views (metrics, dashboard) are a 503 too, never a 500."""
+        import redis
+
+        from sop_llm.errors import redis_unavailable
+
         if isinstance(exception, redis.ConnectionError | redis.TimeoutError):
             return json_error(redis_unavailable())
         return None

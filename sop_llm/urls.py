@@ -42,5 +42,6 @@ urlpatterns = [
     path("api/v1/", include("grammars.urls")),
     path("api/v1/", include("monitor.urls")),
     path("metrics", monitor_views.metrics, name="metrics"),
+    path("", include("tasks.openai_compat.urls")),
     path("monitor/", monitor_views.dashboard, name="dashboard"),
 ]

@@ -101,6 +101,12 @@ class TaskCreateSerializer(serializers.Serializer):
     deadline_seconds = serializers.IntegerField(min_value=1, max_value=7 * 86400, required=False)
     timeout_seconds = serializers.IntegerField(min_value=1, required=False)
     metadata = serializers.DictField(required=False)
+    wait = serializers.IntegerField(
+        min_value=0,
+        max_value=300,
+        required=False,
+        help_text="seconds to hold the response until the task finishes (or Prefer: wait=N)",
+    )
 
     def validate_webhook_url(self, value: str) -> str:
         try:

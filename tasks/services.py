@@ -40,10 +40,14 @@ def _split_secrets(data: dict) -> tuple[dict, dict]:
     return request, {"options": secret, "fallback": fallback_secrets}
 
 
-def task_create(*, data: dict, idempotency_key: str | None, client_id: str) -> tuple[dict, bool]:
-    """Store and enqueue a validated task. -> (the task as the API shows it, created?)."""
+def task_create(
+    *, data: dict, idempotency_key: str | None, client_id: str, task_id: str | None = None
+) -> tuple[dict, bool]:
+    """Store and enqueue a validated task. -> (the task as the API shows it, created?).
+
+    `task_id` lets a caller subscribe to the task's events before it exists."""
     data = {k: v for k, v in data.items() if k not in ("idempotency_key", "wait")}
-    task_id = uuid.uuid4().hex
+    task_id = task_id or new_task_id()
     lane = lane_for(data["provider"])
     now = time.time()
     request, secrets = _split_secrets(data)
@@ -99,6 +103,10 @@ def task_create(*, data: dict, idempotency_key: str | None, client_id: str) -> t
         )
     _after_create(task_id, lane, data)
     return task_get(task_id=task_id), True
+
+
+def new_task_id() -> str:
+    return uuid.uuid4().hex
 
 
 def seal_if(secrets: dict) -> str:

@@ -1,3 +1,6 @@
+from asgiref.sync import sync_to_async
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -5,6 +8,7 @@ from rest_framework.views import APIView
 
 from tasks.serializers import TaskCreateSerializer
 from tasks.services import task_cancel, task_create, task_get, task_report
+from tasks.waiting import MAX_WAIT_SECONDS, wait_for_task
 from tasks.webhooks import dead_letters, dead_letters_replay, webhook_redeliver
 
 
@@ -29,7 +33,9 @@ class TaskViewSet(viewsets.ViewSet):
         headers = {"Location": f"/api/v1/tasks/{task['task_id']}"}
         if not created:
             headers["Idempotent-Replayed"] = "true"
-        return Response(task, status=code, headers=headers)
+        response = Response(task, status=code, headers=headers)
+        response.wait_seconds = requested_wait(request, serializer.validated_data.get("wait"))
+        return response
 
     def retrieve(self, request, pk: str):
         return Response(task_get(task_id=pk))
@@ -45,6 +51,36 @@ class TaskViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"], url_path="webhook/redeliver")
     def redeliver(self, request, pk: str):
         return Response(webhook_redeliver(task_id=pk), status=status.HTTP_202_ACCEPTED)
+
+
+_create = TaskViewSet.as_view({"post": "create"})
+
+
+def requested_wait(request, field: int | None) -> int:
+    """`Prefer: wait=N` (RFC 7240) or the body's `wait`; bounded like the field."""
+    for preference in request.headers.get("Prefer", "").split(","):
+        name, _, value = preference.strip().partition("=")
+        if name.strip().lower() == "wait" and value.strip().isdigit():
+            return min(int(value), MAX_WAIT_SECONDS)
+    return field or 0
+
+
+@csrf_exempt
+async def task_create_view(request):
+    """POST /api/v1/tasks: create; with a wait, hold the answer until the task is final.
+
+    Async so a waiting client costs a subscription, not a thread. A client that goes away
+    while waiting leaves its task running (it has an id and a report); see README."""
+    response = await sync_to_async(_create)(request)
+    wait = getattr(response, "wait_seconds", 0)
+    if not wait or response.status_code not in (200, 202):
+        return response
+    task = await wait_for_task(response.data["task_id"], wait)
+    final = task["status"] in ("completed", "failed", "cancelled")
+    answer = JsonResponse(task, status=200 if final else 202)
+    answer["Preference-Applied"] = f"wait={wait}"
+    answer["Location"] = response["Location"]
+    return answer
 
 
 class DeadLetterList(APIView):

@@ -1,0 +1,246 @@
+"""`/v1/chat/completions`, `/v1/completions`, `/v1/models`: the OpenAI wire format in front of
+the ordinary task pipeline (queue, priorities, GPU Guard, fallbacks, reports).
+
+A streaming client that disconnects cancels its task (nobody is left to read the tokens); a
+non-streaming one that disconnects leaves it running, like the native API (see README)."""
+
+import asyncio
+import json
+import logging
+
+import redis
+from asgiref.sync import sync_to_async
+from django.http import JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.exceptions import ValidationError
+
+from sop_llm.auth import bearer_token, client_for, key_is_valid
+from sop_llm.errors import ServiceError, _first_error
+from tasks.openai_compat.translate import (
+    UnknownModel,
+    chunk,
+    completion_object,
+    models_list,
+    task_data,
+    usage_of,
+)
+from tasks.serializers import TaskCreateSerializer
+from tasks.services import new_task_id, task_cancel, task_create
+from tasks.waiting import TaskEvents
+
+log = logging.getLogger(__name__)
+WAIT_SECONDS = 600
+FINAL = ("completed", "failed", "cancelled")
+# task error code -> (HTTP status, OpenAI error type)
+FAILURES = {
+    "context_length": (400, "invalid_request_error"),
+    "insufficient_vram": (503, "server_error"),
+    "cancelled": (499, "cancelled"),
+    "invalid_output": (502, "api_error"),
+    "truncated": (502, "api_error"),
+}
+
+
+def openai_error(
+    status: int,
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+    task_id=None,
+):
+    response = JsonResponse(
+        {"error": {"message": message, "type": type_, "param": param, "code": code}}, status=status
+    )
+    if task_id:
+        response["X-SOP-Task-Id"] = task_id
+    return response
+
+
+def _authorized(request) -> str | None:
+    key = bearer_token(request.headers.get("Authorization"))
+    return key if key_is_valid(key) else None
+
+
+def _create(body: dict, *, chat: bool, key: str, task_id: str, idempotency_key):
+    serializer = TaskCreateSerializer(data=task_data(body, chat=chat))
+    serializer.is_valid(raise_exception=True)
+    return task_create(
+        data=serializer.validated_data,
+        idempotency_key=idempotency_key,
+        client_id=client_for(key).id,
+        task_id=task_id,
+    )[0]
+
+
+async def _handle(request, *, chat: bool):
+    key = _authorized(request)
+    if key is None:
+        return openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
+    try:
+        body = json.loads(request.body or b"{}")
+        assert isinstance(body, dict)
+    except (ValueError, AssertionError):
+        return openai_error(400, "The request body is not a JSON object.")
+    task_id, stream = new_task_id(), bool(body.get("stream"))
+    events = TaskEvents(task_id)
+    try:
+        await events.__aenter__()  # subscribe before the task exists: no token is missed
+        task = await sync_to_async(_create)(
+            body,
+            chat=chat,
+            key=key,
+            task_id=task_id,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
+    except Exception as exc:
+        await events.__aexit__(None, None, None)
+        return _create_error(exc)
+    model = str(body.get("model"))
+    if stream:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        response = StreamingHttpResponse(
+            _stream(events, task, model, chat, include_usage), content_type="text/event-stream"
+        )
+        response["Cache-Control"], response["X-Accel-Buffering"] = "no-cache", "no"
+    else:
+        response = await _wait(events, task, model, chat)
+    response["X-SOP-Task-Id"] = task["task_id"]
+    return response
+
+
+def _create_error(exc: Exception):
+    if isinstance(exc, UnknownModel):
+        return openai_error(404, str(exc), code="model_not_found", param="model")
+    if isinstance(exc, ValidationError):
+        field, message = _first_error(exc.detail)
+        return openai_error(
+            400, f"{field}: {message}" if field else message, param=field, code="invalid_value"
+        )
+    if isinstance(exc, ServiceError):
+        type_ = "rate_limit_error" if exc.status == 429 else "invalid_request_error"
+        return openai_error(exc.status, exc.message, type_=type_, code=exc.code)
+    if isinstance(exc, redis.RedisError):
+        return openai_error(
+            503,
+            "Redis is unavailable; try again shortly",
+            type_="server_error",
+            code="redis_unavailable",
+        )
+    log.exception("OpenAI-compatible request failed")
+    return openai_error(500, "internal error", type_="server_error", code="internal")
+
+
+async def _wait(events: TaskEvents, task: dict, model: str, chat: bool):
+    async with events:
+        current = await events.task()
+        if current["status"] not in FINAL:
+            async for event in events.events(WAIT_SECONDS):
+                if event["type"] in ("task.completed", "task.failed", "task.cancelled"):
+                    break
+            current = await events.task()
+    return _final_response(current, model, chat)
+
+
+def _final_response(task: dict, model: str, chat: bool):
+    if task["status"] == "completed":
+        return JsonResponse(completion_object(task, chat=chat, model=model))
+    if task["status"] not in FINAL:
+        return openai_error(
+            504,
+            "the task did not finish in time; follow it by its id",
+            type_="timeout",
+            code="timeout",
+            task_id=task["task_id"],
+        )
+    error = task.get("error") or {}
+    status, type_ = FAILURES.get(error.get("code"), (502, "api_error"))
+    return openai_error(
+        status,
+        error.get("message", "failed"),
+        type_=type_,
+        code=error.get("code"),
+        task_id=task["task_id"],
+    )
+
+
+def _sse(data) -> str:
+    return f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def _stream(events: TaskEvents, task: dict, model: str, chat: bool, include_usage: bool):
+    task_id, sent, finished = task["task_id"], "", False
+    try:
+        if chat:
+            yield _sse(chunk(task_id, model, chat=True, role=True))
+        current = await events.task()
+        if current["status"] not in FINAL:
+            async for event in events.events(WAIT_SECONDS):
+                if event["type"] == "task.token":
+                    sent += event["text"]
+                    yield _sse(chunk(task_id, model, chat=chat, text=event["text"]))
+                elif event["type"] in ("task.completed", "task.failed", "task.cancelled"):
+                    break
+            current = await events.task()
+        finished = current["status"] in FINAL
+        for piece in _closing(current, model, chat, sent, include_usage):
+            yield piece
+    except asyncio.CancelledError:
+        raise
+    finally:
+        await events.__aexit__(None, None, None)
+        if not finished:  # the client went away mid-stream: nobody will read the rest
+            await sync_to_async(_cancel_quietly)(task_id)
+
+
+def _closing(task: dict, model: str, chat: bool, sent: str, include_usage: bool):
+    task_id = task["task_id"]
+    if task["status"] != "completed":
+        error = task.get("error") or {"message": "the task did not finish in time"}
+        yield _sse(
+            {
+                "error": {
+                    "message": error.get("message"),
+                    "type": "api_error",
+                    "param": None,
+                    "code": error.get("code"),
+                }
+            }
+        )
+        yield "data: [DONE]\n\n"
+        return
+    text = task["result"]["text"]
+    if text.startswith(sent) and len(text) > len(sent):  # anything not streamed (rare)
+        yield _sse(chunk(task_id, model, chat=chat, text=text[len(sent) :]))
+    yield _sse(chunk(task_id, model, chat=chat, finish=task["result"]["finish_reason"]))
+    if include_usage:
+        yield _sse(chunk(task_id, model, chat=chat, usage=usage_of(task)))
+    yield "data: [DONE]\n\n"
+
+
+def _cancel_quietly(task_id: str) -> None:
+    try:
+        task_cancel(task_id=task_id)
+    except ServiceError:
+        pass  # already finished
+
+
+@csrf_exempt
+async def chat_completions(request):
+    if request.method != "POST":
+        return openai_error(405, "Use POST.", code="method_not_allowed")
+    return await _handle(request, chat=True)
+
+
+@csrf_exempt
+async def completions(request):
+    if request.method != "POST":
+        return openai_error(405, "Use POST.", code="method_not_allowed")
+    return await _handle(request, chat=False)
+
+
+async def models(request):
+    if _authorized(request) is None:
+        return openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
+    return JsonResponse(await sync_to_async(models_list)())

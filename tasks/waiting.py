@@ -1,0 +1,69 @@
+"""Waiting for a task without polling: subscribe to its own channel, then read its state.
+
+Subscribing first and reading second means no final event can slip between the two.
+"""
+
+import json
+import time
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from sop_llm import keys
+from tasks import store
+from tasks.presenters import task_public
+
+FINAL_EVENTS = {"task.completed", "task.failed", "task.cancelled"}
+MAX_WAIT_SECONDS = 300
+
+
+def _client() -> aioredis.Redis:
+    return aioredis.from_url(
+        settings.REDIS_URL, decode_responses=True, socket_connect_timeout=0.5, socket_keepalive=True
+    )
+
+
+async def read_task(client: aioredis.Redis, task_id: str) -> dict | None:
+    raw = await client.hgetall(keys.session(task_id))
+    return task_public(store.decode(raw)) if raw else None
+
+
+class TaskEvents:
+    """An open subscription to one task's events (use `async with`)."""
+
+    def __init__(self, task_id: str):
+        self.task_id = task_id
+        self.client = _client()
+        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+
+    async def __aenter__(self) -> "TaskEvents":
+        await self.pubsub.subscribe(keys.pubsub_task(self.task_id))
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.pubsub.aclose()
+        await self.client.aclose()
+
+    async def task(self) -> dict | None:
+        return await read_task(self.client, self.task_id)
+
+    async def events(self, timeout: float) -> AsyncIterator[dict]:
+        """Events until `timeout` seconds pass (then the iterator simply ends)."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            message = await self.pubsub.get_message(timeout=min(left, 1.0))
+            if message is not None:
+                yield json.loads(message["data"])
+
+
+async def wait_for_task(task_id: str, seconds: float, events: TaskEvents | None = None) -> dict:
+    """The task once it is final, or as it stands after `seconds`."""
+    async with events or TaskEvents(task_id) as sub:
+        task = await sub.task()
+        if task is None or task["status"] in ("completed", "failed", "cancelled"):
+            return task
+        async for event in sub.events(min(seconds, MAX_WAIT_SECONDS)):
+            if event["type"] in FINAL_EVENTS:
+                break
+        return await sub.task()
