@@ -5,6 +5,7 @@ A streaming client that disconnects cancels its task (nobody is left to read the
 non-streaming one that disconnects leaves it running, like the native API (see README)."""
 
 import asyncio
+import contextlib
 import json
 import logging
 
@@ -220,10 +221,8 @@ def _closing(task: dict, model: str, chat: bool, sent: str, include_usage: bool)
 
 
 def _cancel_quietly(task_id: str) -> None:
-    try:
+    with contextlib.suppress(ServiceError):  # it finished in the meantime
         task_cancel(task_id=task_id)
-    except ServiceError:
-        pass  # already finished
 
 
 @csrf_exempt
