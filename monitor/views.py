@@ -92,3 +92,12 @@ def dashboard(request):
 
         return HttpResponseRedirect("/signin/?next=/monitor/")
     return render(request, "monitor/dashboard.html")
+
+
+class RqStats(APIView):
+    """django-rq's own statistics (queues, jobs, workers), behind the service's API key."""
+
+    def get(self, request):
+        from django_rq.utils import get_statistics
+
+        return Response(get_statistics())
