@@ -28,9 +28,8 @@ def _human(s: dict) -> list[str]:
         )
     )
     model = s["loaded_model"]
-    lines.append(
-        f"model     {model['name'] + ' (n_ctx ' + str(model['params']['n_ctx']) + ')' if model else 'none loaded'}"
-    )
+    loaded = f"{model['name']} (n_ctx {model['params']['n_ctx']})" if model else "none loaded"
+    lines.append(f"model     {loaded}")
     for lane, q in s["queues"].items():
         lines.append(f"queue     {lane:<9} {q['pending']} pending, {len(q['processing'])} running")
     t = s["today"]
