@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -5,11 +6,39 @@ from rest_framework.views import APIView
 from grammars.formats import named_grammars
 from grammars.preflight import preflight
 from sop_llm.providers import REGISTRY
+from sop_llm.schema import errors
+
+
+class GrammarSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    gbnf = serializers.CharField()
+
+
+class GrammarListSerializer(serializers.Serializer):
+    grammars = GrammarSerializer(many=True)
+
+
+class KeywordSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    keyword = serializers.CharField()
+    enforced_by = serializers.ChoiceField(
+        choices=["grammar", "provider_strict", "validated", "annotation", "unsupported"]
+    )
+
+
+class PreflightSerializer(serializers.Serializer):
+    provider = serializers.CharField()
+    ok = serializers.BooleanField()
+    enforcement = serializers.ChoiceField(choices=["grammar", "provider_strict", "validated"])
+    keywords = KeywordSerializer(many=True)
+    unsupported = KeywordSerializer(many=True)
 
 
 class GrammarList(APIView):
     """The named GBNF grammars (`response_format: {"type": "grammar", "name": ...}`)."""
 
+    @extend_schema(responses={200: GrammarListSerializer, **errors(401)})
     def get(self, request):
         grammars = []
         for name, path in named_grammars().items():
@@ -30,6 +59,9 @@ class GrammarCheck(APIView):
     def get_serializer(self, *args, **kwargs):
         return CheckSerializer(*args, **kwargs)
 
+    @extend_schema(
+        request=CheckSerializer, responses={200: PreflightSerializer, **errors(400, 401)}
+    )
     def post(self, request):
         serializer = CheckSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

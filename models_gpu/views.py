@@ -1,10 +1,13 @@
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from models_gpu.schema import ModelListSerializer, ModelOutcomeSerializer, ModelStatusSerializer
 from models_gpu.serializers import ModelLoadSerializer, ModelUnloadSerializer
 from models_gpu.services import model_job, model_list, model_load, model_status, model_unload
 from sop_llm.errors import ServiceError
+from sop_llm.schema import errors
 
 
 def _outcome(result: dict) -> Response:
@@ -23,6 +26,7 @@ def _outcome(result: dict) -> Response:
 class ModelList(APIView):
     """The catalog: GGUF files under MODELS_DIR with their header metadata."""
 
+    @extend_schema(responses={200: ModelListSerializer, **errors(401)})
     def get(self, request):
         return Response({"models": model_list()})
 
@@ -30,6 +34,7 @@ class ModelList(APIView):
 class ModelStatus(APIView):
     """The GPU (or "no GPU") and the model the GPU worker holds."""
 
+    @extend_schema(responses={200: ModelStatusSerializer, **errors(401, 503)})
     def get(self, request):
         return Response(model_status())
 
@@ -40,6 +45,14 @@ class ModelLoad(APIView):
     def get_serializer(self, *args, **kwargs):
         return ModelLoadSerializer(*args, **kwargs)
 
+    @extend_schema(
+        request=ModelLoadSerializer,
+        responses={
+            200: ModelOutcomeSerializer,
+            202: ModelOutcomeSerializer,
+            **errors(400, 401, 409, 503),
+        },
+    )
     def post(self, request):
         serializer = ModelLoadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -54,6 +67,14 @@ class ModelUnload(APIView):
     def get_serializer(self, *args, **kwargs):
         return ModelUnloadSerializer(*args, **kwargs)
 
+    @extend_schema(
+        request=ModelUnloadSerializer,
+        responses={
+            200: ModelOutcomeSerializer,
+            202: ModelOutcomeSerializer,
+            **errors(400, 401, 503),
+        },
+    )
     def post(self, request):
         serializer = ModelUnloadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -63,5 +84,12 @@ class ModelUnload(APIView):
 class ModelJob(APIView):
     """Follow a load/unload that outlasted its wait."""
 
+    @extend_schema(
+        responses={
+            200: ModelOutcomeSerializer,
+            202: ModelOutcomeSerializer,
+            **errors(401, 404, 409),
+        }
+    )
     def get(self, request, job_id: str):
         return _outcome(model_job(job_id=job_id))

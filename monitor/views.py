@@ -1,10 +1,18 @@
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from monitor.schema import (
+    LogsSerializer,
+    QueueSerializer,
+    RqStatsSerializer,
+    StatsSerializer,
+    StatusSerializer,
+)
 from monitor.services import (
     metrics_text,
     monitor_logs,
@@ -14,11 +22,13 @@ from monitor.services import (
 )
 from sop_llm.auth import bearer_token, cookie_key, key_is_valid
 from sop_llm.errors import ServiceError, json_error
+from sop_llm.schema import errors
 
 
 class Status(APIView):
     """Health of everything: Redis, workers per lane, GPU, loaded model, queues, today."""
 
+    @extend_schema(responses={200: StatusSerializer, **errors(401)})
     def get(self, request):
         return Response(monitor_status())
 
@@ -26,6 +36,7 @@ class Status(APIView):
 class Queue(APIView):
     """Pending tasks of each lane in run order, and what is processing."""
 
+    @extend_schema(responses={200: QueueSerializer, **errors(401, 503)})
     def get(self, request):
         return Response(monitor_queue())
 
@@ -41,6 +52,7 @@ class LogsQuery(serializers.Serializer):
 class Logs(APIView):
     """Recent logs (newest first), by task and minimum level."""
 
+    @extend_schema(responses={200: LogsSerializer, **errors(400, 401, 503)}, parameters=[LogsQuery])
     def get(self, request):
         query = LogsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -60,6 +72,9 @@ class StatsQuery(serializers.Serializer):
 class Stats(APIView):
     """Daily counters: created/completed/failed/cancelled, tokens, per provider."""
 
+    @extend_schema(
+        responses={200: StatsSerializer, **errors(400, 401, 503)}, parameters=[StatsQuery]
+    )
     def get(self, request):
         query = StatsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -97,6 +112,7 @@ def dashboard(request):
 class RqStats(APIView):
     """django-rq's own statistics (queues, jobs, workers), behind the service's API key."""
 
+    @extend_schema(responses={200: RqStatsSerializer, **errors(401, 503)})
     def get(self, request):
         from django_rq.utils import get_statistics
 

@@ -9,13 +9,15 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_http = get_asgi_application()  # sets Django up before the consumers are imported
 
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from monitor.consumers import MonitorConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_http,
+        # Static files (Swagger UI's assets) served by the app: no extra web server needed.
+        "http": ASGIStaticFilesHandler(django_http),
         "websocket": URLRouter([path("ws/monitor", MonitorConsumer.as_asgi())]),
     }
 )

@@ -101,6 +101,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_rq",
     "channels",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "sop_llm",
     "tasks",
     "models_gpu",
@@ -151,6 +153,23 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "sop_llm.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SOP LLM API",
+    "DESCRIPTION": "A dumb executor for LLM inference: tasks in, results out. Every call takes "
+    '`Authorization: Bearer <key>`. Errors: `{"error": {"code", "message", "field"}}`. '
+    "The OpenAI-compatible routes (`/v1/...`) follow OpenAI's own published spec.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["sop_llm.auth.HasApiKey"],
+    "SERVE_AUTHENTICATION": ["sop_llm.auth.ApiKeyAuthentication"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from the package: no CDN needed
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"KvCacheTypeEnum": "models_gpu.serializers.KV_CACHE_TYPES"},
 }
 
 

@@ -1,4 +1,6 @@
 from django.urls import include, path
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
@@ -13,6 +15,7 @@ handler500 = "sop_llm.errors.handler500"
 class ApiRoot(APIView):
     """SOP LLM: a dumb executor for LLM inference. Every call needs an API key."""
 
+    @extend_schema(exclude=True)
     def get(self, request):
         def url(name: str) -> str:
             return reverse(name, request=request)
@@ -37,6 +40,8 @@ urlpatterns = [
     path("signin/", views.signin, name="signin"),
     path("signout/", views.signout, name="signout"),
     path("api/v1/", ApiRoot.as_view(), name="api-root"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include("tasks.urls")),
     path("api/v1/", include("models_gpu.urls")),
     path("api/v1/", include("grammars.urls")),

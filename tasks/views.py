@@ -1,11 +1,22 @@
 from asgiref.sync import sync_to_async
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from sop_llm.schema import errors
+from tasks.schema import (
+    CREATE_EXAMPLES,
+    DeadLetterListSerializer,
+    RedeliverSerializer,
+    ReplayedSerializer,
+    ReplaySerializer,
+    TaskReportSerializer,
+    TaskSerializer,
+)
 from tasks.serializers import TaskCreateSerializer
 from tasks.services import task_cancel, task_create, task_get, task_report
 from tasks.waiting import MAX_WAIT_SECONDS, wait_for_task
@@ -20,6 +31,30 @@ class TaskViewSet(viewsets.ViewSet):
     def get_serializer(self, *args, **kwargs):  # for the browsable API's form
         return TaskCreateSerializer(*args, **kwargs)
 
+    @extend_schema(
+        request=TaskCreateSerializer,
+        examples=CREATE_EXAMPLES,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="the same key returns the same task (409 if the body differs)",
+            ),
+            OpenApiParameter(
+                "Prefer",
+                str,
+                OpenApiParameter.HEADER,
+                description="`wait=N`: hold the answer up to N seconds (<= 300) "
+                "until the task is final",
+            ),
+        ],
+        responses={
+            202: TaskSerializer,
+            200: TaskSerializer,
+            **errors(400, 401, 409, 413, 429, 503),
+        },
+    )
     def create(self, request):
         serializer = TaskCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -37,17 +72,21 @@ class TaskViewSet(viewsets.ViewSet):
         response.wait_seconds = requested_wait(request, serializer.validated_data.get("wait"))
         return response
 
+    @extend_schema(responses={200: TaskSerializer, **errors(401, 404, 503)})
     def retrieve(self, request, pk: str):
         return Response(task_get(task_id=pk))
 
+    @extend_schema(responses={200: TaskReportSerializer, **errors(401, 404, 503)})
     @action(detail=True, methods=["get"])
     def report(self, request, pk: str):
         return Response(task_report(task_id=pk))
 
+    @extend_schema(request=None, responses={200: TaskSerializer, **errors(401, 404, 409, 503)})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk: str):
         return Response(task_cancel(task_id=pk))
 
+    @extend_schema(request=None, responses={202: RedeliverSerializer, **errors(401, 404, 409, 503)})
     @action(detail=True, methods=["post"], url_path="webhook/redeliver")
     def redeliver(self, request, pk: str):
         return Response(webhook_redeliver(task_id=pk), status=status.HTTP_202_ACCEPTED)
@@ -83,9 +122,18 @@ async def task_create_view(request):
     return answer
 
 
+# drf-spectacular documents DRF views only: let it see the viewset action behind this wrapper.
+task_create_view.cls, task_create_view.initkwargs, task_create_view.actions = (
+    _create.cls,
+    _create.initkwargs,
+    _create.actions,
+)
+
+
 class DeadLetterList(APIView):
     """Webhook deliveries that used up their retries, newest first."""
 
+    @extend_schema(responses={200: DeadLetterListSerializer, **errors(401, 503)})
     def get(self, request):
         return Response({"dead_letters": dead_letters()})
 
@@ -93,6 +141,9 @@ class DeadLetterList(APIView):
 class DeadLetterReplay(APIView):
     """Replay dead deliveries: all of them, or one task's (`{"task_id": ...}`)."""
 
+    @extend_schema(
+        request=ReplaySerializer, responses={202: ReplayedSerializer, **errors(400, 401, 503)}
+    )
     def post(self, request):
         task_id = request.data.get("task_id") if isinstance(request.data, dict) else None
         return Response(dead_letters_replay(task_id=task_id), status=status.HTTP_202_ACCEPTED)

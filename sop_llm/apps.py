@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class SopLlmConfig(AppConfig):
+    name = "sop_llm"
+
+    def ready(self) -> None:
+        from sop_llm import schema  # noqa: F401 -- registers the OpenAPI auth extension
