@@ -159,3 +159,10 @@ def test_django_rq_statistics_are_behind_the_api_key(api, anon):
     assert anon.get("/api/v1/rq/stats").status_code == 401
     names = [q["name"] for q in api.get("/api/v1/rq/stats").json()["queues"]]
     assert any(name.endswith("remote") for name in names)
+
+
+def test_alive_fails_without_a_worker_and_passes_with_one(processes):
+    with pytest.raises(CommandError, match="no live worker"):
+        run("alive")
+    processes.worker("remote")
+    assert "1 live worker(s)" in run("alive")

@@ -1,0 +1,26 @@
+import socket
+
+from django.core.management.base import CommandError
+
+from sop_llm import keys
+from sop_llm.management.base import OpsCommand
+from sop_llm.redis import get_redis
+from tasks.recovery import worker_alive
+
+
+class Command(OpsCommand):
+    help = "Container health check: exit 0 when a worker on this host has a fresh liveness key."
+
+    def handle(self, *args, **options):
+        host = socket.gethostname()
+        alive = []
+        for key in get_redis().scan_iter(match=keys.worker_alive("*"), count=1000):
+            record = get_redis().get(key)
+            if record and f'"host": "{host}"' in record and worker_alive("", record):
+                alive.append(key.rsplit(":", 1)[-1])
+        if not alive:
+            raise CommandError(f"no live worker on {host}")
+        self.emit(
+            {"host": host, "workers": alive},
+            lambda d: [f"{len(d['workers'])} live worker(s) on {d['host']}"],
+        )
