@@ -1,9 +1,11 @@
 """Model services. Load and unload run on the GPU worker (the process that owns the model);
 the web process enqueues them at the front of the GPU queue and waits a short while."""
 
+import asyncio
 import json
 import time
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from rq.job import Job
 
@@ -13,6 +15,8 @@ from sop_llm import keys
 from sop_llm.errors import ServiceError
 from sop_llm.redis import get_redis, get_rq_redis
 from tasks.queue import rq_queue
+
+POLL_SECONDS = 0.05
 
 
 def model_list() -> list[dict]:
@@ -28,15 +32,28 @@ def _submit(function, *args, wait_seconds: float) -> dict:
     job = rq_queue("gpu").enqueue(
         function, *args, at_front=True, job_timeout=600, result_ttl=3600, failure_ttl=3600
     )
-    deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline:
-        status = job.get_status(refresh=True)
-        if status == "finished":
-            return {"state": "done", "job_id": job.id, **job.return_value()}
-        if status == "failed":
-            return {"state": "failed", "job_id": job.id, "error": _failure(job)}
-        time.sleep(0.05)
-    return {"state": "pending", "job_id": job.id}
+    return model_job_wait(job_id=job.id, seconds=wait_seconds)
+
+
+def model_job_wait(*, job_id: str, seconds: float) -> dict:
+    """Blocking wait, for the command line; the web waits with `amodel_job_wait`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = model_job(job_id=job_id)
+        if result["state"] != "pending" or time.monotonic() >= deadline:
+            return result
+        time.sleep(POLL_SECONDS)
+
+
+async def amodel_job_wait(*, job_id: str, seconds: float) -> dict:
+    """The same wait without holding a thread (jobs finish within a load's time)."""
+    check = sync_to_async(model_job, thread_sensitive=False)
+    deadline = time.monotonic() + seconds
+    while True:
+        result = await check(job_id=job_id)
+        if result["state"] != "pending" or time.monotonic() >= deadline:
+            return result
+        await asyncio.sleep(POLL_SECONDS)
 
 
 def _failure(job: Job) -> str:

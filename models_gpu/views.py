@@ -1,3 +1,6 @@
+from asgiref.sync import sync_to_async
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -5,8 +8,15 @@ from rest_framework.views import APIView
 
 from models_gpu.schema import ModelListSerializer, ModelOutcomeSerializer, ModelStatusSerializer
 from models_gpu.serializers import ModelLoadSerializer, ModelUnloadSerializer
-from models_gpu.services import model_job, model_list, model_load, model_status, model_unload
-from sop_llm.errors import ServiceError
+from models_gpu.services import (
+    amodel_job_wait,
+    model_job,
+    model_list,
+    model_load,
+    model_status,
+    model_unload,
+)
+from sop_llm.errors import ServiceError, json_error
 from sop_llm.schema import errors
 
 
@@ -21,6 +31,31 @@ def _outcome(result: dict) -> Response:
     if result.get("outcome") == "refused":
         raise ServiceError(result["message"], code=result["reason"], status=409)
     return Response(result)
+
+
+def _outcome_json(result: dict) -> JsonResponse:
+    try:
+        response = _outcome(result)
+    except ServiceError as exc:
+        return json_error(exc)
+    return JsonResponse(response.data, status=response.status_code)
+
+
+def waiting(drf_view):
+    """Wrap a DRF view that enqueued a GPU job: wait for it asynchronously, so a long model
+    load never pins the thread that every other synchronous request shares."""
+
+    @csrf_exempt
+    async def view(request, *args, **kwargs):
+        response = await sync_to_async(drf_view)(request, *args, **kwargs)
+        wait = getattr(response, "wait_seconds", 0)
+        if not wait:
+            return response
+        result = await amodel_job_wait(job_id=response.data["job_id"], seconds=wait)
+        return _outcome_json(result)
+
+    view.cls, view.initkwargs = drf_view.cls, drf_view.initkwargs  # seen by the schema
+    return view
 
 
 class ModelList(APIView):
@@ -58,7 +93,9 @@ class ModelLoad(APIView):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         name, wait = data.pop("model"), data.pop("wait_seconds")
-        return _outcome(model_load(name=name, overrides=data, wait_seconds=wait))
+        response = _outcome(model_load(name=name, overrides=data, wait_seconds=0))
+        response.wait_seconds = wait
+        return response
 
 
 class ModelUnload(APIView):
@@ -78,7 +115,9 @@ class ModelUnload(APIView):
     def post(self, request):
         serializer = ModelUnloadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return _outcome(model_unload(wait_seconds=serializer.validated_data["wait_seconds"]))
+        response = _outcome(model_unload(wait_seconds=0))
+        response.wait_seconds = serializer.validated_data["wait_seconds"]
+        return response
 
 
 class ModelJob(APIView):

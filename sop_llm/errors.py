@@ -74,6 +74,14 @@ def _from_drf(exc: drf.APIException) -> ServiceError:
         field, message = _first_error(exc.detail)
         text = f"{field}: {message}" if field else message
         return ServiceError(text, code="invalid", status=400, field=field)
+    if isinstance(exc, drf.Throttled):
+        wait = int(exc.wait or 1) + 1
+        return ServiceError(
+            f"rate limit exceeded (RATE_LIMIT_PER_MINUTE); retry in {wait}s",
+            code="rate_limited",
+            status=429,
+            headers={"Retry-After": str(wait)},
+        )
     codes = {
         401: "unauthorized",
         403: "forbidden",

@@ -118,3 +118,8 @@ def metrics_histogram(name: str) -> str:
 
 def gpu_ticker_lock() -> str:
     return _p("lock:gpu-ticker")
+
+
+def rate_limit(client_id: str, window: int) -> str:
+    """Requests of one API key in one fixed one-minute window."""
+    return _p(f"ratelimit:{client_id}:{window}")

@@ -9,7 +9,7 @@ from redis.retry import Retry
 
 # Short timeouts: a Redis outage must turn into a quick 503, never a hanging request.
 CONNECT_TIMEOUT_SECONDS = 0.5
-SOCKET_TIMEOUT_SECONDS = 5.0
+SOCKET_TIMEOUT_SECONDS = 2.0
 
 
 @functools.cache

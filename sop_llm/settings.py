@@ -76,6 +76,7 @@ HOST = env_str("HOST", "127.0.0.1")
 READY_TIMEOUT_SECONDS = env_float("READY_TIMEOUT_SECONDS", 0.8, min=0.05, max=10)
 PORT = env_int("PORT", 8000, min=1, max=65535)
 REMOTE_WORKERS = env_int("REMOTE_WORKERS", 2, min=0, max=64)
+RATE_LIMIT_PER_MINUTE = env_int("RATE_LIMIT_PER_MINUTE", 0, min=0)  # per API key; 0 = off
 METRICS_TOKEN = env_str("METRICS_TOKEN")  # a separate bearer token for Prometheus scrapers
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
 API_KEYS = env_list("SOP_LLM_API_KEYS")
@@ -154,6 +155,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "sop_llm.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["sop_llm.ratelimit.ApiKeyRateThrottle"],
 }
 
 SPECTACULAR_SETTINGS = {

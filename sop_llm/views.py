@@ -1,13 +1,14 @@
 """Process-level endpoints: liveness, readiness, and the browser sign-in page."""
 
 import time
+from functools import wraps
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods
 
 from sop_llm import __version__
 from sop_llm.auth import (
@@ -23,13 +24,36 @@ from sop_llm.redis import redis_ping
 STARTED_AT = time.time()
 
 
-@require_GET
+def json_only(*methods: str):
+    """Like require_http_methods, but the 405 is our JSON error, not an HTML page."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                response = json_error(
+                    ServiceError(
+                        f"{request.method} is not allowed here",
+                        code="method_not_allowed",
+                        status=405,
+                    )
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+@json_only("GET", "HEAD")
 def health(request: HttpRequest) -> JsonResponse:
     """Liveness: the process answers. Needs no key and touches nothing, for orchestrators."""
     return JsonResponse({"status": "ok", "version": __version__})
 
 
-@require_GET
+@json_only("GET", "HEAD")
 def ready(request: HttpRequest) -> JsonResponse:
     """Readiness: Redis answers within a second (503 with the reason otherwise). Needs a key."""
     if not key_is_valid(bearer_token(request.headers.get("Authorization"))):
@@ -79,7 +103,7 @@ def signin(request: HttpRequest):
     return response
 
 
-@require_GET
+@json_only("GET")
 def signout(request: HttpRequest):
     response = HttpResponseRedirect("/signin/")
     response.delete_cookie(COOKIE_NAME)

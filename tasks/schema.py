@@ -87,12 +87,14 @@ class TimelineEventSerializer(serializers.Serializer):
 
 
 class TimingsSerializer(serializers.Serializer):
-    queue_wait_ms = serializers.FloatField()
-    total_ms = serializers.FloatField()
-    load_ms = serializers.FloatField()
-    hot_path = serializers.BooleanField(allow_null=True)
-    generation_ms = serializers.FloatField()
-    tokens_per_second = serializers.FloatField(allow_null=True)
+    """Empty until the task has run."""
+
+    queue_wait_ms = serializers.FloatField(required=False)
+    total_ms = serializers.FloatField(required=False)
+    load_ms = serializers.FloatField(required=False)
+    hot_path = serializers.BooleanField(allow_null=True, required=False)
+    generation_ms = serializers.FloatField(required=False)
+    tokens_per_second = serializers.FloatField(allow_null=True, required=False)
     first_token_ms = serializers.FloatField(required=False, allow_null=True)
 
 

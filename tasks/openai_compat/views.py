@@ -17,6 +17,7 @@ from rest_framework.exceptions import ValidationError
 
 from sop_llm.auth import bearer_token, client_for, key_is_valid
 from sop_llm.errors import ServiceError, _first_error
+from sop_llm.ratelimit import rate_check
 from tasks.openai_compat.translate import (
     UnknownModel,
     chunk,
@@ -79,6 +80,24 @@ async def _handle(request, *, chat: bool):
     key = _authorized(request)
     if key is None:
         return openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
+    try:
+        wait = await sync_to_async(rate_check)(client_for(key).id)
+    except redis.RedisError:
+        return openai_error(
+            503,
+            "Redis is unavailable; try again shortly",
+            type_="server_error",
+            code="redis_unavailable",
+        )
+    if wait is not None:
+        response = openai_error(
+            429,
+            "Rate limit exceeded (RATE_LIMIT_PER_MINUTE).",
+            type_="rate_limit_error",
+            code="rate_limit_exceeded",
+        )
+        response["Retry-After"] = str(int(wait) + 1)
+        return response
     try:
         body = json.loads(request.body or b"{}")
         assert isinstance(body, dict)
