@@ -42,6 +42,7 @@ lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 bench: install
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench.run
 
 clean:

@@ -48,15 +48,20 @@ class TokenStream:
         self.task_id = task_id
         self.index = 0
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=f"tokens-{task_id[:8]}", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None  # started by the first token only
 
     def __call__(self, text: str) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name=f"tokens-{self.task_id[:8]}", daemon=True
+            )
+            self._thread.start()
         self._queue.put(text)
 
     def close(self) -> None:
-        self._queue.put(self._STOP)
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._queue.put(self._STOP)
+            self._thread.join(timeout=5)
 
     def _run(self) -> None:
         stopping = False

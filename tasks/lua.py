@@ -4,6 +4,7 @@ Key names reach the scripts from sop_llm.keys (as KEYS, or as a session-key head
 when a script must reach a task it only learns about while running).
 """
 
+# -> {'created', position} | {'exists', stored idempotency value} | {'full', depth}
 # KEYS: session, timeline, pending, idempotency ('' = none)
 # ARGV: task_id, idem_value, idem_ttl, session_ttl, score, max_pending, timeline_json,
 #       then field/value pairs for the session hash
@@ -22,7 +23,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 redis.call('RPUSH', KEYS[2], ARGV[7])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
-return {'created', ARGV[1]}
+return {'created', redis.call('ZRANK', KEYS[3], ARGV[1]) + 1}
 """
 
 # KEYS: session

@@ -5,7 +5,7 @@ import time
 from dataclasses import asdict
 
 from grammars.formats import format_hash, response_format_from
-from monitor.events import TokenStream
+from monitor.events import TokenStream, publish
 from monitor.logs import current_task_id
 from monitor.stats import observe
 from sop_llm import keys
@@ -79,8 +79,12 @@ def _run_task(task_id: str, lane: str) -> None:
     task = store.load(task_id)
     started = float(task["started_at"])
     queue_wait_ms = round((started - float(task["queued_at"])) * 1000, 1)
-    store.timeline_add(task_id, "dequeued", worker=task.get("worker"), queue_wait_ms=queue_wait_ms)
-    _publish("task.started", task_id, lane=lane, worker=task.get("worker"))
+    pipe = get_redis().pipeline(transaction=False)
+    store.timeline_add(
+        task_id, "dequeued", pipe=pipe, worker=task.get("worker"), queue_wait_ms=queue_wait_ms
+    )
+    publish("task.started", pipe=pipe, task_id=task_id, lane=lane, worker=task.get("worker"))
+    pipe.execute()
     request, targets = build_request(task)
     log.info("task %s started on %s (queued %.0f ms)", task_id, task.get("worker"), queue_wait_ms)
     watch = cancel_watch().watch(task_id)
@@ -167,6 +171,7 @@ def _complete(task, lane, request, result: GenerateResult, attempts, queue_wait_
         task_id,
         "completed",
         provider=result.provider,
+        webhook_url=task.get("webhook_url"),
         extra_stats={
             "tokens_in": result.usage.prompt_tokens,
             "tokens_out": result.usage.completion_tokens,

