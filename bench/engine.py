@@ -63,24 +63,30 @@ def _service(svc: Service, max_tokens: int, session, **extra) -> tuple[float, di
 
 
 def engine_overhead(svc: Service, session, reps: int, short_reps: int) -> dict:
-    """Scenario 1: the same generation, direct in this process vs POST -> completed."""
+    """Scenario 1: the same generation, direct in this process vs POST -> completed.
+    Runs alternate (direct, service, direct, ...) so machine drift hits both alike."""
     llama = direct_llama()
     _direct(llama, 16)
     _service(svc, 16, session)  # warm-up (and the model is loaded on the GPU worker)
-    direct = [_direct(llama, 128) for _ in range(reps)]
-    service = [_service(svc, 128, session) for _ in range(reps)]
+    direct, service, short_direct, short_service = [], [], [], []
+    for _ in range(reps):
+        direct.append(_direct(llama, 128))
+        service.append(_service(svc, 128, session))
+    for _ in range(short_reps):
+        short_direct.append(_direct(llama, 8)[0] * 1000)
+        short_service.append(_service(svc, 8, session)[0] * 1000)
+    llama.close()
     direct_tps = summary([n / s for s, n in direct])
     service_tps = summary([t["usage"]["completion_tokens"] / s for s, t in service])
-    short_direct = summary([_direct(llama, 8)[0] * 1000 for _ in range(short_reps)])
-    short_service = summary([_service(svc, 8, session)[0] * 1000 for _ in range(short_reps)])
-    llama.close()
+    added = summary([s - d for s, d in zip(short_service, short_direct, strict=True)])
     return {
         "direct_tokens_per_s": direct_tps,
         "service_tokens_per_s": service_tps,
         "ratio": service_tps["median"] / direct_tps["median"],
-        "short_direct_ms": short_direct,
-        "short_service_ms": short_service,
-        "added_latency_ms_p50": short_service["median"] - short_direct["median"],
+        "short_direct_ms": summary(short_direct),
+        "short_service_ms": summary(short_service),
+        "added_latency_ms": added,
+        "added_latency_ms_p50": added["median"],
     }
 
 

@@ -28,14 +28,22 @@ def _timed(url: str, body: dict, headers: dict, session) -> tuple[float, int]:
     return elapsed, response.json()["usage"]["completion_tokens"]
 
 
-def _measure(url, body, headers, session, reps):
-    _timed(url, body, headers, session)  # warm-up
-    runs = [_timed(url, body, headers, session) for _ in range(reps)]
-    return {
-        "latency_ms": summary([s * 1000 for s, _ in runs]),
-        "tokens_per_s": summary([n / s for s, n in runs]),
-        "completion_tokens": runs[-1][1],
-    }
+def _pair(peer: tuple, ours: tuple, session, reps: int) -> tuple[dict, dict]:
+    """Alternate peer and ours request by request, so drift hits both alike."""
+    for url, body, headers in (peer, ours):
+        _timed(url, body, headers, session)  # warm-up
+    runs = {"peer": [], "ours": []}
+    for _ in range(reps):
+        runs["peer"].append(_timed(*peer, session))
+        runs["ours"].append(_timed(*ours, session))
+    return tuple(
+        {
+            "latency_ms": summary([s * 1000 for s, _ in r]),
+            "tokens_per_s": summary([n / s for s, n in r]),
+            "completion_tokens": r[-1][1],
+        }
+        for r in (runs["peer"], runs["ours"])
+    )
 
 
 def peer_server(svc: Service, session, reps: int) -> dict:
@@ -68,23 +76,20 @@ def peer_server(svc: Service, session, reps: int) -> dict:
         wait_until(lambda: _up(f"http://127.0.0.1:{port}/v1/models"), what="the peer server")
         plain = {"prompt": PROMPT, "max_tokens": 128, **PARAMS}
         peer_url, ours_url = f"http://127.0.0.1:{port}/v1/completions", f"{svc.url}/v1/completions"
-        result = {
-            "peer_plain": _measure(peer_url, {**plain, "model": "x"}, {}, session, reps),
-            "ours_plain": _measure(
-                ours_url, {**plain, "model": "gemma"}, svc.headers, session, reps
-            ),
-        }
+        result = {}
+        result["peer_plain"], result["ours_plain"] = _pair(
+            (peer_url, {**plain, "model": "x"}, {}),
+            (ours_url, {**plain, "model": "gemma"}, svc.headers),
+            session,
+            reps,
+        )
         # The peer refuses OpenAI's json_schema shape; its own is json_object + schema.
         peer_fmt = {"type": "json_object", "schema": LIST_SCHEMA}
         ours_fmt = {"type": "json_schema", "json_schema": {"name": "l", "schema": LIST_SCHEMA}}
         structured = {"prompt": "A JSON list of numbered flags:", "max_tokens": 400, **PARAMS}
-        result["peer_structured"] = _measure(
-            peer_url, {**structured, "model": "x", "response_format": peer_fmt}, {}, session, reps
-        )
-        result["ours_structured"] = _measure(
-            ours_url,
-            {**structured, "model": "gemma", "response_format": ours_fmt},
-            svc.headers,
+        result["peer_structured"], result["ours_structured"] = _pair(
+            (peer_url, {**structured, "model": "x", "response_format": peer_fmt}, {}),
+            (ours_url, {**structured, "model": "gemma", "response_format": ours_fmt}, svc.headers),
             session,
             reps,
         )

@@ -29,7 +29,8 @@ def publish(type_: str, pipe=None, **data: Any) -> None:
     target = pipe if pipe is not None else get_redis().pipeline(transaction=False)
     target.publish(keys.pubsub_events(), message)
     if data.get("task_id"):
-        target.publish(keys.pubsub_task(data["task_id"]), message)
+        channel = keys.pubsub_task_tokens if type_ == "task.token" else keys.pubsub_task
+        target.publish(channel(data["task_id"]), message)
     if pipe is not None:
         return
     try:

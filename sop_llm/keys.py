@@ -103,8 +103,13 @@ def file_hash(stamp: str) -> str:
 
 
 def pubsub_task(task_id: str) -> str:
-    """One task's own events (state changes and tokens), for callers waiting on it."""
+    """One task's state changes, for callers waiting on it."""
     return _p(f"pubsub:task:{task_id}")
+
+
+def pubsub_task_tokens(task_id: str) -> str:
+    """One task's tokens, for streaming callers only: a plain wait never wakes per token."""
+    return _p(f"pubsub:task:{task_id}:tokens")
 
 
 def stats_total() -> str:

@@ -32,13 +32,16 @@ async def read_task(client: aioredis.Redis, task_id: str) -> dict | None:
 class TaskEvents:
     """An open subscription to one task's events (use `async with`)."""
 
-    def __init__(self, task_id: str):
+    def __init__(self, task_id: str, *, tokens: bool = False):
         self.task_id = task_id
+        self.channels = [keys.pubsub_task(task_id)]
+        if tokens:
+            self.channels.append(keys.pubsub_task_tokens(task_id))
         self.client = _client()
         self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
 
     async def __aenter__(self) -> "TaskEvents":
-        await self.pubsub.subscribe(keys.pubsub_task(self.task_id))
+        await self.pubsub.subscribe(*self.channels)
         return self
 
     async def __aexit__(self, *exc) -> None:

@@ -104,7 +104,7 @@ async def _handle(request, *, chat: bool):
     except (ValueError, AssertionError):
         return openai_error(400, "The request body is not a JSON object.")
     task_id, stream = new_task_id(), bool(body.get("stream"))
-    events = TaskEvents(task_id)
+    events = TaskEvents(task_id, tokens=stream)
     try:
         await events.__aenter__()  # subscribe before the task exists: no token is missed
         task = await sync_to_async(_create)(
