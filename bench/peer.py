@@ -1,12 +1,14 @@
 """Scenario 2: llama-cpp-python's own OpenAI-compatible server vs ours, same model."""
 
 import importlib.util
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import jsonschema
 import requests
 
 from bench.common import MODEL_PATH, Service, free_port, summary, wait_until
@@ -20,12 +22,24 @@ def available() -> bool:
     )
 
 
-def _timed(url: str, body: dict, headers: dict, session) -> tuple[float, int]:
+def _timed(url: str, body: dict, headers: dict, session) -> tuple[float, int, bool]:
+    """(seconds, completion tokens, answer valid against LIST_SCHEMA when one was asked)."""
     started = time.perf_counter()
     response = session.post(url, json=body, headers=headers, timeout=300)
     elapsed = time.perf_counter() - started
     response.raise_for_status()
-    return elapsed, response.json()["usage"]["completion_tokens"]
+    data = response.json()
+    choice = data["choices"][0]
+    text = choice["message"]["content"] if "message" in choice else choice["text"]
+    return elapsed, data["usage"]["completion_tokens"], _valid(text)
+
+
+def _valid(text: str) -> bool:
+    try:
+        jsonschema.validate(json.loads(text), LIST_SCHEMA)
+        return True
+    except (ValueError, jsonschema.ValidationError):
+        return False
 
 
 def _pair(peer: tuple, ours: tuple, session, reps: int) -> tuple[dict, dict]:
@@ -38,9 +52,10 @@ def _pair(peer: tuple, ours: tuple, session, reps: int) -> tuple[dict, dict]:
         runs["ours"].append(_timed(*ours, session))
     return tuple(
         {
-            "latency_ms": summary([s * 1000 for s, _ in r]),
-            "tokens_per_s": summary([n / s for s, n in r]),
+            "latency_ms": summary([s * 1000 for s, _, _ in r]),
+            "tokens_per_s": summary([n / s for s, n, _ in r]),
             "completion_tokens": r[-1][1],
+            "valid_json": sum(v for _, _, v in r),
         }
         for r in (runs["peer"], runs["ours"])
     )
@@ -83,13 +98,23 @@ def peer_server(svc: Service, session, reps: int) -> dict:
             session,
             reps,
         )
-        # The peer refuses OpenAI's json_schema shape; its own is json_object + schema.
+        # Structured output through chat completions: the peer applies response_format
+        # there only (on /v1/completions it ignores it and answers free text). It refuses
+        # OpenAI's json_schema shape; its own is json_object + schema.
         peer_fmt = {"type": "json_object", "schema": LIST_SCHEMA}
         ours_fmt = {"type": "json_schema", "json_schema": {"name": "l", "schema": LIST_SCHEMA}}
-        structured = {"prompt": "A JSON list of numbered flags:", "max_tokens": 400, **PARAMS}
+        chat = {
+            "messages": [{"role": "user", "content": "A JSON list of numbered flags."}],
+            "max_tokens": 400,
+            **PARAMS,
+        }
+        peer_chat, ours_chat = (
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            f"{svc.url}/v1/chat/completions",
+        )
         result["peer_structured"], result["ours_structured"] = _pair(
-            (peer_url, {**structured, "model": "x", "response_format": peer_fmt}, {}),
-            (ours_url, {**structured, "model": "gemma", "response_format": ours_fmt}, svc.headers),
+            (peer_chat, {**chat, "model": "x", "response_format": peer_fmt}, {}),
+            (ours_chat, {**chat, "model": "gemma", "response_format": ours_fmt}, svc.headers),
             session,
             reps,
         )

@@ -115,11 +115,20 @@ def markdown(record: dict) -> str:
         if "skipped" in p:
             lines += [f"**2. Peer server**: skipped — {p['skipped']}", ""]
         else:
-            lines += ["**2. llama-cpp-python's server vs ours** (`/v1/completions`)", ""]
+            lines += [
+                "**2. llama-cpp-python's server vs ours** (plain: `/v1/completions`; "
+                "structured: `/v1/chat/completions`, 16-object JSON schema)",
+                "",
+            ]
             for key in ("peer_plain", "ours_plain", "peer_structured", "ours_structured"):
+                valid = (
+                    f", schema-valid answers {p[key]['valid_json']}/{p[key]['tokens_per_s']['n']}"
+                    if "structured" in key
+                    else ""
+                )
                 lines.append(
                     f"- {key}: {_s(p[key]['tokens_per_s'], ' tok/s')}, latency "
-                    f"{_s(p[key]['latency_ms'], ' ms')}"
+                    f"{_s(p[key]['latency_ms'], ' ms')}{valid}"
                 )
             lines.append("")
     if "structured" in r:
@@ -174,4 +183,9 @@ def markdown(record: dict) -> str:
         ]
         lines += [f"- {path}: {_s(stats, ' ms')}" for path, stats in c["endpoint_ms"].items()]
         lines.append("")
+    lines += [
+        "What was profiled and fixed, and where the floor is for the targets that do not "
+        "hold: [PERFORMANCE.md](PERFORMANCE.md).",
+        "",
+    ]
     return "\n".join(lines) + "\n"

@@ -5,7 +5,12 @@ import time
 
 from django.conf import settings
 
-from sop_llm.providers.errors import RETRYABLE_STATUS, ProviderError, code_for_status
+from sop_llm.providers.errors import (
+    RETRYABLE_STATUS,
+    ProviderError,
+    code_for_status,
+    missing_key,
+)
 from sop_llm.providers.http import parse_retry_after
 from sop_llm.providers.types import (
     GenerateRequest,
@@ -43,12 +48,7 @@ class AnthropicProvider:
     def _key(self, request: GenerateRequest) -> str:
         key = request.options.get("api_key") or settings.ANTHROPIC_API_KEY
         if not key:
-            raise ProviderError(
-                f"anthropic ({request.model}): no API key (set ANTHROPIC_API_KEY)",
-                code="auth",
-                provider=self.name,
-                model=request.model,
-            )
+            raise missing_key(self.name, request.model, "ANTHROPIC_API_KEY")
         return key
 
     @staticmethod

@@ -30,6 +30,15 @@ class ProviderError(Exception):
         }
 
 
+def missing_key(provider: str, model: str, setting: str) -> ProviderError:
+    return ProviderError(
+        f"{provider} ({model}): no API key (set {setting})",
+        code="auth",
+        provider=provider,
+        model=model,
+    )
+
+
 def code_for_status(status: int) -> str:
     if status == 429:
         return "rate_limited"
