@@ -1,7 +1,5 @@
 from rest_framework import serializers
 
-from models_gpu.serializers import ModelLoadSerializer  # noqa: F401 -- the request side
-
 
 class MemoryEstimateSerializer(serializers.Serializer):
     n_ctx = serializers.IntegerField()

@@ -181,20 +181,3 @@ def _gpu_lines() -> list[str]:
             f"sop_llm_gpu_utilization_ratio {gpu.utilization_percent / 100}",
         ]
     return lines
-
-
-def event_types() -> list[str]:
-    return [
-        "task.created",
-        "task.queued",
-        "task.started",
-        "task.token",
-        "task.completed",
-        "task.failed",
-        "task.cancelled",
-        "model.loading",
-        "model.loaded",
-        "model.unloaded",
-        "gpu.stats",
-        "log",
-    ]
