@@ -40,6 +40,7 @@ browser:
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) -m pip install --quiet -e '.[bench]'

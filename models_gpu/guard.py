@@ -25,10 +25,12 @@ from django.conf import settings
 from models_gpu.catalog import ModelInfo
 from models_gpu.engine import LlamaEngine, LoadParams
 from models_gpu.vram import MB, gpu_read
-from monitor.events import publish
 from sop_llm import keys
+from sop_llm.procs import provably_dead, rss_mb
 from sop_llm.providers.errors import ProviderError
 from sop_llm.redis import get_redis
+from sop_llm.telemetry.events import publish
+from sop_llm.telemetry.stats import stats_incr
 
 log = logging.getLogger(__name__)
 LOCK_TTL_SECONDS = 30
@@ -49,11 +51,6 @@ class Loaded:
     last_used: float
     rss_before_mb: float
     rss_after_mb: float
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MB
 
 
 class GpuGuard:
@@ -78,7 +75,7 @@ class GpuGuard:
         )
         while not get_redis().set(key, token, nx=True, ex=LOCK_TTL_SECONDS):
             holder = get_redis().get(key)
-            if holder and _holder_dead(holder):
+            if holder and provably_dead(holder):
                 log.warning("GPU %s: breaking the lock of a dead holder %s", self.index, holder)
                 _delete_if(key, holder)
                 continue
@@ -200,7 +197,6 @@ class GpuGuard:
 
 
 def _count_load() -> None:
-    from monitor.stats import stats_incr
 
     try:
         pipe = get_redis().pipeline(transaction=False)
@@ -229,16 +225,6 @@ def check_vram(info: ModelInfo, params: LoadParams) -> None:
             provider="local",
             model=info.name,
         )
-
-
-def _holder_dead(holder: str) -> bool:
-    from tasks.recovery import _pid_alive
-
-    try:
-        info = json.loads(holder)
-    except ValueError:
-        return False
-    return info.get("host") == socket.gethostname() and not _pid_alive(int(info["pid"]))
 
 
 _DELETE_IF = (

@@ -1,13 +1,50 @@
-"""Jobs that run on the GPU worker, in the process that owns the model."""
+"""Jobs that run on the GPU worker, in the process that owns the model.
 
+Each announces its outcome (kept under its job id, and published) so that callers wait on
+an event, not by polling rq."""
+
+import json
+from functools import wraps
+
+from rq import get_current_job
+
+from models_gpu.catalog import catalog_resolve
+from models_gpu.guard import gpu_guard
+from models_gpu.provider import load_params_for
+from sop_llm import keys
 from sop_llm.providers.errors import ProviderError
+from sop_llm.redis import get_redis
+
+OUTCOME_TTL_SECONDS = 3600
 
 
+def announced(job):
+    @wraps(job)
+    def run(*args) -> dict:
+        try:
+            outcome = {"state": "done", **job(*args)}
+        except Exception as exc:
+            _announce({"state": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            raise
+        _announce(outcome)
+        return outcome
+
+    return run
+
+
+def _announce(outcome: dict) -> None:
+    current = get_current_job()
+    if current is None:  # called directly, not by a worker: nobody waits
+        return
+    message = json.dumps({**outcome, "job_id": current.id})
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.set(keys.model_job_outcome(current.id), message, ex=OUTCOME_TTL_SECONDS)
+    pipe.publish(keys.pubsub_model_job(current.id), message)
+    pipe.execute()
+
+
+@announced
 def load_model(name: str, overrides: dict) -> dict:
-    from models_gpu.catalog import catalog_resolve
-    from models_gpu.guard import gpu_guard
-    from models_gpu.provider import load_params_for
-
     info = catalog_resolve(name)
     params = load_params_for(info, overrides)
     guard = gpu_guard()
@@ -26,8 +63,7 @@ def load_model(name: str, overrides: dict) -> dict:
     }
 
 
+@announced
 def unload_model() -> dict:
-    from models_gpu.guard import gpu_guard
-
     freed = gpu_guard().unload()
     return {"outcome": "unloaded" if freed else "nothing_loaded", "freed": freed}

@@ -1,10 +1,10 @@
 """Model services. Load and unload run on the GPU worker (the process that owns the model);
 the web process enqueues them at the front of the GPU queue and waits a short while."""
 
-import asyncio
 import json
 import time
 
+import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from rq.job import Job
@@ -13,10 +13,11 @@ from models_gpu.catalog import catalog_list, catalog_resolve
 from models_gpu.vram import gpu_status
 from sop_llm import keys
 from sop_llm.errors import ServiceError
-from sop_llm.redis import get_redis, get_rq_redis
-from tasks.queue import rq_queue
+from sop_llm.lanes import rq_queue
+from sop_llm.redis import get_pubsub_redis, get_redis, get_rq_redis
 
-POLL_SECONDS = 0.05
+# By name: the web process never imports the GPU side.
+LOAD_JOB, UNLOAD_JOB = "models_gpu.jobs.load_model", "models_gpu.jobs.unload_model"
 
 
 def model_list() -> list[dict]:
@@ -28,32 +29,59 @@ def model_status() -> dict:
     return {"gpu": gpu_status().to_dict(), "loaded": json.loads(loaded) if loaded else None}
 
 
-def _submit(function, *args, wait_seconds: float) -> dict:
-    job = rq_queue("gpu").enqueue(
-        function, *args, at_front=True, job_timeout=600, result_ttl=3600, failure_ttl=3600
+def _submit(job: str, *args, wait_seconds: float) -> dict:
+    enqueued = rq_queue("gpu").enqueue(
+        job, *args, at_front=True, job_timeout=600, result_ttl=3600, failure_ttl=3600
     )
-    return model_job_wait(job_id=job.id, seconds=wait_seconds)
+    return model_job_wait(job_id=enqueued.id, seconds=wait_seconds)
 
 
 def model_job_wait(*, job_id: str, seconds: float) -> dict:
-    """Blocking wait, for the command line; the web waits with `amodel_job_wait`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        result = model_job(job_id=job_id)
-        if result["state"] != "pending" or time.monotonic() >= deadline:
-            return result
-        time.sleep(POLL_SECONDS)
+    """Blocking wait, for the command line; the web waits with `amodel_job_wait`.
+    Subscribed before reading, so an outcome announced in between is not missed."""
+    if seconds <= 0:
+        return _announced(job_id) or model_job(job_id=job_id)
+    pubsub = get_pubsub_redis().pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.pubsub_model_job(job_id))
+    try:
+        outcome = _announced(job_id)
+        deadline = time.monotonic() + seconds
+        while outcome is None and (left := deadline - time.monotonic()) > 0:
+            message = pubsub.get_message(timeout=left)  # None also for the subscribe reply
+            outcome = json.loads(message["data"]) if message else None
+        return outcome or model_job(job_id=job_id)
+    finally:
+        pubsub.close()
 
 
 async def amodel_job_wait(*, job_id: str, seconds: float) -> dict:
-    """The same wait without holding a thread (jobs finish within a load's time)."""
-    check = sync_to_async(model_job, thread_sensitive=False)
+    """The same wait without holding a thread: an async subscription to the job's channel."""
+    client = aioredis.from_url(settings.REDIS_URL, decode_responses=True)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    try:
+        await pubsub.subscribe(keys.pubsub_model_job(job_id))
+        raw = await client.get(keys.model_job_outcome(job_id))
+        if raw is None:
+            message = await _next_message(pubsub, seconds)
+            raw = message["data"] if message else None
+        return json.loads(raw) if raw else await sync_to_async(model_job)(job_id=job_id)
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
+
+
+async def _next_message(pubsub, seconds: float) -> dict | None:
     deadline = time.monotonic() + seconds
-    while True:
-        result = await check(job_id=job_id)
-        if result["state"] != "pending" or time.monotonic() >= deadline:
-            return result
-        await asyncio.sleep(POLL_SECONDS)
+    while (left := deadline - time.monotonic()) > 0:
+        message = await pubsub.get_message(timeout=left)
+        if message is not None:
+            return message
+    return None
+
+
+def _announced(job_id: str) -> dict | None:
+    raw = get_redis().get(keys.model_job_outcome(job_id))
+    return json.loads(raw) if raw else None
 
 
 def _failure(job: Job) -> str:
@@ -62,19 +90,15 @@ def _failure(job: Job) -> str:
 
 
 def model_load(*, name: str, overrides: dict, wait_seconds: float) -> dict:
-    from models_gpu.jobs import load_model
-
     try:
         catalog_resolve(name)
     except LookupError as exc:
         raise ServiceError(str(exc), code="unknown_model", status=400, field="model") from None
-    return _submit(load_model, name, overrides, wait_seconds=wait_seconds)
+    return _submit(LOAD_JOB, name, overrides, wait_seconds=wait_seconds)
 
 
 def model_unload(*, wait_seconds: float) -> dict:
-    from models_gpu.jobs import unload_model
-
-    return _submit(unload_model, wait_seconds=wait_seconds)
+    return _submit(UNLOAD_JOB, wait_seconds=wait_seconds)
 
 
 def model_job(*, job_id: str) -> dict:

@@ -6,24 +6,24 @@ oldest-pending messages (and is told how many), never anyone else's, never a wor
 
 import asyncio
 import json
-from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aioredis
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.http.cookie import parse_cookie
 
 from sop_llm import keys
-from sop_llm.auth import COOKIE_NAME, bearer_token, key_is_valid, unsign_cookie
+from sop_llm.auth import scope_client
 
 QUEUE_LIMIT = 1000
 CLOSE_UNAUTHORIZED = 4401
-CLOSE_BAD_FILTER = 4400
 
 
 class MonitorConsumer(AsyncWebsocketConsumer):
     async def connect(self):
-        if not self._authorized():
+        if scope_client(self.scope) is None:
+            # Accept first: a close before the handshake is an HTTP 403 that browsers report
+            # without any code; after it, the client reads 4401 and knows the key is wrong.
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.types: set[str] | None = None
@@ -40,20 +40,6 @@ class MonitorConsumer(AsyncWebsocketConsumer):
         await self.pubsub.subscribe(keys.pubsub_events(), keys.pubsub_logs())
         await self.accept()
         self.tasks = [asyncio.create_task(self._pump()), asyncio.create_task(self._deliver())]
-
-    def _authorized(self) -> bool:
-        headers = {k.decode().lower(): v.decode() for k, v in self.scope.get("headers", [])}
-        token = bearer_token(headers.get("authorization"))
-        if token is None:
-            token = (parse_qs(self.scope.get("query_string", b"").decode()).get("token") or [None])[
-                0
-            ]
-        if token is not None:
-            return key_is_valid(token)
-        cookie = parse_cookie(headers.get("cookie", "")).get(COOKIE_NAME)
-        # A cookie rides along cross-site: only trust it from our own origin.
-        same_origin = urlsplit(headers.get("origin", "")).netloc == headers.get("host")
-        return bool(cookie and same_origin and key_is_valid(unsign_cookie(cookie)))
 
     async def receive(self, text_data=None, bytes_data=None):
         try:

@@ -3,17 +3,18 @@
 import time
 
 from models_gpu.services import model_status
-from monitor.logs import recent_logs
-from monitor.stats import HISTOGRAMS, stats_days, today
 from sop_llm import __version__, keys
+from sop_llm.lanes import LANES, TASK_LANES
 from sop_llm.redis import get_redis, redis_ping
+from sop_llm.telemetry.logs import recent_logs
+from sop_llm.telemetry.stats import HISTOGRAMS, stats_days, today
 from tasks import queue
 from tasks.presenters import iso
 from tasks.recovery import live_workers
+from tasks.snapshot import processing_snapshot, queue_snapshot
 from tasks.webhooks import dead_letters
 
 STARTED_AT = time.time()
-LANES = ("gpu", "remote", "webhooks")
 
 
 def monitor_status() -> dict:
@@ -32,57 +33,17 @@ def monitor_status() -> dict:
         loaded_model=gpu["loaded"],
         queues={
             lane: {"pending": queue.depth(lane), "processing": list(queue.processing(lane))}
-            for lane in queue.LANES
+            for lane in TASK_LANES
         },
-        processing=_processing_now(),
+        processing=processing_snapshot(),
         today=stats_days(1)[0] | {"date": today()},
         dead_letters=len(dead_letters(limit=10_000)),
     )
     return status
 
 
-def _processing_now() -> list[dict]:
-    running = []
-    for lane in queue.LANES:
-        for task_id, worker in queue.processing(lane).items():
-            task = get_redis().hmget(keys.session(task_id), "provider", "model", "started_at")
-            running.append(
-                {
-                    "task_id": task_id,
-                    "lane": lane,
-                    "worker": worker,
-                    "provider": task[0],
-                    "model": task[1],
-                    "started_at": iso(task[2]),
-                }
-            )
-    return running
-
-
 def monitor_queue(limit: int = 100) -> dict:
-    lanes = {}
-    for lane in queue.LANES:
-        entries = queue.pending(lane, limit)
-        pipe = get_redis().pipeline(transaction=False)
-        for task_id, _ in entries:
-            pipe.hmget(keys.session(task_id), "provider", "model", "queued_at")
-        details = pipe.execute()
-        lanes[lane] = {
-            "depth": queue.depth(lane),
-            "pending": [
-                {
-                    "position": n + 1,
-                    "task_id": task_id,
-                    "priority": queue.priority_of(score),
-                    "provider": d[0],
-                    "model": d[1],
-                    "enqueued_at": iso(d[2]),
-                }
-                for n, ((task_id, score), d) in enumerate(zip(entries, details, strict=True))
-            ],
-            "processing": [{"task_id": t, "worker": w} for t, w in queue.processing(lane).items()],
-        }
-    return {"lanes": lanes}
+    return queue_snapshot(limit=limit)
 
 
 def monitor_logs(*, task_id: str | None, level: str | None, limit: int) -> dict:
@@ -121,7 +82,7 @@ def metrics_text() -> str:
         "# HELP sop_llm_queue_depth Pending tasks per lane.",
         "# TYPE sop_llm_queue_depth gauge",
     ]
-    lines += [f'sop_llm_queue_depth{{lane="{lane}"}} {queue.depth(lane)}' for lane in queue.LANES]
+    lines += [f'sop_llm_queue_depth{{lane="{lane}"}} {queue.depth(lane)}' for lane in TASK_LANES]
     lines += _histograms(redis) + _webhook_and_model_lines(totals) + _gpu_lines()
     return "\n".join(lines) + "\n"
 

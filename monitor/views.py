@@ -20,8 +20,7 @@ from monitor.services import (
     monitor_stats,
     monitor_status,
 )
-from sop_llm.auth import bearer_token, cookie_key, key_is_valid
-from sop_llm.errors import ServiceError, json_error
+from sop_llm.auth import api_key_required
 from sop_llm.schema import errors
 
 
@@ -81,31 +80,15 @@ class Stats(APIView):
         return Response(monitor_stats(days=query.validated_data["days"]))
 
 
+@api_key_required(token=lambda: settings.METRICS_TOKEN)
 def metrics(request):
     """Prometheus text format. Takes an API key, or METRICS_TOKEN for scrapers."""
-    token = bearer_token(request.headers.get("Authorization"))
-    allowed = key_is_valid(token) or (
-        settings.METRICS_TOKEN and token and _same(token, settings.METRICS_TOKEN)
-    )
-    if not allowed:
-        return json_error(
-            ServiceError("missing or invalid API key", code="unauthorized", status=401)
-        )
     return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4")
 
 
-def _same(a: str, b: str) -> bool:
-    import hmac
-
-    return hmac.compare_digest(a.encode(), b.encode())
-
-
+@api_key_required(pages=True)
 def dashboard(request):
     """The live dashboard; signs in through the API-key page (a signed cookie)."""
-    if not key_is_valid(cookie_key(request)):
-        from django.http import HttpResponseRedirect
-
-        return HttpResponseRedirect("/signin/?next=/monitor/")
     return render(request, "monitor/dashboard.html")
 
 

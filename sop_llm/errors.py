@@ -53,6 +53,16 @@ def redis_unavailable() -> ServiceError:
     )
 
 
+def too_many(wait: float | None) -> ServiceError:
+    seconds = int(wait or 1) + 1
+    return ServiceError(
+        f"rate limit exceeded (RATE_LIMIT_PER_MINUTE); retry in {seconds}s",
+        code="rate_limited",
+        status=429,
+        headers={"Retry-After": str(seconds)},
+    )
+
+
 def _first_error(detail, path: str = "") -> tuple[str | None, str]:
     """DRF's nested error detail -> (dotted field path, message) of the first error."""
     if isinstance(detail, dict):
@@ -75,13 +85,7 @@ def _from_drf(exc: drf.APIException) -> ServiceError:
         text = f"{field}: {message}" if field else message
         return ServiceError(text, code="invalid", status=400, field=field)
     if isinstance(exc, drf.Throttled):
-        wait = int(exc.wait or 1) + 1
-        return ServiceError(
-            f"rate limit exceeded (RATE_LIMIT_PER_MINUTE); retry in {wait}s",
-            code="rate_limited",
-            status=429,
-            headers={"Retry-After": str(wait)},
-        )
+        return too_many(exc.wait)
     codes = {
         401: "unauthorized",
         403: "forbidden",

@@ -25,6 +25,11 @@ def queue_processing(lane: str) -> str:
     return _p(f"queue:processing:{lane}")
 
 
+def queue_deadlines() -> str:
+    """Sorted set of queued task ids that have a deadline, scored by it (the expiry sweep)."""
+    return _p("queue:deadlines")
+
+
 def rq_queue_name(lane: str) -> str:
     return _p(lane)
 
@@ -102,6 +107,16 @@ def file_hash(stamp: str) -> str:
     return _p(f"cache:sha256:{stamp}")
 
 
+def model_job_outcome(job_id: str) -> str:
+    """A model load/unload job's outcome (JSON), kept an hour for late readers."""
+    return _p(f"model:job:{job_id}")
+
+
+def pubsub_model_job(job_id: str) -> str:
+    """Announces a model job's outcome, so a waiter needs no polling."""
+    return _p(f"pubsub:model:job:{job_id}")
+
+
 def pubsub_task(task_id: str) -> str:
     """One task's state changes, for callers waiting on it."""
     return _p(f"pubsub:task:{task_id}")
@@ -119,10 +134,6 @@ def stats_total() -> str:
 
 def metrics_histogram(name: str) -> str:
     return _p(f"stats:hist:{name}")
-
-
-def gpu_ticker_lock() -> str:
-    return _p("lock:gpu-ticker")
 
 
 def rate_limit(client_id: str, window: int) -> str:

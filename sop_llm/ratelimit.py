@@ -7,6 +7,7 @@ from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
 from sop_llm import keys
+from sop_llm.errors import ServiceError, too_many
 from sop_llm.redis import get_redis
 
 WINDOW_SECONDS = 60
@@ -27,6 +28,12 @@ def rate_check(client_id: str) -> float | None:
     if count <= limit:
         return None
     return (window + 1) * WINDOW_SECONDS - now
+
+
+def rate_limited(client_id: str) -> ServiceError | None:
+    """The 429 to answer, or None when the key is within its limit."""
+    wait = rate_check(client_id)
+    return None if wait is None else too_many(wait)
 
 
 class ApiKeyRateThrottle(BaseThrottle):

@@ -65,7 +65,9 @@ def _embedded_redis(settings):
 def _commands(settings) -> dict[str, list[str]]:
     manage = [PY, str(BASE_DIR / "manage.py")]
     worker = [*manage, "rqworker", "--worker-class"]
-    names = {lane: settings.REDIS_KEY_PREFIX + lane for lane in ("gpu", "remote", "webhooks")}
+    from sop_llm.lanes import LANES
+
+    names = {lane: settings.REDIS_KEY_PREFIX + lane for lane in LANES}
     commands = {
         "web": [
             PY,

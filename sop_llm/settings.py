@@ -15,6 +15,7 @@ from sop_llm.config import (
     env_url,
     env_webhook_secret,
 )
+from sop_llm.lanes import LANES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -180,7 +181,7 @@ def _rq_queue(lane: str) -> tuple[str, dict]:
 
 
 # Queue names carry the key prefix so parallel test runs never share a queue.
-RQ_QUEUES = dict(_rq_queue(lane) for lane in ("gpu", "remote", "webhooks"))
+RQ_QUEUES = dict(_rq_queue(lane) for lane in LANES)
 RQ = {"COMMIT_MODE": "auto"}  # no database, so "on_db_commit" would never fire
 
 LOGGING = {
@@ -190,7 +191,7 @@ LOGGING = {
     "filters": {"redact": {"()": "sop_llm.redact.RedactingFilter"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
-        "redis": {"()": "monitor.logs.RedisLogHandler", "filters": ["redact"]},
+        "redis": {"()": "sop_llm.telemetry.logs.RedisLogHandler", "filters": ["redact"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

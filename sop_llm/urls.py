@@ -1,4 +1,3 @@
-from django.http import HttpResponseRedirect
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
@@ -8,21 +7,9 @@ from rest_framework.views import APIView
 
 from monitor import views as monitor_views
 from sop_llm import views
-from sop_llm.auth import bearer_token, cookie_key, key_is_valid
+from sop_llm.auth import api_key_required
 
 handler404 = "sop_llm.errors.handler404"
-
-
-def signed_in(view):
-    """Pages for people: without a key (header or sign-in cookie), go to the sign-in page."""
-
-    def wrapper(request, *args, **kwargs):
-        key = bearer_token(request.headers.get("Authorization")) or cookie_key(request)
-        if not key_is_valid(key):
-            return HttpResponseRedirect(f"/signin/?next={request.path}")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 handler500 = "sop_llm.errors.handler500"
@@ -57,7 +44,11 @@ urlpatterns = [
     path("signout/", views.signout, name="signout"),
     path("api/v1/", ApiRoot.as_view(), name="api-root"),
     path("api/schema/", SpectacularJSONAPIView.as_view(), name="schema"),
-    path("api/docs/", signed_in(SpectacularSwaggerView.as_view(url_name="schema")), name="docs"),
+    path(
+        "api/docs/",
+        api_key_required(SpectacularSwaggerView.as_view(url_name="schema"), pages=True),
+        name="docs",
+    ),
     path("api/v1/", include("tasks.urls")),
     path("api/v1/", include("models_gpu.urls")),
     path("api/v1/", include("grammars.urls")),

@@ -15,7 +15,7 @@ from sop_llm.auth import (
     COOKIE_MAX_AGE_SECONDS,
     COOKIE_NAME,
     COOKIE_SALT,
-    bearer_token,
+    api_key_required,
     key_is_valid,
 )
 from sop_llm.errors import ServiceError, json_error
@@ -54,12 +54,9 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 @json_only("GET", "HEAD")
+@api_key_required
 def ready(request: HttpRequest) -> JsonResponse:
     """Readiness: Redis answers within a second (503 with the reason otherwise). Needs a key."""
-    if not key_is_valid(bearer_token(request.headers.get("Authorization"))):
-        return json_error(
-            ServiceError("missing or invalid API key", code="unauthorized", status=401)
-        )
     reason = redis_ping(timeout=settings.READY_TIMEOUT_SECONDS)
     if reason:
         error = ServiceError(

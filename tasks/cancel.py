@@ -11,6 +11,7 @@ from sop_llm import keys
 from sop_llm.redis import get_pubsub_redis, get_redis
 
 log = logging.getLogger(__name__)
+HEARD_SECONDS = 60.0
 
 
 class CancelWatch:
@@ -18,19 +19,24 @@ class CancelWatch:
 
     def __init__(self) -> None:
         self._events: dict[str, threading.Event] = {}
+        self._heard: dict[str, float] = {}  # recent cancels, for a task claimed just after
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._subscribed = threading.Event()
         self._closing = threading.Event()
         atexit.register(self._closing.set)  # the interpreter is going: no more reconnects
 
-    def watch(self, task_id: str) -> threading.Event:
+    def listen(self) -> None:
+        """Subscribe before claiming: then a cancel is either in the claimed task's own mark
+        or heard by this listener (remembered a while), and no second read is needed."""
         self._ensure_listening()
+
+    def watch(self, task_id: str, *, requested: bool) -> threading.Event:
         event = threading.Event()
         with self._lock:
             self._events[task_id] = event
-        # A cancel published before we subscribed left its mark on the task itself.
-        if get_redis().hget(keys.session(task_id), "cancel_requested"):
+            heard = task_id in self._heard
+        if requested or heard:
             event.set()
         return event
 
@@ -68,6 +74,9 @@ class CancelWatch:
 
     def _on_cancel(self, task_id: str) -> None:
         with self._lock:
+            now = time.monotonic()
+            self._heard = {t: at for t, at in self._heard.items() if now - at < HEARD_SECONDS}
+            self._heard[task_id] = now
             event = self._events.get(task_id)
         if event is not None:
             event.set()

@@ -4,6 +4,7 @@ import datetime as dt
 from typing import Any
 
 from sop_llm.redact import redact
+from tasks.store import Task
 
 TIMESTAMPS = (
     "created_at",
@@ -23,34 +24,25 @@ def iso(value: Any) -> str | None:
     return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _finished_at(task: dict) -> str | None:
-    for name in ("completed_at", "failed_at", "cancelled_at", "finished_at"):
-        if task.get(name):
-            return iso(task[name])
-    return None
-
-
-def task_public(task: dict) -> dict:
-    result = task.get("result")
-    used_provider = (result or {}).get("provider") or task["provider"]
-    used_model = (result or {}).get("model") or task["model"]
+def task_public(task: Task) -> dict:
+    result = task.result
     view = {
-        "task_id": task["task_id"],
-        "status": task["status"],
-        "lane": task["lane"],
-        "provider": used_provider,
-        "model": used_model,
-        "requested": {"provider": task["provider"], "model": task["model"]},
-        "priority": int(task["priority"]),
+        "task_id": task.task_id,
+        "status": task.status,
+        "lane": task.lane,
+        "provider": (result or {}).get("provider") or task.provider,
+        "model": (result or {}).get("model") or task.model,
+        "requested": {"provider": task.provider, "model": task.model},
+        "priority": task.priority,
         "result": _result_view(result),
-        "usage": task.get("usage"),
-        "error": task.get("error"),
-        "metadata": task.get("metadata"),
+        "usage": task.usage,
+        "error": task.error,
+        "metadata": task.metadata,
         "webhook": _webhook_view(task),
-        **{name: iso(task.get(name)) for name in TIMESTAMPS},
-        "finished_at": _finished_at(task),
+        **{name: iso(getattr(task, name)) for name in TIMESTAMPS},
+        "finished_at": iso(task.finished_at),
     }
-    if task.get("cancel_requested") and task["status"] == "processing":
+    if task.cancel_requested and task.status == "processing":
         view["cancel_requested"] = True
     return view
 
@@ -62,29 +54,29 @@ def _result_view(result: dict | None) -> dict | None:
     return {name: result.get(name) for name in keep if name in result}
 
 
-def _webhook_view(task: dict) -> dict | None:
-    if not task.get("webhook_url"):
+def _webhook_view(task: Task) -> dict | None:
+    if not task.webhook_url:
         return None
-    state = task.get("webhook") or {}
+    state = task.webhook or {}
     return {
-        "url": task["webhook_url"],
+        "url": task.webhook_url,
         "state": state.get("state", "pending"),
         "attempts": len(state.get("attempts", [])),
     }
 
 
-def task_report_view(task: dict, timeline: list[dict], logs: list[dict]) -> dict:
+def task_report_view(task: Task, timeline: list[dict], logs: list[dict]) -> dict:
     for entry in timeline:
         entry["at"] = iso(entry["at"])
     return {
         **task_public(task),
-        "request": redact(task.get("request")),
-        "attempts": task.get("attempts") or [],
-        "timings": task.get("timings") or {},
-        "reproducibility": task.get("repro"),
+        "request": redact(task.request),
+        "attempts": task.attempts or [],
+        "timings": task.timings or {},
+        "reproducibility": task.repro,
         "timeline": timeline,
-        "webhook_deliveries": (task.get("webhook") or {}).get("attempts", []),
-        "crash_count": int(task.get("crash_count") or 0),
-        "worker": task.get("worker") or None,
+        "webhook_deliveries": (task.webhook or {}).get("attempts", []),
+        "crash_count": task.crash_count,
+        "worker": task.worker or None,
         "logs": logs,
     }

@@ -7,19 +7,18 @@ claims whatever task is best *now* (claim at execution time), so the order lives
 import time
 
 from django.conf import settings
-from rq import Queue
 
 from sop_llm import keys
-from sop_llm.redis import get_redis, get_rq_redis
+from sop_llm.lanes import rq_queue
+from sop_llm.redis import get_redis
 from tasks import lua
-from tasks.store import _script
 
-LANES = ("gpu", "remote")
 PRIORITY_MIN, PRIORITY_MAX = -100, 100
 BAND = 10**13  # ms since the epoch stay below this until the year 2286
 PREFERRED_MODEL_WINDOW = 32
 MAX_PASSED_OVER = 8  # a task is passed over for the loaded model at most this often
 JOB_TIMEOUT_MARGIN_SECONDS = 120
+PROCESS_NEXT_JOB = "tasks.jobs.process_next"  # by name: nothing imports the jobs module
 
 
 def score(priority: int, enqueued_at: float) -> int:
@@ -31,20 +30,14 @@ def priority_of(score_value: float) -> int:
     return PRIORITY_MAX - int(score_value // BAND)
 
 
-def rq_queue(lane: str) -> Queue:
-    return Queue(keys.rq_queue_name(lane), connection=get_rq_redis())
-
-
 def wake(lane: str, count: int = 1, pipe=None) -> None:
     """Enqueue `count` generic jobs on the lane: each will claim the best pending task.
     With `pipe` (an rq-connection pipeline) the jobs ride in the caller's round trip."""
-    from tasks.jobs import process_next
-
     queue = rq_queue(lane)
     timeout = settings.TASK_MAX_TIMEOUT_SECONDS + JOB_TIMEOUT_MARGIN_SECONDS
     for _ in range(count):
         queue.enqueue_call(
-            process_next,
+            PROCESS_NEXT_JOB,
             args=(lane,),
             timeout=timeout,
             result_ttl=0,
@@ -54,8 +47,11 @@ def wake(lane: str, count: int = 1, pipe=None) -> None:
         )
 
 
-def claim(lane: str, worker: str, preferred_model: str = "") -> tuple[str | None, list[str]]:
-    """Pop the best runnable task -> (task_id or None, ids that expired past their deadline)."""
+def claim(
+    lane: str, worker: str, preferred_model: str = ""
+) -> tuple[str | None, list[str], list[str]]:
+    """Pop the best runnable task -> (task_id or None, ids past their deadline, the claimed
+    task's hash as field/value pairs). Called by tasks.lifecycle only."""
     head, _, tail = keys.session("\x00").partition("\x00")
     args = [
         worker,
@@ -67,10 +63,10 @@ def claim(lane: str, worker: str, preferred_model: str = "") -> tuple[str | None
         MAX_PASSED_OVER,
         BAND,
     ]
-    task_id, expired = _script(lua.CLAIM)(
-        keys=[keys.queue_pending(lane), keys.queue_processing(lane)], args=args
+    task_id, expired, fields = lua.run(
+        lua.CLAIM, keys=[keys.queue_pending(lane), keys.queue_processing(lane)], args=args
     )
-    return task_id or None, list(expired)
+    return task_id or None, list(expired), list(fields)
 
 
 def position(lane: str, task_id: str) -> int | None:
@@ -92,3 +88,8 @@ def processing(lane: str) -> dict[str, str]:
 
 def release(lane: str, task_id: str, pipe=None) -> None:
     (pipe if pipe is not None else get_redis()).hdel(keys.queue_processing(lane), task_id)
+
+
+def drop_pending(lane: str, task_id: str) -> None:
+    """Forget an id whose session is gone (expired with its TTL)."""
+    get_redis().zrem(keys.queue_pending(lane), task_id)

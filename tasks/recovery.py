@@ -1,102 +1,104 @@
-"""Crash recovery: no task stays `processing` after its worker is gone.
+"""Crash recovery: no task stays `processing` once nobody works on it.
 
-Workers refresh `worker:alive:{name}` (pid, host) every few seconds. A task in a lane's
-processing hash whose worker has no live key -- or whose pid is gone on this very host -- is
-requeued (up to TASK_MAX_ATTEMPTS runs) or failed with `worker_lost`. Runs at worker start-up and
-periodically from every worker's heartbeat thread (one at a time, under a Redis lock).
+Workers refresh `worker:alive:{name}` (pid, host, the tasks they run now) every heartbeat. A
+task in a lane's processing hash is lost when its worker has no live record, when the record's
+pid is gone on this very host, or when the worker is alive but no longer runs it (it lost the
+task in a Redis outage, say). A lost task is requeued (up to TASK_MAX_ATTEMPTS runs) or failed
+with `worker_lost`. Runs at worker start-up and from every worker's heartbeat (one at a time,
+under a Redis lock), together with the deadline sweep.
 """
 
 import json
 import logging
 import os
-import socket
+import time
 
 from django.conf import settings
 from rq import Worker
 
 from sop_llm import keys
+from sop_llm.lanes import TASK_LANES, rq_queue
+from sop_llm.procs import process_record, provably_dead
 from sop_llm.redis import get_redis
-from tasks import queue, store
+from tasks import lifecycle, queue, store
 
 log = logging.getLogger(__name__)
+# A record this much newer than a task's start must list the task, or the worker dropped it.
+ORPHAN_MARGIN_SECONDS = 1.0
 
 
-def alive_record(name: str, lanes: list[str]) -> str:
-    return json.dumps(
-        {"name": name, "pid": os.getpid(), "host": socket.gethostname(), "lanes": lanes}
-    )
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def alive_record(name: str, lanes: list[str], running: list[str]) -> str:
+    return process_record(name, lanes=lanes, tasks=running, at=time.time())
 
 
 def worker_alive(name: str, record: str | None = None) -> bool:
     record = record if record is not None else get_redis().get(keys.worker_alive(name))
-    if not record:
-        return False
-    info = json.loads(record)
-    if info.get("host") == socket.gethostname():
-        return _pid_alive(int(info["pid"]))
-    return True
+    return bool(record) and not provably_dead(record)
 
 
 def live_workers(lane: str) -> list[dict]:
-    names = [k.rsplit(":", 1)[-1] for k in Worker.all_keys(queue=queue.rq_queue(lane))]
+    names = [k.rsplit(":", 1)[-1] for k in Worker.all_keys(queue=rq_queue(lane))]
     if not names:
         return []
     records = get_redis().mget([keys.worker_alive(n) for n in names])
     return [json.loads(r) for r in records if r and worker_alive("", r)]
 
 
-def tasks_recover() -> dict:
-    """Requeue or fail tasks whose worker died; wake lanes whose jobs were lost."""
-    report = {"requeued": [], "failed": [], "woken": {}}
-    for lane in queue.LANES:
+def lost_tasks() -> list[tuple[store.Task, str]]:
+    """(task, why) for every processing task that nobody works on any more."""
+    lost = []
+    for lane in TASK_LANES:
         for task_id, worker in queue.processing(lane).items():
-            if not worker_alive(worker):
-                _recover_task(task_id, lane, worker, report)
-        missing = queue.depth(lane) - queue.rq_queue(lane).count
+            task = store.load(task_id)
+            if task is None or task.status != "processing":
+                queue.release(lane, task_id)
+            elif why := why_lost(task, get_redis().get(keys.worker_alive(worker))):
+                lost.append((task, why))
+    return lost
+
+
+def why_lost(task: store.Task, record: str | None) -> str | None:
+    if not record or provably_dead(record):
+        return "its worker died"
+    info = json.loads(record)
+    dropped = "tasks" in info and task.task_id not in info["tasks"]
+    if dropped and info.get("at", 0) > (task.started_at or 0) + ORPHAN_MARGIN_SECONDS:
+        return "its worker is alive but no longer runs it"
+    return None
+
+
+def tasks_recover() -> dict:
+    """Requeue or fail lost tasks, fail expired ones, wake lanes whose jobs were lost."""
+    report = {"requeued": [], "failed": [], "woken": {}, "expired": lifecycle.deadlines_sweep()}
+    for task, why in lost_tasks():
+        _recover_task(task, why, report)
+    for lane in TASK_LANES:
+        missing = queue.depth(lane) - rq_queue(lane).count
         if missing > 0:
             queue.wake(lane, missing)
             report["woken"][lane] = missing
     return report
 
 
-def _recover_task(task_id: str, lane: str, worker: str, report: dict) -> None:
-    from tasks.processor import _fail, task_requeue
-
-    task = store.load(task_id)
-    if task is None or task["status"] != "processing":
-        queue.release(lane, task_id)
-        return
-    runs = int(task.get("crash_count") or 0) + 1
+def _recover_task(task: store.Task, why: str, report: dict) -> None:
+    runs, limit = task.crash_count + 1, settings.TASK_MAX_ATTEMPTS
     log.warning(
-        "task %s lost its worker %s (run %d of at most %d)",
-        task_id,
-        worker,
+        "task %s lost (%s) on %s (run %d of at most %d)",
+        task.task_id,
+        why,
+        task.worker,
         runs,
-        settings.TASK_MAX_ATTEMPTS,
+        limit,
     )
-    if runs < settings.TASK_MAX_ATTEMPTS and task_requeue(
-        task_id=task_id, lane=lane, reason="worker_lost"
-    ):
-        report["requeued"].append(task_id)
+    if runs < limit and lifecycle.task_requeue(task, reason="worker_lost"):
+        report["requeued"].append(task.task_id)
         return
-    _fail(
-        task_id,
-        lane,
-        "worker_lost",
-        f"the worker running this task died ({runs} run(s); TASK_MAX_ATTEMPTS="
-        f"{settings.TASK_MAX_ATTEMPTS})",
+    message = (
+        f"{why} (run {runs}; TASK_MAX_ATTEMPTS={limit}): not retried again, in case the task "
+        "itself brings workers down"
     )
-    report["failed"].append(task_id)
+    if lifecycle.task_fail(task, code="worker_lost", message=message):
+        report["failed"].append(task.task_id)
 
 
 def tasks_recover_if_due(ttl_seconds: int) -> dict | None:

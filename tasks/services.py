@@ -4,18 +4,18 @@ import hashlib
 import json
 import time
 import uuid
-from typing import Any
 
 from django.conf import settings
 
-from monitor.events import publish
-from monitor.stats import stats_incr
 from sop_llm import keys
 from sop_llm.errors import Conflict, NotFound, ServiceError
 from sop_llm.providers import lane_for
 from sop_llm.redis import get_redis, get_rq_redis
-from tasks import lua, queue, store
-from tasks.presenters import task_public
+from sop_llm.telemetry.events import publish
+from sop_llm.telemetry.stats import stats_incr
+from tasks import lifecycle, lua, queue, store
+from tasks.presenters import task_public, task_report_view
+from tasks.recovery import live_workers, why_lost
 from tasks.sealing import seal, split_options
 
 
@@ -73,12 +73,14 @@ def task_create(
     }
     fingerprint = _fingerprint(data)
     entry = json.dumps({"at": now, "event": "created", "lane": lane, "priority": data["priority"]})
-    outcome, value = store._script(lua.CREATE)(
+    outcome, value = lua.run(
+        lua.CREATE,
         keys=[
             keys.session(task_id),
             keys.session_timeline(task_id),
             keys.queue_pending(lane),
             keys.idempotency(idempotency_key) if idempotency_key else "",
+            keys.queue_deadlines(),
         ],
         args=[
             task_id,
@@ -88,6 +90,7 @@ def task_create(
             fields["score"],
             settings.QUEUE_MAX_PENDING,
             entry,
+            fields["deadline_at"] or "",
             *store.flat_args(fields),
         ],
     )
@@ -103,7 +106,7 @@ def task_create(
         )
     _after_create(task_id, lane, data)
     # The answer is built from what was just written (no read-back round trip).
-    view = task_public(store.decode(store.encode(fields)))
+    view = task_public(store.Task.from_hash(store.encode(fields)))
     view["queue"] = {"position": int(value), "estimated_start_at": None, "recent_avg_ms": None}
     return view, True
 
@@ -144,7 +147,7 @@ def _replay(stored: str, fingerprint: str, key: str) -> dict:
     return task_get(task_id=task_id)
 
 
-def _load(task_id: str) -> dict[str, Any]:
+def _load(task_id: str) -> store.Task:
     task = store.load(task_id) if task_id and len(task_id) <= 64 else None
     if task is None:
         raise NotFound(f"no task {task_id!r} (unknown, or expired after its TTL)")
@@ -154,14 +157,12 @@ def _load(task_id: str) -> dict[str, Any]:
 def task_get(*, task_id: str) -> dict:
     task = _load(task_id)
     view = task_public(task)
-    if task["status"] == "queued":
-        view["queue"] = _queue_estimate(task["lane"], task_id)
+    if task.status == "queued":
+        view["queue"] = _queue_estimate(task.lane, task_id)
     return view
 
 
 def _queue_estimate(lane: str, task_id: str) -> dict:
-    from tasks.recovery import live_workers
-
     pos = queue.position(lane, task_id)
     recent = [float(ms) for ms in get_redis().lrange(keys.lane_durations(lane), 0, 49)]
     avg_ms = sum(recent) / len(recent) if recent else None
@@ -173,8 +174,6 @@ def _queue_estimate(lane: str, task_id: str) -> dict:
 
 
 def task_report(*, task_id: str) -> dict:
-    from tasks.presenters import task_report_view
-
     task = _load(task_id)
     logs = get_redis().lrange(keys.logs_task(task_id), 0, -1)
     return task_report_view(task, store.timeline(task_id), [json.loads(x) for x in logs])
@@ -183,39 +182,26 @@ def task_report(*, task_id: str) -> dict:
 def task_cancel(*, task_id: str) -> dict:
     """Queued: removed and never runs. Running: the worker stops at the next token."""
     task = _load(task_id)
-    if task["status"] in ("created", "queued"):
-        done, previous = store.transition(task_id, "cancelled", error=_cancel_error())
-        if done:
-            get_redis().zrem(keys.queue_pending(task["lane"]), task_id)
-            finish_side_effects(task_id, "cancelled", provider=task["provider"])
-            return task_get(task_id=task_id)
-        task["status"] = previous
-    if task["status"] == "processing":
-        store.update(task_id, cancel_requested=time.time())
-        store.timeline_add(task_id, "cancel_requested")
-        get_redis().publish(keys.pubsub_cancel(), task_id)
+    if task.status == "queued" and lifecycle.task_cancel(
+        task, code="cancelled", message="cancelled by the client"
+    ):
         return task_get(task_id=task_id)
-    raise Conflict(f"task {task_id} is already {task['status']}", code="task_finished")
+    if task.status == "processing":
+        return _cancel_running(task)
+    raise Conflict(f"task {task_id} is already {task.status}", code="task_finished")
 
 
-def _cancel_error() -> dict:
-    return {"code": "cancelled", "message": "cancelled by the client"}
-
-
-_UNKNOWN = object()
-
-
-def finish_side_effects(
-    task_id: str, status: str, *, provider: str, extra_stats=None, webhook_url=_UNKNOWN
-) -> None:
-    """Timeline, stats, event and webhook hand-off for a task that just reached `status`."""
+def _cancel_running(task: store.Task) -> dict:
+    """Mark it and tell its worker. When nobody runs it any more, a mark would stop nothing:
+    the task is cancelled right here instead."""
+    record = get_redis().get(keys.worker_alive(task.worker or ""))
+    if why_lost(task, record) and lifecycle.task_cancel(
+        task, code="cancelled", message="cancelled by the client (its worker had lost it)"
+    ):
+        return task_get(task_id=task.task_id)
     pipe = get_redis().pipeline(transaction=False)
-    store.timeline_add(task_id, status, pipe=pipe)
-    stats_incr(pipe, {status: 1, f"{status}:{provider}": 1, **(extra_stats or {})})
-    publish(f"task.{status}", pipe=pipe, task_id=task_id, status=status)
+    pipe.hset(keys.session(task.task_id), "cancel_requested", time.time())
+    store.timeline_add(task.task_id, "cancel_requested", pipe=pipe)
+    pipe.publish(keys.pubsub_cancel(), task.task_id)
     pipe.execute()
-    if webhook_url is None or webhook_url == "":
-        return  # the caller knows there is no webhook: skip the read
-    from tasks.webhooks import webhook_schedule
-
-    webhook_schedule(task_id=task_id)
+    return task_get(task_id=task.task_id)

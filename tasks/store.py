@@ -1,25 +1,20 @@
-"""Session store: one Redis hash per task, its timeline, and guarded status transitions."""
+"""Session store: one Redis hash per task, read as a typed `Task`, and its timeline.
 
+Status changes do not happen here: `tasks.lifecycle` owns them.
+"""
+
+import dataclasses
 import json
 import time
-from functools import cache
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 
 from sop_llm import keys
 from sop_llm.redis import get_redis
-from tasks import lua
 
 FINAL = ("completed", "failed", "cancelled")
-# new status -> statuses it may be entered from; anything else is refused
-ALLOWED_FROM = {
-    "queued": ("created", "processing"),  # processing -> queued: requeue after a lost worker
-    "processing": ("queued",),
-    "completed": ("processing",),
-    "failed": ("created", "queued", "processing"),
-    "cancelled": ("created", "queued", "processing"),
-}
 JSON_FIELDS = (
     "request",
     "result",
@@ -30,13 +25,71 @@ JSON_FIELDS = (
     "metadata",
     "repro",
     "webhook",
-    "options_public",
 )
 
 
-@cache
-def _script(source: str):
-    return get_redis().register_script(source)
+@dataclass
+class Task:
+    """A task as stored: every field typed once here, so no caller casts hash strings."""
+
+    task_id: str
+    status: str
+    lane: str
+    provider: str
+    model: str
+    model_key: str = ""
+    priority: int = 0
+    score: float = 0.0
+    client: str = ""
+    request: dict = field(default_factory=dict)
+    secrets: str = ""
+    metadata: Any = None
+    webhook_url: str | None = None
+    idempotency_key: str | None = None
+    created_at: float | None = None
+    queued_at: float | None = None
+    deadline_at: float | None = None
+    started_at: float | None = None
+    completed_at: float | None = None
+    failed_at: float | None = None
+    cancelled_at: float | None = None
+    finished_at: float | None = None
+    cancel_requested: float | None = None
+    worker: str | None = None
+    crash_count: int = 0
+    passed_over: int = 0
+    run: int = 0
+    result: dict | None = None
+    usage: dict | None = None
+    error: dict | None = None
+    attempts: list | None = None
+    timings: dict | None = None
+    repro: dict | None = None
+    webhook: dict | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> "Task":
+        return cls(**{f.name: _typed(f, raw[f.name]) for f in _FIELDS if f.name in raw})
+
+
+_FIELDS = dataclasses.fields(Task)
+_INTS = {f.name for f in _FIELDS if f.type is int}
+_FLOATS = {f.name for f in _FIELDS if f.type in (float, float | None)}
+
+
+def _typed(spec: dataclasses.Field, value: str) -> Any:
+    """Hash strings back to what was written: '' is None (or 0 for counters)."""
+    if spec.name in JSON_FIELDS:
+        return json.loads(value) if value else None
+    if spec.name in _INTS:
+        return int(value or 0)
+    if spec.name in _FLOATS:
+        return float(value) if value else None
+    return value if value or spec.type is str else None
 
 
 def session_ttl() -> int:
@@ -56,42 +109,80 @@ def encode(fields: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def decode(raw: dict[str, str]) -> dict[str, Any]:
-    data: dict[str, Any] = dict(raw)
-    for name in JSON_FIELDS:
-        if data.get(name):
-            data[name] = json.loads(data[name])
-        else:
-            data[name] = None
-    return data
-
-
-def load(task_id: str) -> dict[str, Any] | None:
-    raw = get_redis().hgetall(keys.session(task_id))
-    return decode(raw) if raw else None
-
-
 def flat_args(fields: dict[str, Any]) -> list[str]:
     return [item for pair in encode(fields).items() for item in pair]
 
 
-def transition(task_id: str, status: str, **fields: Any) -> tuple[bool, str]:
-    """Move a task to `status` if its current status allows it. -> (done, previous status)."""
-    stamp = {f"{status}_at": time.time()} if status in FINAL or status == "queued" else {}
-    args = [status, ",".join(ALLOWED_FROM[status]), *flat_args({**stamp, **fields})]
-    done, previous = _script(lua.TRANSITION)(keys=[keys.session(task_id)], args=args)
-    return bool(done), previous
+def pairs_to_dict(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def load(task_id: str) -> Task | None:
+    raw = get_redis().hgetall(keys.session(task_id))
+    return Task.from_hash(raw) if raw else None
 
 
 def update(task_id: str, **fields: Any) -> None:
+    """Non-status fields only (webhook records, cancel marks)."""
+    assert "status" not in fields, "status changes go through tasks.lifecycle"
     get_redis().hset(keys.session(task_id), mapping=encode(fields))
 
 
+def timeline_entry(event: str, **data: Any) -> str:
+    return json.dumps({"at": time.time(), "event": event, **data}, separators=(",", ":"))
+
+
 def timeline_add(task_id: str, event: str, pipe=None, **data: Any) -> None:
-    entry = json.dumps({"at": time.time(), "event": event, **data}, separators=(",", ":"))
     target = pipe if pipe is not None else get_redis()
-    target.rpush(keys.session_timeline(task_id), entry)
+    target.rpush(keys.session_timeline(task_id), timeline_entry(event, **data))
 
 
 def timeline(task_id: str) -> list[dict]:
     return [json.loads(e) for e in get_redis().lrange(keys.session_timeline(task_id), 0, -1)]
+
+
+class Effects:
+    """Redis writes recorded like a pipeline's, to run inside a transition script: they happen
+    in the same atomic step as the status change, and only if the change is allowed."""
+
+    def __init__(self, ops: list[list[str]] | None = None) -> None:
+        self.ops: list[list[str]] = ops or []
+
+    def _add(self, *command: Any) -> "Effects":
+        self.ops.append([str(part) for part in command])
+        return self
+
+    def rpush(self, key: str, value: str):
+        return self._add("RPUSH", key, value)
+
+    def lpush(self, key: str, value: Any):
+        return self._add("LPUSH", key, value)
+
+    def ltrim(self, key: str, start: int, end: int):
+        return self._add("LTRIM", key, start, end)
+
+    def publish(self, channel: str, message: str):
+        return self._add("PUBLISH", channel, message)
+
+    def hincrby(self, key: str, name: str, amount: int = 1):
+        return self._add("HINCRBY", key, name, amount)
+
+    def hincrbyfloat(self, key: str, name: str, amount: float):
+        return self._add("HINCRBYFLOAT", key, name, repr(float(amount)))
+
+    def hdel(self, key: str, name: str):
+        return self._add("HDEL", key, name)
+
+    def expire(self, key: str, seconds: int):
+        return self._add("EXPIRE", key, seconds)
+
+    def zadd(self, key: str, mapping: dict[str, float]):
+        for member, score in mapping.items():
+            self._add("ZADD", key, repr(float(score)), member)
+        return self
+
+    def zrem(self, key: str, member: str):
+        return self._add("ZREM", key, member)
+
+    def encoded(self) -> str:
+        return json.dumps(self.ops, separators=(",", ":"), ensure_ascii=False)

@@ -19,6 +19,7 @@ from tasks.schema import (
 )
 from tasks.serializers import TaskCreateSerializer
 from tasks.services import task_cancel, task_create, task_get, task_report
+from tasks.store import FINAL
 from tasks.waiting import MAX_WAIT_SECONDS, wait_for_task
 from tasks.webhooks import dead_letters, dead_letters_replay, webhook_redeliver
 
@@ -115,7 +116,7 @@ async def task_create_view(request):
     if not wait or response.status_code not in (200, 202):
         return response
     task = await wait_for_task(response.data["task_id"], wait)
-    final = task["status"] in ("completed", "failed", "cancelled")
+    final = task["status"] in FINAL
     answer = JsonResponse(task, status=200 if final else 202)
     answer["Preference-Applied"] = f"wait={wait}"
     answer["Location"] = response["Location"]

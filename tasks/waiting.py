@@ -26,7 +26,7 @@ def _client() -> aioredis.Redis:
 
 async def read_task(client: aioredis.Redis, task_id: str) -> dict | None:
     raw = await client.hgetall(keys.session(task_id))
-    return task_public(store.decode(raw)) if raw else None
+    return task_public(store.Task.from_hash(raw)) if raw else None
 
 
 class TaskEvents:
@@ -64,7 +64,7 @@ async def wait_for_task(task_id: str, seconds: float, events: TaskEvents | None 
     """The task once it is final, or as it stands after `seconds`."""
     async with events or TaskEvents(task_id) as sub:
         task = await sub.task()
-        if task is None or task["status"] in ("completed", "failed", "cancelled"):
+        if task is None or task["status"] in store.FINAL:
             return task
         async for event in sub.events(min(seconds, MAX_WAIT_SECONDS)):
             if event["type"] in FINAL_EVENTS:

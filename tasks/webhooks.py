@@ -6,35 +6,35 @@ Runs on the `webhooks` rq queue only, so a slow receiver never holds up a genera
 import datetime as dt
 import json
 import logging
-import random
 import time
 import uuid
 
 import requests
 from django.conf import settings
 
-from monitor.stats import stats_incr
 from sop_llm import keys
+from sop_llm.backoff import parse_retry_after, retry_delay
+from sop_llm.errors import Conflict, NotFound
+from sop_llm.lanes import rq_queue
 from sop_llm.netguard import UnsafeURL, check_url
-from sop_llm.providers.http import parse_retry_after
 from sop_llm.redis import get_redis
+from sop_llm.telemetry.stats import stats_incr
 from tasks import store
+from tasks.presenters import task_public
 
 log = logging.getLogger(__name__)
 BACKOFF_CAP_SECONDS = 60.0
+DELIVER_JOB = "tasks.jobs.deliver_webhook"  # by name: nothing imports the jobs module
 
 
 def webhook_schedule(*, task_id: str, redelivery: bool = False) -> bool:
     """Hand a finished task's webhook to the webhooks queue (if it named one)."""
     task = store.load(task_id)
-    if not task or not task.get("webhook_url"):
+    if not task or not task.webhook_url:
         return False
-    from tasks.jobs import deliver_webhook
-    from tasks.queue import rq_queue
-
-    store.update(task_id, webhook={**(task.get("webhook") or {}), "state": "pending"})
+    store.update(task_id, webhook={**(task.webhook or {}), "state": "pending"})
     rq_queue("webhooks").enqueue(
-        deliver_webhook, task_id, job_timeout=_job_timeout(), result_ttl=0, failure_ttl=86400
+        DELIVER_JOB, task_id, job_timeout=_job_timeout(), result_ttl=0, failure_ttl=86400
     )
     return True
 
@@ -44,11 +44,8 @@ def _job_timeout() -> int:
     return int(attempts * (settings.WEBHOOK_TIMEOUT_SECONDS + BACKOFF_CAP_SECONDS)) + 60
 
 
-def payload_for(task_id: str, delivery_id: str) -> dict:
-    from tasks.services import task_get
-
-    task = task_get(task_id=task_id)
-    return {"event": f"task.{task['status']}", "delivery_id": delivery_id, "task": task}
+def payload_for(task: store.Task, delivery_id: str) -> dict:
+    return {"event": f"task.{task.status}", "delivery_id": delivery_id, "task": task_public(task)}
 
 
 def signed_headers(delivery_id: str, body: str, *, task_id: str, event: str, attempt: int):
@@ -74,13 +71,13 @@ def webhook_deliver(*, task_id: str, sleep=time.sleep) -> str:
     if task is None:
         return "expired"
     delivery_id = f"msg_{uuid.uuid4().hex}"
-    body = json.dumps(payload_for(task_id, delivery_id), separators=(",", ":"))
-    event = f"task.{task['status']}"
-    record = {**(task.get("webhook") or {}), "state": "delivering", "delivery_id": delivery_id}
+    body = json.dumps(payload_for(task, delivery_id), separators=(",", ":"))
+    event = f"task.{task.status}"
+    record = {**(task.webhook or {}), "state": "delivering", "delivery_id": delivery_id}
     record.setdefault("attempts", [])
     for attempt in range(1, settings.WEBHOOK_MAX_RETRIES + 2):
         headers = signed_headers(delivery_id, body, task_id=task_id, event=event, attempt=attempt)
-        outcome, retry_after = _attempt(task["webhook_url"], body, headers, attempt)
+        outcome, retry_after = _attempt(task.webhook_url, body, headers, attempt)
         record["attempts"].append(outcome)
         store.update(task_id, webhook=record)
         store.timeline_add(task_id, "webhook_attempt", **outcome)
@@ -98,10 +95,12 @@ def webhook_deliver(*, task_id: str, sleep=time.sleep) -> str:
 
 
 def _backoff(attempt: int, retry_after: float | None) -> float:
-    if retry_after is not None:
-        return min(retry_after, BACKOFF_CAP_SECONDS)
-    delay = settings.WEBHOOK_BACKOFF_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-    return min(delay, BACKOFF_CAP_SECONDS)
+    return retry_delay(
+        base=settings.WEBHOOK_BACKOFF_SECONDS,
+        retry_index=attempt - 1,
+        retry_after=retry_after,
+        cap=BACKOFF_CAP_SECONDS,
+    )
 
 
 def _attempt(url: str, body: str, headers: dict[str, str], attempt: int):
@@ -152,16 +151,13 @@ def _dead_letter(task_id: str, delivery_id: str, last: dict) -> None:
 
 def webhook_redeliver(*, task_id: str) -> dict:
     """Send the final payload again, on demand (a new delivery id, attempts appended)."""
-    from sop_llm.errors import Conflict, NotFound
-    from tasks.store import FINAL
-
     task = store.load(task_id)
     if task is None:
         raise NotFound(f"no task {task_id!r}")
-    if not task.get("webhook_url"):
+    if not task.webhook_url:
         raise Conflict(f"task {task_id} has no webhook_url", code="no_webhook")
-    if task["status"] not in FINAL:
-        raise Conflict(f"task {task_id} is still {task['status']}", code="task_not_finished")
+    if task.status not in store.FINAL:
+        raise Conflict(f"task {task_id} is still {task.status}", code="task_not_finished")
     webhook_schedule(task_id=task_id)
     return {"task_id": task_id, "state": "pending"}
 

@@ -20,7 +20,7 @@ from rq import SimpleWorker
 from sop_llm import keys
 from sop_llm.redis import get_redis
 from tasks.recovery import alive_record, tasks_recover, tasks_recover_if_due
-from tasks.worker_identity import set_current_worker_name
+from tasks.worker_identity import running, set_current_worker_name
 
 log = logging.getLogger(__name__)
 RECOVERY_EVERY_BEATS = 3
@@ -63,7 +63,8 @@ class HeartbeatWorker(SimpleWorker):
 
     def _beat(self) -> None:
         ttl = max(2, int(settings.WORKER_HEARTBEAT_SECONDS * 3))
-        get_redis().set(keys.worker_alive(self.name), alive_record(self.name, self.lanes()), ex=ttl)
+        record = alive_record(self.name, self.lanes(), running())
+        get_redis().set(keys.worker_alive(self.name), record, ex=ttl)
         job = self.get_current_job()
         if job is not None:
             self.maintain_heartbeats(job)
@@ -92,7 +93,7 @@ class GpuWorker(HeartbeatWorker):
 
     def work(self, *args, **kwargs):
         from models_gpu.guard import gpu_guard
-        from monitor.ticker import GpuTicker
+        from models_gpu.ticker import GpuTicker
 
         set_current_worker_name(self.name)
         gpu_guard().claim(owner=self.name, wait=True)

@@ -4,6 +4,7 @@ import os
 import socket
 
 _current: str | None = None
+_running: set[str] = set()  # task ids this process works on now: its liveness record says so
 
 
 def set_current_worker_name(name: str | None) -> None:
@@ -13,3 +14,15 @@ def set_current_worker_name(name: str | None) -> None:
 
 def current_worker_name() -> str:
     return _current or f"proc-{socket.gethostname()}-{os.getpid()}"
+
+
+def running_add(task_id: str) -> None:
+    _running.add(task_id)
+
+
+def running_remove(task_id: str) -> None:
+    _running.discard(task_id)
+
+
+def running() -> list[str]:
+    return sorted(_running)

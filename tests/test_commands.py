@@ -85,7 +85,7 @@ def test_queue_purge_asks_first_and_cancels_every_pending_task(api):
     assert queue.depth("remote") == 3
     assert "purged 3 task(s)" in run("queue", "purge", "remote", stdin="y\n")
     assert queue.depth("remote") == 0
-    assert {store.load(t)["status"] for t in ids} == {"cancelled"}
+    assert {store.load(t).status for t in ids} == {"cancelled"}
     assert run_json("queue", "purge", "remote", "--yes")["purged"] == []
 
 
@@ -100,14 +100,14 @@ def test_queue_stuck_lists_and_requeues_tasks_whose_worker_died(api):
     [stuck] = run_json("queue", "stuck")
     assert stuck["task_id"] == task_id and stuck["worker"] == "worker-that-died"
     assert run_json("queue", "stuck", "--requeue")["requeued"] == [task_id]
-    assert store.load(task_id)["status"] == "queued" and run_json("queue", "stuck") == []
+    assert store.load(task_id).status == "queued" and run_json("queue", "stuck") == []
 
 
 def test_queue_stuck_can_fail_them_instead(api):
     task_id = _stuck_task(api)
     assert "failed 1" in run("queue", "stuck", "--fail")
     task = store.load(task_id)
-    assert task["status"] == "failed" and task["error"]["code"] == "worker_lost"
+    assert task.status == "failed" and task.error["code"] == "worker_lost"
 
 
 def test_task_show_prints_the_report_and_cancel_cancels(api):

@@ -135,19 +135,17 @@ def test_two_gpu_workers_never_generate_at_once_and_the_second_takes_over(proces
     ids = [_submit_local(24), _submit_local(24), _submit_local(400), _submit_local(24)]
     for task_id in ids[:2]:
         wait_for(lambda t=task_id: _final(t), what="first tasks", timeout=60)
-    wait_for(lambda: store.load(ids[2])["status"] == "processing", what="the long task")
+    wait_for(lambda: store.load(ids[2]).status == "processing", what="the long task")
     os.kill(first.pid, signal.SIGKILL)  # mid-generation
     first.wait()
     tasks = [wait_for(lambda t=t: _final(t), what="takeover", timeout=90) for t in ids]
     assert str(second.pid) in get_redis().get(keys.gpu_lock(0))
-    spans = sorted(
-        (float(t["started_at"]), float(t["completed_at"] or t["failed_at"])) for t in tasks
-    )
+    spans = sorted((t.started_at, t.completed_at or t.failed_at) for t in tasks)
     for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert start >= end  # never two generations at once
-    assert all(t["status"] == "completed" for t in tasks)
-    assert int(store.load(ids[2])["crash_count"]) == 1  # requeued by the second worker
-    workers = [store.load(t)["worker"] for t in ids]
+    assert all(t.status == "completed" for t in tasks)
+    assert store.load(ids[2]).crash_count == 1  # requeued by the second worker
+    workers = [store.load(t).worker for t in ids]
     assert workers[0] == workers[1] != workers[2] == workers[3]
 
 

@@ -7,17 +7,17 @@ import logging
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from monitor.events import TokenStream, publish
-from monitor.logs import (
+from sop_llm import keys
+from sop_llm.asgi import application
+from sop_llm.redis import get_redis
+from sop_llm.telemetry.events import TokenStream, publish
+from sop_llm.telemetry.logs import (
     RECENT_KEPT,
     RedisLogHandler,
     current_task_id,
     flush_logs,
     write_records,
 )
-from sop_llm import keys
-from sop_llm.asgi import application
-from sop_llm.redis import get_redis
 from tests.conftest import API_KEY
 from tests.fakes.servers import FakeServer, Reply, openai_chat
 
@@ -159,15 +159,20 @@ async def _connect(path="/ws/monitor", headers=None):
     return communicator, connected, code
 
 
-def test_the_websocket_refuses_a_connection_without_a_key():
+def test_the_websocket_closes_with_4401_after_the_handshake_without_a_key():
+    # Closing before the handshake would be an HTTP 403 that browsers report with no code.
     async def scenario():
         for path, headers in [
             ("/ws/monitor", []),
             ("/ws/monitor?token=wrong", []),
             ("/ws/monitor", [(b"authorization", b"Bearer nope")]),
         ]:
-            communicator, connected, code = await _connect(path, headers)
-            assert not connected and code == 4401
+            communicator, connected, _ = await _connect(path, headers)
+            assert connected
+            assert await communicator.receive_output(timeout=5) == {
+                "type": "websocket.close",
+                "code": 4401,
+            }
 
     asyncio.run(scenario())
 

@@ -63,19 +63,50 @@ def test_a_killed_gpu_worker_releases_the_gpu_and_its_task_still_ends(processes)
             "params": {"max_tokens": 400, "temperature": 0.8},
         },
     ).json()["task_id"]
-    wait_for(lambda: store.load(task_id)["status"] == "processing", what="generation to start")
+    wait_for(lambda: store.load(task_id).status == "processing", what="generation to start")
     os.kill(victim.pid, signal.SIGKILL)  # mid-generation
     victim.wait()
     killed_at = time.monotonic()
     processes.worker("gpu", gpu=True)  # breaks the dead holder's lock, recovers, runs it again
     final = wait_for(
-        lambda: store.load(task_id)["status"] in ("completed", "failed") and store.load(task_id),
+        lambda: store.load(task_id).status in ("completed", "failed") and store.load(task_id),
         what="the task to end",
         timeout=60,
     )
-    assert final["status"] == "completed" and int(final["crash_count"]) == 1
+    assert final.status == "completed" and final.crash_count == 1
     assert time.monotonic() - killed_at < 60
     assert not queue.processing("gpu")
+
+
+@pytest.mark.slow
+def test_a_stream_whose_worker_dies_ends_with_an_error_not_a_spliced_answer(processes):
+    base = processes.web()
+    victim = processes.worker("gpu", gpu=True)
+    response = requests.post(
+        f"{base}/v1/completions",
+        stream=True,
+        timeout=120,
+        headers=AUTH,
+        json={"model": "gemma", "prompt": "Once upon a time", "max_tokens": 300, "stream": True},
+    )
+    task_id, lines = response.headers["X-SOP-Task-Id"], response.iter_lines()
+    payloads = []
+    while len(payloads) < 3:  # a few tokens of the first run are out
+        line = next(lines)
+        if line.startswith(b"data: {"):
+            payloads.append(json.loads(line[6:]))
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    processes.worker("gpu", gpu=True)  # recovers the task and runs it again
+    rest = [line for line in lines if line.startswith(b"data: ")]
+    response.close()
+    assert rest[-1] == b"data: [DONE]"
+    error = json.loads(rest[-2][6:])["error"]
+    assert error["code"] == "stream_restarted"
+    finishes = [json.loads(x[6:])["choices"][0]["finish_reason"] for x in rest[:-2]]
+    assert not any(finishes)  # nothing presented the rerun's text as this answer's end
+    final = wait_for(lambda: store.load(task_id).final and store.load(task_id), what="rerun")
+    assert final.status == "completed" and final.crash_count == 1
 
 
 def test_a_prompt_longer_than_the_context_fails_cleanly_and_the_worker_goes_on(api, burst):
@@ -100,8 +131,8 @@ def test_a_prompt_longer_than_the_context_fails_cleanly_and_the_worker_goes_on(a
 
     gpu_guard().shutdown()
     failed = store.load(long_task)
-    assert failed["status"] == "failed" and failed["error"]["code"] == "context_length"
-    assert store.load(short_task)["status"] == "completed"
+    assert failed.status == "failed" and failed.error["code"] == "context_length"
+    assert store.load(short_task).status == "completed"
 
 
 def test_max_tokens_is_bounded_by_a_setting(api, settings):
@@ -221,10 +252,10 @@ def test_secrets_appear_nowhere_in_redis_logs_events_or_responses(processes, set
             ids.append(response.json()["task_id"])
         for task_id in ids:
             wait_for(
-                lambda t=task_id: store.load(t)["status"] in ("completed", "failed"),
+                lambda t=task_id: store.load(t).status in ("completed", "failed"),
                 what="tasks to finish",
             )
-        assert [store.load(t)["status"] for t in ids] == ["completed", "failed", "failed"]
+        assert [store.load(t).status for t in ids] == ["completed", "failed", "failed"]
         responses = [
             requests.get(f"{base}{path}", headers=AUTH, timeout=5).text
             for t in ids

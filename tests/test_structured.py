@@ -151,7 +151,7 @@ def test_named_and_inline_gbnf_grammars_constrain_the_answer(api, burst, respons
         for seed in range(5)
     ]
     burst("gpu")
-    answers = [store.load(t)["result"]["text"] for t in ids]
+    answers = [store.load(t).result["text"] for t in ids]
     assert set(answers) <= {"yes", "no"} and len(answers) == 5
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from sop_llm import keys
 from sop_llm.redis import get_redis
-from tasks import queue, store
+from tasks import lifecycle, queue, store
 from tests.fakes.servers import FakeServer, Reply, openai_chat
 
 
@@ -78,7 +78,7 @@ def test_priorities_run_highest_first_and_fifo_within_one(api, remote, burst):
         for i, p in enumerate(priorities)
     ]
     burst("remote")
-    started = sorted(ids, key=lambda t: float(store.load(t)["started_at"]))
+    started = sorted(ids, key=lambda t: float(store.load(t).started_at))
     expected = [ids[i] for i in sorted(range(50), key=lambda i: (-priorities[i], i))]
     assert started == expected
 
@@ -126,8 +126,10 @@ def test_a_finished_task_cannot_be_cancelled(api, remote, burst):
 def test_a_completed_task_never_goes_back_to_processing(api, remote, burst):
     task_id = api.post("/api/v1/tasks", body(remote), format="json").json()["task_id"]
     burst("remote")
-    assert store.transition(task_id, "processing") == (False, "completed")
-    assert store.transition(task_id, "queued") == (False, "completed")
+    task = store.load(task_id)
+    assert lifecycle.task_requeue(task, reason="test") is False and task.status == "completed"
+    assert lifecycle.task_fail(task, code="x", message="y") is False
+    assert store.load(task_id).status == "completed"
 
 
 def test_a_task_past_its_deadline_is_never_run(api, remote, burst):

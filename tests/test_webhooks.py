@@ -65,7 +65,7 @@ def test_it_delivers_once_signed_so_a_stock_library_verifies_it(
     assert seen.headers["X-SOP-Task-Id"] == task_id and seen.headers["X-SOP-Attempt"] == "1"
     assert seen.headers["webhook-id"] == payload["delivery_id"]
     task = store.load(task_id)
-    assert task["webhook"]["state"] == "delivered" and len(task["webhook"]["attempts"]) == 1
+    assert task.webhook["state"] == "delivered" and len(task.webhook["attempts"]) == 1
 
 
 def test_a_forged_signature_does_not_verify(finished_task, receiver, burst):
@@ -83,7 +83,7 @@ def test_500_500_200_is_delivered_on_the_third_attempt(finished_task, receiver, 
     task_id = finished_task()
     sleeps = Sleeps()
     assert webhook_deliver(task_id=task_id, sleep=sleeps) == "delivered"
-    attempts = store.load(task_id)["webhook"]["attempts"]
+    attempts = store.load(task_id).webhook["attempts"]
     assert [a["status_code"] for a in attempts] == [500, 500, 200]
     assert len(sleeps) == 2 and sleeps[1] > sleeps[0] * 0.6  # exponential, with jitter
     report = api.get(f"/api/v1/tasks/{task_id}/report").json()
@@ -105,9 +105,9 @@ def test_a_receiver_that_is_down_gets_every_retry_then_fails_and_the_result_stay
     task_id = finished_task(webhook_url="http://127.0.0.1:1/hook")
     assert webhook_deliver(task_id=task_id, sleep=Sleeps()) == "failed"
     task = store.load(task_id)
-    assert len(task["webhook"]["attempts"]) == 4  # the first try + WEBHOOK_MAX_RETRIES
-    assert all("connection failed" in a["error"] for a in task["webhook"]["attempts"])
-    assert task["status"] == "completed" and task["result"]["text"] == "done"
+    assert len(task.webhook["attempts"]) == 4  # the first try + WEBHOOK_MAX_RETRIES
+    assert all("connection failed" in a["error"] for a in task.webhook["attempts"])
+    assert task.status == "completed" and task.result["text"] == "done"
     assert [d["task_id"] for d in dead_letters()] == [task_id]
 
 
@@ -116,7 +116,7 @@ def test_a_receiver_that_times_out_is_retried(finished_task, receiver, settings)
     receiver.reply(Reply(200, {}, delay=1.5), Reply(200, {}))
     task_id = finished_task()
     assert webhook_deliver(task_id=task_id, sleep=Sleeps()) == "delivered"
-    first = store.load(task_id)["webhook"]["attempts"][0]
+    first = store.load(task_id).webhook["attempts"][0]
     assert "timed out" in first["error"] and first["duration_ms"] >= 1000
 
 
@@ -131,7 +131,7 @@ def test_a_redirect_is_not_followed(finished_task, receiver):
     receiver.reply(Reply(302, {}, {"Location": "http://169.254.169.254/latest/meta-data"}))
     task_id = finished_task()
     assert webhook_deliver(task_id=task_id, sleep=Sleeps()) == "failed"
-    assert "redirects are not followed" in store.load(task_id)["webhook"]["attempts"][0]["error"]
+    assert "redirects are not followed" in store.load(task_id).webhook["attempts"][0]["error"]
 
 
 def test_a_private_address_is_refused_at_submit_when_the_guard_is_on(api, settings):
@@ -157,7 +157,7 @@ def test_a_private_address_is_refused_again_at_delivery(finished_task, receiver,
     settings.WEBHOOK_ALLOW_PRIVATE = False  # ... and the address is private at delivery time
     assert webhook_deliver(task_id=task_id, sleep=Sleeps()) == "failed"
     assert not receiver.seen
-    assert "private/loopback" in store.load(task_id)["webhook"]["attempts"][0]["error"]
+    assert "private/loopback" in store.load(task_id).webhook["attempts"][0]["error"]
 
 
 def test_dead_letters_are_listed_and_replayed(finished_task, receiver, api, burst, settings):
@@ -170,7 +170,7 @@ def test_dead_letters_are_listed_and_replayed(finished_task, receiver, api, burs
     replay = api.post("/api/v1/webhooks/dead-letters/replay", {}, format="json")
     assert replay.status_code == 202 and replay.json()["replayed"] == [task_id]
     burst("webhooks")
-    assert store.load(task_id)["webhook"]["state"] == "delivered"
+    assert store.load(task_id).webhook["state"] == "delivered"
     assert not get_redis().lrange(keys.webhooks_dead(), 0, -1)
 
 

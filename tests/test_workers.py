@@ -64,16 +64,16 @@ def test_a_killed_worker_s_task_is_requeued_and_completes(processes):
         victim = processes.worker("remote")
         task_id = _submit(remote.url)
         wait_for(lambda: remote.seen, what="the worker to call the remote")
-        assert store.load(task_id)["status"] == "processing"
+        assert store.load(task_id).status == "processing"
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
         report = tasks_recover()
         assert report["requeued"] == [task_id]
-        assert store.load(task_id)["status"] == "queued"
+        assert store.load(task_id).status == "queued"
         processes.worker("remote")
         task = wait_for(lambda: _final(task_id), what="the requeued task to finish")
-        assert task["status"] == "completed" and task["result"]["text"] == "fast"
-        assert int(task["crash_count"]) == 1
+        assert task.status == "completed" and task.result["text"] == "fast"
+        assert task.crash_count == 1
         assert not queue.processing("remote")
 
 
@@ -88,7 +88,7 @@ def test_a_task_that_loses_its_worker_too_often_fails_with_worker_lost(processes
         victim.wait()
         assert tasks_recover()["failed"] == [task_id]
         task = store.load(task_id)
-        assert task["status"] == "failed" and task["error"]["code"] == "worker_lost"
+        assert task.status == "failed" and task.error["code"] == "worker_lost"
 
 
 def test_recovery_runs_by_itself_in_a_live_worker(processes):
@@ -101,7 +101,7 @@ def test_recovery_runs_by_itself_in_a_live_worker(processes):
         victim.wait()
         processes.worker("remote")  # recovers at start-up, and again on its heartbeat
         task = wait_for(lambda: _final(task_id), what="automatic recovery")
-        assert task["status"] == "completed"
+        assert task.status == "completed"
 
 
 def test_cancelling_a_running_task_stops_it(processes):
@@ -114,7 +114,7 @@ def test_cancelling_a_running_task_stops_it(processes):
 
         assert task_cancel(task_id=task_id)["status"] == "processing"
         task = wait_for(lambda: _final(task_id), what="the cancel to land", timeout=10)
-        assert task["status"] == "cancelled"
+        assert task.status == "cancelled"
         assert len(remote.seen) < 6
 
 
@@ -130,7 +130,7 @@ def _submit(url: str) -> str:
 
 def _final(task_id: str):
     task = store.load(task_id)
-    return task if task["status"] in ("completed", "failed", "cancelled") else None
+    return task if task.final else None
 
 
 def test_workers_publish_liveness_and_remove_it_on_a_clean_stop(processes):

@@ -5,13 +5,13 @@ import time
 
 from django.conf import settings
 
+from sop_llm.backoff import parse_retry_after
 from sop_llm.providers.errors import (
     RETRYABLE_STATUS,
     ProviderError,
     code_for_status,
     missing_key,
 )
-from sop_llm.providers.http import parse_retry_after
 from sop_llm.providers.types import (
     GenerateRequest,
     GenerateResult,

@@ -1,7 +1,6 @@
 """Try the primary, retry what is worth retrying, then each fallback in order; record it all."""
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -9,6 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from django.conf import settings
 
 from grammars.validation import validate_output
+from sop_llm.backoff import retry_delay
 from sop_llm.providers import get_provider
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, GenerateResult
@@ -63,9 +63,12 @@ class RetryPolicy:
         )
 
     def delay(self, error: ProviderError, retry_index: int) -> float:
-        if error.retry_after is not None:
-            return min(error.retry_after, self.retry_after_cap)
-        return self.backoff_seconds * (2**retry_index) * random.uniform(0.5, 1.5)
+        return retry_delay(
+            base=self.backoff_seconds,
+            retry_index=retry_index,
+            retry_after=error.retry_after,
+            cap=self.retry_after_cap,
+        )
 
 
 def generate_with_fallback(

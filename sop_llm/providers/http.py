@@ -1,12 +1,11 @@
 """The one outbound HTTP seam of the JSON providers: requests in, ProviderError out."""
 
-import email.utils
 import json
-import time
 from typing import Any
 
 import requests
 
+from sop_llm.backoff import parse_retry_after
 from sop_llm.providers.errors import ProviderError, error_for_status
 
 _session = requests.Session()
@@ -78,20 +77,6 @@ def _detail(response: requests.Response) -> str:
     if isinstance(error, str):
         return error[:_DETAIL_LIMIT]
     return json.dumps(data)[:_DETAIL_LIMIT]
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def bad_response(provider: str, model: str, what: str) -> ProviderError:

@@ -15,9 +15,8 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import ValidationError
 
-from sop_llm.auth import bearer_token, client_for, key_is_valid
+from sop_llm.auth import api_key_required
 from sop_llm.errors import ServiceError, _first_error
-from sop_llm.ratelimit import rate_check
 from tasks.openai_compat.translate import (
     UnknownModel,
     chunk,
@@ -28,11 +27,11 @@ from tasks.openai_compat.translate import (
 )
 from tasks.serializers import TaskCreateSerializer
 from tasks.services import new_task_id, task_cancel, task_create
+from tasks.store import FINAL
 from tasks.waiting import TaskEvents
 
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 600
-FINAL = ("completed", "failed", "cancelled")
 # task error code -> (HTTP status, OpenAI error type)
 FAILURES = {
     "context_length": (400, "invalid_request_error"),
@@ -60,44 +59,42 @@ def openai_error(
     return response
 
 
-def _authorized(request) -> str | None:
-    key = bearer_token(request.headers.get("Authorization"))
-    return key if key_is_valid(key) else None
+# ServiceError code -> (OpenAI error type, OpenAI code, message) for the policy's refusals
+POLICY_ERRORS = {
+    "unauthorized": ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    "rate_limited": ("rate_limit_error", "rate_limit_exceeded", None),
+    "redis_unavailable": ("server_error", "redis_unavailable", None),
+}
 
 
-def _create(body: dict, *, chat: bool, key: str, task_id: str, idempotency_key):
+def openai_error_from(error: ServiceError):
+    """One error factory for the OpenAI routes: our ServiceError in OpenAI's shape."""
+    type_, code, message = POLICY_ERRORS.get(
+        error.code, ("invalid_request_error", error.code, None)
+    )
+    response = openai_error(
+        error.status, message or error.message, type_=type_, param=error.field, code=code
+    )
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+openai_key_required = api_key_required(respond=openai_error_from)
+
+
+def _create(body: dict, *, chat: bool, client_id: str, task_id: str, idempotency_key):
     serializer = TaskCreateSerializer(data=task_data(body, chat=chat))
     serializer.is_valid(raise_exception=True)
     return task_create(
         data=serializer.validated_data,
         idempotency_key=idempotency_key,
-        client_id=client_for(key).id,
+        client_id=client_id,
         task_id=task_id,
     )[0]
 
 
 async def _handle(request, *, chat: bool):
-    key = _authorized(request)
-    if key is None:
-        return openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
-    try:
-        wait = await sync_to_async(rate_check)(client_for(key).id)
-    except redis.RedisError:
-        return openai_error(
-            503,
-            "Redis is unavailable; try again shortly",
-            type_="server_error",
-            code="redis_unavailable",
-        )
-    if wait is not None:
-        response = openai_error(
-            429,
-            "Rate limit exceeded (RATE_LIMIT_PER_MINUTE).",
-            type_="rate_limit_error",
-            code="rate_limit_exceeded",
-        )
-        response["Retry-After"] = str(int(wait) + 1)
-        return response
     try:
         body = json.loads(request.body or b"{}")
         assert isinstance(body, dict)
@@ -110,7 +107,7 @@ async def _handle(request, *, chat: bool):
         task = await sync_to_async(_create)(
             body,
             chat=chat,
-            key=key,
+            client_id=request.client.id,
             task_id=task_id,
             idempotency_key=request.headers.get("Idempotency-Key"),
         )
@@ -185,19 +182,47 @@ def _final_response(task: dict, model: str, chat: bool):
     )
 
 
+RESTARTED = {
+    "error": {
+        "message": "the generation restarted (its worker was lost, or a fallback took over after "
+        "a failed attempt): the text streamed so far is not part of the answer. The task goes "
+        "on; fetch its result by the X-SOP-Task-Id header.",
+        "type": "api_error",
+        "param": None,
+        "code": "stream_restarted",
+    }
+}
+
+
 def _sse(data) -> str:
     return f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
+def _restarted(event: dict, generation: tuple | None) -> bool:
+    """After text went out, a token of another run or attempt, or a requeue, means the
+    answer starts over: what was streamed is not part of it."""
+    if generation is None:
+        return False
+    if event["type"] == "task.queued":
+        return True
+    return event["type"] == "task.token" and (event.get("run"), event.get("attempt")) != generation
+
+
 async def _stream(events: TaskEvents, task: dict, model: str, chat: bool, include_usage: bool):
-    task_id, sent, finished = task["task_id"], "", False
+    task_id, sent, finished, generation = task["task_id"], "", False, None
     try:
         if chat:
             yield _sse(chunk(task_id, model, chat=True, role=True))
         current = await events.task()
         if current["status"] not in FINAL:
             async for event in events.events(WAIT_SECONDS):
+                if _restarted(event, generation):
+                    finished = True  # the task goes on; its id is in X-SOP-Task-Id
+                    yield _sse(RESTARTED)
+                    yield "data: [DONE]\n\n"
+                    return
                 if event["type"] == "task.token":
+                    generation = (event.get("run"), event.get("attempt"))
                     sent += event["text"]
                     yield _sse(chunk(task_id, model, chat=chat, text=event["text"]))
                 elif event["type"] in ("task.completed", "task.failed", "task.cancelled"):
@@ -231,7 +256,11 @@ def _closing(task: dict, model: str, chat: bool, sent: str, include_usage: bool)
         yield "data: [DONE]\n\n"
         return
     text = task["result"]["text"]
-    if text.startswith(sent) and len(text) > len(sent):  # anything not streamed (rare)
+    if not text.startswith(sent):  # a later attempt answered: what streamed was not it
+        yield _sse(RESTARTED)
+        yield "data: [DONE]\n\n"
+        return
+    if len(text) > len(sent):  # anything not streamed (rare)
         yield _sse(chunk(task_id, model, chat=chat, text=text[len(sent) :]))
     yield _sse(chunk(task_id, model, chat=chat, finish=task["result"]["finish_reason"]))
     if include_usage:
@@ -245,6 +274,7 @@ def _cancel_quietly(task_id: str) -> None:
 
 
 @csrf_exempt
+@openai_key_required
 async def chat_completions(request):
     if request.method != "POST":
         return openai_error(405, "Use POST.", code="method_not_allowed")
@@ -252,13 +282,13 @@ async def chat_completions(request):
 
 
 @csrf_exempt
+@openai_key_required
 async def completions(request):
     if request.method != "POST":
         return openai_error(405, "Use POST.", code="method_not_allowed")
     return await _handle(request, chat=False)
 
 
+@openai_key_required
 async def models(request):
-    if _authorized(request) is None:
-        return openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
     return JsonResponse(await sync_to_async(models_list)())

@@ -6,7 +6,7 @@ import threading
 import redis
 
 from models_gpu.vram import gpu_status
-from monitor.events import publish
+from sop_llm.telemetry.events import publish
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 2.0

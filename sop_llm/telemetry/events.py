@@ -41,13 +41,19 @@ def publish(type_: str, pipe=None, **data: Any) -> None:
 
 class TokenStream:
     """Publishes `task.token` events in order, off the caller's thread, coalescing pieces
-    that pile up while Redis is busy. `close()` flushes, so tokens precede the final event."""
+    that pile up while Redis is busy. `close()` flushes, so tokens precede the final event.
+
+    Each event names its `run` (a requeued task runs again) and `attempt` (a fallback starts
+    over), so a reader never mistakes two generations for one answer."""
 
     _STOP = object()
 
-    def __init__(self, task_id: str):
+    def __init__(self, task_id: str, run: int = 1):
         self.task_id = task_id
+        self.run = run
         self.index = 0
+        self.attempt = 1
+        self._pieces: list[str] = []  # of the current attempt: kept if the task is cancelled
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None  # started by the first token only
 
@@ -57,7 +63,20 @@ class TokenStream:
                 target=self._run, name=f"tokens-{self.task_id[:8]}", daemon=True
             )
             self._thread.start()
-        self._queue.put(text)
+        self._pieces.append(text)
+        self._queue.put((self.attempt, text))
+
+    def next_attempt(self) -> None:
+        self.attempt += 1
+        self._pieces = []
+
+    @property
+    def attempt_text(self) -> str:
+        return "".join(self._pieces)
+
+    @property
+    def attempt_tokens(self) -> int:
+        return len(self._pieces)
 
     def close(self) -> None:
         if self._thread is not None:
@@ -73,9 +92,18 @@ class TokenStream:
             if pieces[-1] is self._STOP:
                 stopping = True
                 pieces.pop()
-            if pieces:
-                self._send("".join(pieces), len(pieces))
+            for attempt in sorted({a for a, _ in pieces}):
+                same = [text for a, text in pieces if a == attempt]
+                self._send(attempt, "".join(same), len(same))
 
-    def _send(self, text: str, count: int) -> None:
-        publish("task.token", task_id=self.task_id, text=text, index=self.index, tokens=count)
+    def _send(self, attempt: int, text: str, count: int) -> None:
+        publish(
+            "task.token",
+            task_id=self.task_id,
+            text=text,
+            index=self.index,
+            tokens=count,
+            run=self.run,
+            attempt=attempt,
+        )
         self.index += count

@@ -14,6 +14,7 @@ from sop_llm import keys
 
 RECENT_KEPT = 1000
 QUEUE_LIMIT = 10_000
+LINGER_SECONDS = 0.05
 current_task_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "task_id", default=None
 )
@@ -72,8 +73,13 @@ class RedisLogHandler(logging.Handler):
     def _ship(self) -> None:
         while True:
             batch = [self._queue.get()]
-            while not self._queue.empty() and len(batch) < 500:
-                batch.append(self._queue.get_nowait())
+            # Linger a moment: the lines one task logs together ship in one round trip.
+            deadline = time.monotonic() + LINGER_SECONDS
+            while len(batch) < 500:
+                try:
+                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
             try:
                 write_records(batch)
             except Exception:  # Redis down: these records are lost, the caller is not

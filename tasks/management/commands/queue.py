@@ -1,9 +1,9 @@
 from django.core.management.base import CommandError
 
-from monitor.services import monitor_queue
+from sop_llm.lanes import TASK_LANES as LANES
 from sop_llm.management.base import OpsCommand, subcommand, table
 from tasks.ops import queue_purge, stuck_resolve, stuck_tasks
-from tasks.queue import LANES
+from tasks.snapshot import queue_snapshot
 
 
 class Command(OpsCommand):
@@ -27,7 +27,7 @@ class Command(OpsCommand):
 
     def handle(self, *args, action, **options):
         if action == "list":
-            self.emit(monitor_queue(), _lanes)
+            self.emit(queue_snapshot(), _lanes)
         elif action == "purge":
             self._purge(options["lane"])
         else:

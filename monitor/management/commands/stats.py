@@ -1,5 +1,5 @@
-from monitor.stats import stats_days
 from sop_llm.management.base import OpsCommand, table
+from sop_llm.telemetry.stats import stats_days
 
 COLUMNS = ["date", "created", "completed", "failed", "cancelled", "tokens_in", "tokens_out"]
 

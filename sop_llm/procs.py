@@ -1,0 +1,37 @@
+"""This process as others see it: its liveness record, whether a pid lives, its memory."""
+
+import json
+import os
+import socket
+
+MB = 1024 * 1024
+
+
+def process_record(name: str, **extra) -> str:
+    """What a process announces in Redis so others can judge whether it still lives."""
+    return json.dumps({"name": name, "pid": os.getpid(), "host": socket.gethostname(), **extra})
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists; it just is not ours
+    return True
+
+
+def provably_dead(record: str) -> bool:
+    """True only when the record's process ran on this host and its pid is gone.
+    On another host a pid says nothing: there the record's TTL decides."""
+    try:
+        info = json.loads(record)
+    except ValueError:
+        return False
+    return info.get("host") == socket.gethostname() and not pid_alive(int(info["pid"]))
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MB

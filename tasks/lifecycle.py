@@ -1,0 +1,144 @@
+"""Every status change of a task after its creation, with its timestamps and side effects.
+
+    queued -> processing                       claim (the CLAIM script)
+    processing -> completed | failed | cancelled
+    queued -> failed (deadline) | cancelled
+    processing -> queued                       its worker was lost, or is stopping
+
+Each change is one TRANSITION script: the guarded status change, its `{status}_at` (and for
+final ones `finished_at`) stamp, and the effects that follow from it (timeline, counters,
+events, queue bookkeeping) happen in one atomic step, or not at all. A final change then hands
+the webhook, if any, to its queue.
+"""
+
+import logging
+import time
+from typing import Any
+
+import redis
+
+from sop_llm import keys
+from sop_llm.backoff import retry_delay
+from sop_llm.redis import get_redis
+from sop_llm.telemetry.events import publish
+from sop_llm.telemetry.stats import stats_incr
+from tasks import lua, queue
+from tasks.store import Effects, Task, flat_args, load, pairs_to_dict, timeline_add
+from tasks.webhooks import webhook_schedule
+
+log = logging.getLogger(__name__)
+ALLOWED_FROM = {
+    "queued": ("processing",),
+    "completed": ("processing",),
+    "failed": ("queued", "processing"),
+    "cancelled": ("queued", "processing"),
+}
+# A worker holds a finished result this long while Redis is unreachable before giving up.
+HOLD_RESULT_SECONDS = 900.0
+
+
+def task_claim(*, lane: str, worker: str, preferred_model: str = "") -> Task | None:
+    """queued -> processing for the best runnable task of the lane; fails the expired ones."""
+    task_id, expired, fields = queue.claim(lane, worker, preferred_model)
+    for expired_id in expired:
+        task_expire(task_id=expired_id)
+    if task_id is None:
+        return None
+    task = Task.from_hash(pairs_to_dict(fields))
+    pipe = get_redis().pipeline(transaction=False)
+    timeline_add(task.task_id, "dequeued", pipe=pipe, worker=worker, queue_wait_ms=_wait_ms(task))
+    publish("task.started", pipe=pipe, task_id=task.task_id, lane=lane, worker=worker)
+    pipe.execute()
+    return task
+
+
+def task_complete(task: Task, *, fields: dict[str, Any], counts: dict, effects: Effects) -> bool:
+    """processing -> completed. Held through a Redis outage: a result is never dropped."""
+    return _hold(task, "completed", fields, counts=counts, effects=effects)
+
+
+def task_fail(task: Task, *, code: str, message: str, **fields: Any) -> bool:
+    """queued or processing -> failed, with the error that says why."""
+    return _hold(task, "failed", {"error": {"code": code, "message": message}, **fields})
+
+
+def task_cancel(task: Task, *, code: str, message: str, **fields: Any) -> bool:
+    """queued or processing -> cancelled (a queued task leaves its lane and never runs)."""
+    return _finish(task, "cancelled", {"error": {"code": code, "message": message}, **fields})
+
+
+def task_expire(*, task_id: str) -> bool:
+    """queued -> failed: still waiting at its deadline, so it will never run."""
+    task = load(task_id)
+    if task is None or task.status != "queued":
+        get_redis().zrem(keys.queue_deadlines(), task_id)
+        return False
+    message = "the task was still queued at its deadline"
+    return task_fail(task, code="deadline_exceeded", message=message)
+
+
+def task_requeue(task: Task, *, reason: str) -> bool:
+    """processing -> queued at its old place, when its worker died or is stopping."""
+    effects = Effects().hdel(keys.queue_processing(task.lane), task.task_id)
+    effects.zadd(keys.queue_pending(task.lane), {task.task_id: task.score})
+    timeline_add(task.task_id, "requeued", pipe=effects, reason=reason)
+    publish("task.queued", pipe=effects, task_id=task.task_id, lane=task.lane, reason=reason)
+    fields = {"worker": "", "started_at": "", "crash_count": task.crash_count + 1}
+    done = transition(task, "queued", fields, effects)
+    if done:
+        queue.wake(task.lane)
+    return done
+
+
+def deadlines_sweep() -> list[str]:
+    """Fail every queued task whose deadline has passed, on time, whoever is busy."""
+    due = get_redis().zrangebyscore(keys.queue_deadlines(), "-inf", time.time(), start=0, num=500)
+    return [task_id for task_id in due if task_expire(task_id=task_id)]
+
+
+def transition(task: Task, status: str, fields: dict, effects: Effects) -> bool:
+    """The one call that changes a stored status (besides CLAIM). -> whether it changed."""
+    stamp = {f"{status}_at": time.time()}
+    args = [status, ",".join(ALLOWED_FROM[status]), effects.encoded(), *flat_args(stamp | fields)]
+    done, current = lua.run(lua.TRANSITION, keys=[keys.session(task.task_id)], args=args)
+    if not done and current:
+        log.info("task %s: %s refused, it is %s", task.task_id, status, current)
+    task.status = status if done else (current or task.status)
+    return bool(done)
+
+
+def _finish(task: Task, status: str, fields: dict, *, counts=None, effects=None) -> bool:
+    effects = Effects(list(effects.ops) if effects else [])
+    effects.hdel(keys.queue_processing(task.lane), task.task_id)
+    effects.zrem(keys.queue_pending(task.lane), task.task_id)
+    effects.zrem(keys.queue_deadlines(), task.task_id)
+    code = (fields.get("error") or {}).get("code")
+    timeline_add(task.task_id, status, pipe=effects, **({"code": code} if code else {}))
+    stats_incr(effects, {status: 1, f"{status}:{task.provider}": 1, **(counts or {})})
+    publish(f"task.{status}", pipe=effects, task_id=task.task_id, status=status)
+    done = transition(task, status, {"finished_at": time.time(), **fields}, effects)
+    if done and task.webhook_url:
+        webhook_schedule(task_id=task.task_id)
+    return done
+
+
+def _hold(task: Task, status: str, fields: dict, **effects) -> bool:
+    """A final write retried while Redis is unreachable, up to HOLD_RESULT_SECONDS. A retry
+    that finds the status already set means the lost reply's write went through."""
+    deadline, attempt = time.monotonic() + HOLD_RESULT_SECONDS, 0
+    while True:
+        try:
+            return _finish(task, status, fields, **effects) or (
+                attempt > 0 and task.status == status
+            )
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if time.monotonic() >= deadline:
+                raise
+            delay = retry_delay(base=0.2, retry_index=attempt, retry_after=None, cap=5.0)
+            log.warning("Redis unreachable (%s); holding the result, retry in %.1fs", exc, delay)
+            time.sleep(delay)
+            attempt += 1
+
+
+def _wait_ms(task: Task) -> float:
+    return round(((task.started_at or 0) - (task.queued_at or 0)) * 1000, 1)

@@ -1,0 +1,88 @@
+"""The layering holds: no import cycles, and an upward import breaks `make lint`."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("sop_llm", "grammars", "models_gpu", "tasks", "monitor")
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def _cycles(graph) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index, low, on_stack, stack, found, counter = {}, {}, set(), [], [], [0]
+    for root in sorted(graph.modules):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root))))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+            elif child not in index:
+                index[child] = low[child] = counter[0]
+                counter[0] += 1
+                stack.append(child)
+                on_stack.add(child)
+                work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child)))))
+            elif child in on_stack:
+                low[node] = min(low[node], index[child])
+    return found
+
+
+def test_no_module_imports_itself_through_others():
+    # grimp reads every import statement, those inside functions included.
+    graph = grimp.build_graph(*PACKAGES, cache_dir=None)
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_finder_sees_a_cycle(tmp_path, monkeypatch):
+    for name, target in (("alpha", "beta"), ("beta", "alpha")):
+        (tmp_path / "cyc").mkdir(exist_ok=True)
+        (tmp_path / "cyc" / "__init__.py").touch()
+        (tmp_path / "cyc" / f"{name}.py").write_text(f"def f():\n    from cyc import {target}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _cycles(grimp.build_graph("cyc", cache_dir=None)) == [["cyc.alpha", "cyc.beta"]]
+
+
+def _lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_layer_contract_holds():
+    result = _lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_one_upward_import_breaks_the_layer_contract(tmp_path):
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("*.pyc"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    engine = tmp_path / "models_gpu" / "engine.py"
+    engine.write_text(engine.read_text() + "\n\ndef _upward():\n    from tasks import queue\n")
+    result = _lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "models_gpu.engine -> tasks.queue" in result.stdout
