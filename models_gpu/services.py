@@ -4,7 +4,6 @@ the web process enqueues them at the front of the GPU queue and waits a short wh
 import json
 import time
 
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from rq.job import Job
@@ -14,7 +13,7 @@ from models_gpu.vram import gpu_status
 from sop_llm import keys
 from sop_llm.errors import ServiceError
 from sop_llm.lanes import rq_queue
-from sop_llm.redis import get_pubsub_redis, get_redis, get_rq_redis
+from sop_llm.redis import get_async_redis, get_pubsub_redis, get_redis, get_rq_redis
 
 # By name: the web process never imports the GPU side.
 LOAD_JOB, UNLOAD_JOB = "models_gpu.jobs.load_model", "models_gpu.jobs.unload_model"
@@ -56,7 +55,7 @@ def model_job_wait(*, job_id: str, seconds: float) -> dict:
 
 async def amodel_job_wait(*, job_id: str, seconds: float) -> dict:
     """The same wait without holding a thread: an async subscription to the job's channel."""
-    client = aioredis.from_url(settings.REDIS_URL, decode_responses=True)
+    client = get_async_redis()
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
         await pubsub.subscribe(keys.pubsub_model_job(job_id))

@@ -7,12 +7,11 @@ oldest-pending messages (and is told how many), never anyone else's, never a wor
 import asyncio
 import json
 
-import redis.asyncio as aioredis
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from sop_llm import keys
 from sop_llm.auth import scope_client
+from sop_llm.redis import get_async_redis
 
 QUEUE_LIMIT = 1000
 CLOSE_UNAUTHORIZED = 4401
@@ -30,12 +29,7 @@ class MonitorConsumer(AsyncWebsocketConsumer):
         self.task_id: str | None = None
         self.dropped = 0
         self.outbox: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_LIMIT)
-        self.redis = aioredis.from_url(
-            settings.REDIS_URL,
-            decode_responses=True,
-            socket_keepalive=True,
-            health_check_interval=30,
-        )
+        self.redis = get_async_redis()
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         await self.pubsub.subscribe(keys.pubsub_events(), keys.pubsub_logs())
         await self.accept()

@@ -1,15 +1,25 @@
-"""The one Redis connection of a process (a pool, shared by every caller)."""
+"""Every Redis client of the service is built here, with one timeout policy.
+
+A command either answers within SOCKET_TIMEOUT_SECONDS or fails: a hung Redis is a 503 in
+under a second on every request path, never a hanging request. A refused or dropped connection
+is retried once (a pooled connection may predate a Redis restart); a timeout is not, so the
+bound holds. Subscriptions have no read timeout (silence is normal) but the same connect bound.
+"""
 
 import functools
 
 import redis
+import redis.asyncio as aioredis
 from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-# Short timeouts: a Redis outage must turn into a quick 503, never a hanging request.
 CONNECT_TIMEOUT_SECONDS = 0.5
-SOCKET_TIMEOUT_SECONDS = 2.0
+SOCKET_TIMEOUT_SECONDS = 0.8
+
+
+def _retry() -> Retry:
+    return Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
 
 
 @functools.cache
@@ -19,7 +29,7 @@ def _client(url: str, decode: bool) -> redis.Redis:
         decode_responses=decode,
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
         socket_timeout=SOCKET_TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), 1),
+        retry=_retry(),
         health_check_interval=30,
     )
 
@@ -51,6 +61,17 @@ def redis_ping(timeout: float = 1.0) -> str | None:
 def get_pubsub_redis() -> redis.Redis:
     """For long-lived subscriptions: no read timeout (silence is normal), keepalive on."""
     return redis.Redis.from_url(
+        settings.REDIS_URL,
+        decode_responses=True,
+        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        socket_keepalive=True,
+        health_check_interval=30,
+    )
+
+
+def get_async_redis() -> aioredis.Redis:
+    """A new asyncio client (the caller closes it) for waits and WebSocket subscriptions."""
+    return aioredis.from_url(
         settings.REDIS_URL,
         decode_responses=True,
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,

@@ -181,6 +181,15 @@ def _rq_queue(lane: str) -> tuple[str, dict]:
 
 
 # Queue names carry the key prefix so parallel test runs never share a queue.
+# Provider name -> class (dotted path). Another provider is one more entry.
+PROVIDERS = {
+    "local": "models_gpu.provider.LocalProvider",
+    "openai": "sop_llm.providers.openai.OpenAIProvider",
+    "openai_compatible": "sop_llm.providers.openai_compatible.OpenAICompatibleProvider",
+    "anthropic": "sop_llm.providers.anthropic.AnthropicProvider",
+    "custom": "sop_llm.providers.custom.CustomHTTPProvider",
+}
+
 RQ_QUEUES = dict(_rq_queue(lane) for lane in LANES)
 RQ = {"COMMIT_MODE": "auto"}  # no database, so "on_db_commit" would never fire
 

@@ -8,20 +8,14 @@ import time
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
-from django.conf import settings
 
 from sop_llm import keys
+from sop_llm.redis import get_async_redis
 from tasks import store
 from tasks.presenters import task_public
 
 FINAL_EVENTS = {"task.completed", "task.failed", "task.cancelled"}
 MAX_WAIT_SECONDS = 300
-
-
-def _client() -> aioredis.Redis:
-    return aioredis.from_url(
-        settings.REDIS_URL, decode_responses=True, socket_connect_timeout=0.5, socket_keepalive=True
-    )
 
 
 async def read_task(client: aioredis.Redis, task_id: str) -> dict | None:
@@ -37,7 +31,7 @@ class TaskEvents:
         self.channels = [keys.pubsub_task(task_id)]
         if tokens:
             self.channels.append(keys.pubsub_task_tokens(task_id))
-        self.client = _client()
+        self.client = get_async_redis()
         self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
 
     async def __aenter__(self) -> "TaskEvents":

@@ -1,24 +1,36 @@
-"""Provider registry: name -> dotted path, imported on first use.
+"""Provider registry: name -> dotted path, from the PROVIDERS setting (like Django's CACHES),
+each imported on first use.
 
 A new provider is one module with a class that has `name`, `capabilities` and
-`generate(request) -> GenerateResult`, plus one line here. The web process never imports the
-local (llama.cpp) engine: `local`'s module imports llama_cpp only when it generates.
+`generate(request) -> GenerateResult`, plus one entry in PROVIDERS. The web process never
+imports the local (llama.cpp) engine: `local`'s module imports llama_cpp only when it generates.
 """
 
+from collections.abc import Iterator, Mapping
 from functools import cache
 from importlib import import_module
 from typing import Protocol, runtime_checkable
 
+from django.conf import settings
+
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, GenerateResult, ProviderCapabilities
 
-REGISTRY: dict[str, str] = {
-    "local": "models_gpu.provider.LocalProvider",
-    "openai": "sop_llm.providers.openai.OpenAIProvider",
-    "openai_compatible": "sop_llm.providers.openai_compatible.OpenAICompatibleProvider",
-    "anthropic": "sop_llm.providers.anthropic.AnthropicProvider",
-    "custom": "sop_llm.providers.custom.CustomHTTPProvider",
-}
+
+class _Registry(Mapping):
+    """settings.PROVIDERS, read at each use (so tests and deployments can change it)."""
+
+    def __getitem__(self, name: str) -> str:
+        return settings.PROVIDERS[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(settings.PROVIDERS)
+
+    def __len__(self) -> int:
+        return len(settings.PROVIDERS)
+
+
+REGISTRY: Mapping[str, str] = _Registry()
 
 
 @runtime_checkable

@@ -7,9 +7,8 @@ from django.conf import settings
 
 from sop_llm.backoff import parse_retry_after
 from sop_llm.providers.errors import (
-    RETRYABLE_STATUS,
     ProviderError,
-    code_for_status,
+    error_for_status,
     missing_key,
 )
 from sop_llm.providers.types import (
@@ -121,18 +120,16 @@ class AnthropicProvider:
                 model=model,
             )
         if isinstance(exc, anthropic.APIStatusError):
-            status = exc.status_code
-            # Spend limits arrive as 429s but waiting will not lift them.
-            spend_limit = "SpendLimit" in type(exc).__name__
-            return ProviderError(
-                f"{where} answered HTTP {status}: {_detail(exc)}",
-                code="spend_limit" if spend_limit else code_for_status(status),
-                retryable=status in RETRYABLE_STATUS and not spend_limit,
-                status=status,
-                retry_after=parse_retry_after(exc.response.headers.get("retry-after")),
+            error = error_for_status(
+                exc.status_code,
+                _detail(exc),
                 provider=self.name,
                 model=model,
+                retry_after=parse_retry_after(exc.response.headers.get("retry-after")),
             )
+            if "SpendLimit" in type(exc).__name__:  # a 429 that waiting will not lift
+                error.code, error.retryable = "spend_limit", False
+            return error
         return ProviderError(
             f"{where}: {type(exc).__name__}", code="bad_response", provider=self.name, model=model
         )
