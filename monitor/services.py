@@ -10,7 +10,7 @@ from sop_llm.telemetry.logs import recent_logs
 from sop_llm.telemetry.stats import HISTOGRAMS, stats_days, today
 from tasks import queue
 from tasks.presenters import iso
-from tasks.recovery import live_workers
+from tasks.recovery import live_workers, lost_tasks
 from tasks.snapshot import processing_snapshot, queue_snapshot
 from tasks.webhooks import dead_letters
 
@@ -58,7 +58,41 @@ def monitor_stats(*, days: int) -> dict:
 
 
 def metrics_text() -> str:
-    """Prometheus text exposition (version 0.0.4)."""
+    """Prometheus text exposition (version 0.0.4). With Redis unreachable it still answers,
+    saying so, so that an outage can raise an alert."""
+    up = redis_ping(timeout=0.5) is None
+    lines = [
+        "# HELP sop_llm_redis_up 1 when Redis answers.",
+        "# TYPE sop_llm_redis_up gauge",
+        f"sop_llm_redis_up {int(up)}",
+    ]
+    if not up:
+        return "\n".join(lines) + "\n"
+    return "\n".join(lines + _counter_lines() + _liveness_lines()) + "\n"
+
+
+def _liveness_lines() -> list[str]:
+    lines = [
+        "# HELP sop_llm_tasks_processing Tasks running now, per lane.",
+        "# TYPE sop_llm_tasks_processing gauge",
+    ]
+    lines += [
+        f'sop_llm_tasks_processing{{lane="{lane}"}} {len(queue.processing(lane))}'
+        for lane in TASK_LANES
+    ]
+    lines += [
+        "# HELP sop_llm_tasks_stuck Tasks marked processing that no live worker runs.",
+        "# TYPE sop_llm_tasks_stuck gauge",
+        f"sop_llm_tasks_stuck {len(lost_tasks())}",
+        "# HELP sop_llm_workers_live Workers with a fresh liveness record, per lane.",
+        "# TYPE sop_llm_workers_live gauge",
+    ]
+    return lines + [
+        f'sop_llm_workers_live{{lane="{lane}"}} {len(live_workers(lane))}' for lane in LANES
+    ]
+
+
+def _counter_lines() -> list[str]:
     redis = get_redis()
     totals = {k: int(v) for k, v in redis.hgetall(keys.stats_total()).items()}
     lines = [
@@ -83,8 +117,7 @@ def metrics_text() -> str:
         "# TYPE sop_llm_queue_depth gauge",
     ]
     lines += [f'sop_llm_queue_depth{{lane="{lane}"}} {queue.depth(lane)}' for lane in TASK_LANES]
-    lines += _histograms(redis) + _webhook_and_model_lines(totals) + _gpu_lines()
-    return "\n".join(lines) + "\n"
+    return lines + _histograms(redis) + _webhook_and_model_lines(totals) + _gpu_lines()
 
 
 def _histograms(redis) -> list[str]:

@@ -153,6 +153,36 @@ def test_metrics_speak_prometheus_and_need_a_key(client, api, burst, settings):
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-only-token").status_code == 200
 
 
+def test_metrics_gauge_what_is_running_who_runs_it_and_whether_redis_answers(
+    client, settings, processes
+):
+    from sop_llm import keys
+    from sop_llm.redis import get_redis
+
+    processes.worker("remote")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {API_KEY}"}
+    get_redis().hset(keys.queue_processing("gpu"), "ghost-task", "ghost-worker")
+    get_redis().hset(
+        keys.session("ghost-task"),
+        mapping={
+            "task_id": "ghost-task",
+            "status": "processing",
+            "lane": "gpu",
+            "provider": "local",
+            "model": "m",
+        },
+    )
+    text = client.get("/metrics", **auth).content.decode()
+    assert "sop_llm_redis_up 1" in text
+    assert 'sop_llm_tasks_processing{lane="gpu"} 1' in text
+    assert "sop_llm_tasks_stuck 1" in text  # nobody runs it: an alert can say so
+    assert 'sop_llm_workers_live{lane="remote"} 1' in text
+    assert 'sop_llm_workers_live{lane="gpu"} 0' in text
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    down = client.get("/metrics", **auth)
+    assert down.status_code == 200 and "sop_llm_redis_up 0" in down.content.decode()
+
+
 async def _connect(path="/ws/monitor", headers=None):
     communicator = WebsocketCommunicator(application, path, headers=headers or [])
     connected, code = await communicator.connect()
