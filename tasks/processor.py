@@ -13,6 +13,7 @@ from sop_llm.telemetry.logs import current_task_id
 from sop_llm.telemetry.stats import observe
 from tasks import lifecycle, store, worker_identity
 from tasks.cancel import cancel_watch
+from tasks.estimate import completion_record
 from tasks.sealing import unseal
 from tasks.store import Effects, Task
 
@@ -113,7 +114,7 @@ def _on_attempt(task: Task, attempt: Attempt, tokens: TokenStream) -> None:
 
 def _complete(task: Task, request: GenerateRequest, result: GenerateResult, attempts) -> None:
     timings = _timings(task, result)
-    effects = _completion_effects(task, timings, attempts[-1])
+    effects = _completion_effects(task, timings, attempts[-1], result.usage.completion_tokens)
     done = lifecycle.task_complete(
         task,
         fields={
@@ -172,7 +173,7 @@ def _timings(task: Task, result: GenerateResult) -> dict:
     }
 
 
-def _completion_effects(task: Task, timings: dict, last: Attempt) -> Effects:
+def _completion_effects(task: Task, timings: dict, last: Attempt, tokens_out: int) -> Effects:
     """The winning attempt, durations and histograms ride in the completion's atomic step."""
     effects = Effects()
     store.timeline_add(task.task_id, "attempt", pipe=effects, **last.to_dict())
@@ -184,7 +185,8 @@ def _completion_effects(task: Task, timings: dict, last: Attempt) -> Effects:
             hot_path=timings["hot_path"],
             load_ms=timings["load_ms"],
         )
-    effects.lpush(keys.lane_durations(task.lane), timings["total_ms"])
+    record = completion_record(timings, tokens_out, task.max_tokens)
+    effects.lpush(keys.lane_durations(task.lane), record)
     effects.ltrim(keys.lane_durations(task.lane), 0, DURATIONS_KEPT - 1)
     observe(effects, "task_duration_ms", timings["total_ms"])
     observe(effects, "tokens_per_second", timings["tokens_per_second"])

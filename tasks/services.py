@@ -10,10 +10,12 @@ from django.conf import settings
 from sop_llm import keys
 from sop_llm.errors import Conflict, NotFound, ServiceError
 from sop_llm.providers import lane_for
+from sop_llm.providers.types import SamplingParams
 from sop_llm.redis import get_redis, get_rq_redis
 from sop_llm.telemetry.events import publish
 from sop_llm.telemetry.stats import stats_incr
 from tasks import lifecycle, lua, queue, store
+from tasks.estimate import queue_estimate
 from tasks.presenters import task_public, task_report_view
 from tasks.recovery import live_workers, why_lost
 from tasks.sealing import seal, split_options
@@ -70,6 +72,7 @@ def task_create(
         "request": request,
         "secrets": seal_if(secrets),
         "crash_count": 0,
+        "max_tokens": (data.get("params") or {}).get("max_tokens", SamplingParams.max_tokens),
     }
     fingerprint = _fingerprint(data)
     entry = json.dumps({"at": now, "event": "created", "lane": lane, "priority": data["priority"]})
@@ -158,19 +161,8 @@ def task_get(*, task_id: str) -> dict:
     task = _load(task_id)
     view = task_public(task)
     if task.status == "queued":
-        view["queue"] = _queue_estimate(task.lane, task_id)
+        view["queue"] = queue_estimate(task.lane, task_id, len(live_workers(task.lane)))
     return view
-
-
-def _queue_estimate(lane: str, task_id: str) -> dict:
-    pos = queue.position(lane, task_id)
-    recent = [float(ms) for ms in get_redis().lrange(keys.lane_durations(lane), 0, 49)]
-    avg_ms = sum(recent) / len(recent) if recent else None
-    workers = max(1, len(live_workers(lane)))
-    eta = None
-    if pos is not None and avg_ms is not None:
-        eta = time.time() + ((pos - 1) // workers + 1) * avg_ms / 1000
-    return {"position": pos, "estimated_start_at": eta, "recent_avg_ms": avg_ms}
 
 
 def task_report(*, task_id: str) -> dict:

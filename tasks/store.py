@@ -57,6 +57,7 @@ class Task:
     cancel_requested: float | None = None
     worker: str | None = None
     crash_count: int = 0
+    max_tokens: int = 0
     passed_over: int = 0
     run: int = 0
     result: dict | None = None

@@ -2,12 +2,14 @@
 
 import concurrent.futures
 import json
+import time
 
 import pytest
 
 from sop_llm import keys
 from sop_llm.redis import get_redis
 from tasks import lifecycle, queue, store
+from tasks.ops import queue_purge
 from tests.fakes.servers import FakeServer, Reply, openai_chat
 
 
@@ -152,6 +154,26 @@ def test_a_queued_task_shows_its_position_and_an_estimated_start(api, remote, bu
     third = api.get(f"/api/v1/tasks/{ids[2]}").json()
     assert third["queue"]["position"] == 3
     assert third["queue"]["estimated_start_at"] is not None
+
+
+def test_the_estimated_start_weighs_the_tokens_asked_by_the_tasks_ahead(api, burst):
+    with FakeServer() as remote:
+        remote.reply(Reply(200, openai_chat("x " * 40, completion_tokens=40), delay=0.4))
+        api.post("/api/v1/tasks", body(remote, params={"max_tokens": 40}), format="json")
+        burst("remote")  # history: 40 tokens in ~0.4 s
+
+        def eta_behind(max_tokens: int) -> float:
+            ahead = body(remote, params={"max_tokens": max_tokens})
+            for _ in range(3):
+                api.post("/api/v1/tasks", ahead, format="json")
+            mine = api.post("/api/v1/tasks", body(remote), format="json").json()["task_id"]
+            estimate = api.get(f"/api/v1/tasks/{mine}").json()["queue"]["estimated_start_at"]
+            queue_purge(lane="remote")
+            return estimate - time.time()
+
+        short, long = eta_behind(4), eta_behind(400)
+    assert 0 <= short < 0.6  # three tiny tasks ahead: about three overheads
+    assert long > 8 * short and long > 3.0  # three long ones: ~3 x 400 tokens at ~100 tok/s
 
 
 def test_an_unknown_task_is_a_404(api):
