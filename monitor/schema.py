@@ -52,7 +52,9 @@ class DayStatsSerializer(serializers.Serializer):
 
 class StatusSerializer(serializers.Serializer):
     version = serializers.CharField()
-    uptime_seconds = serializers.FloatField()
+    uptime_seconds = serializers.FloatField(
+        allow_null=True, help_text="since the longest-running live process of the service started"
+    )
     redis = RedisHealthSerializer()
     workers = LaneWorkersSerializer(required=False)
     gpu = GpuSerializer(required=False)

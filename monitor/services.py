@@ -17,18 +17,23 @@ from tasks.webhooks import dead_letters
 STARTED_AT = time.time()
 
 
-def monitor_status() -> dict:
+def monitor_status(*, web: bool = True) -> dict:
+    """`web`: asked of a web process, whose own start counts towards the service's uptime
+    (a command line asks from outside the service)."""
     redis_error = redis_ping(timeout=0.5)
     status = {
         "version": __version__,
-        "uptime_seconds": round(time.time() - STARTED_AT, 1),
+        "uptime_seconds": _uptime([STARTED_AT] if web else []),
         "redis": {"ok": redis_error is None, "error": redis_error},
     }
     if redis_error:
         return status
     gpu = model_status()
+    workers = {lane: live_workers(lane) for lane in LANES}
+    starts = [w["started_at"] for ws in workers.values() for w in ws if w.get("started_at")]
     status.update(
-        workers={lane: live_workers(lane) for lane in LANES},
+        uptime_seconds=_uptime(starts + ([STARTED_AT] if web else [])),
+        workers=workers,
         gpu=gpu["gpu"],
         loaded_model=gpu["loaded"],
         queues={
@@ -40,6 +45,11 @@ def monitor_status() -> dict:
         dead_letters=len(dead_letters(limit=10_000)),
     )
     return status
+
+
+def _uptime(starts: list[float]) -> float | None:
+    """Since the longest-running live process of the service started."""
+    return round(time.time() - min(starts), 1) if starts else None
 
 
 def monitor_queue(limit: int = 100) -> dict:

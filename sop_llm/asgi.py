@@ -9,10 +9,20 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_http = get_asgi_application()  # sets Django up before the consumers are imported
 
+import sys  # noqa: E402
+
+from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from monitor.consumers import MonitorConsumer  # noqa: E402
+
+if settings.API_KEYS_GENERATED:  # only the process that takes keys needs to say it
+    key = settings.API_KEYS[0]
+    print(
+        f"SOP_LLM_API_KEYS is not set: this process accepts the generated key {key}",
+        file=sys.stderr,
+    )
 
 application = ProtocolTypeRouter(
     {

@@ -2,7 +2,6 @@
 
 import hashlib
 import secrets
-import sys
 from pathlib import Path
 
 from sop_llm.config import (
@@ -84,11 +83,7 @@ API_KEYS = env_list("SOP_LLM_API_KEYS")
 API_KEYS_GENERATED = not API_KEYS
 if API_KEYS_GENERATED:
     # Never run open by accident: a process started without keys accepts only a fresh one.
-    API_KEYS = ["sk-sop-dev-" + secrets.token_urlsafe(24)]
-    print(
-        f"SOP_LLM_API_KEYS is not set: this process accepts the generated key {API_KEYS[0]}",
-        file=sys.stderr,
-    )
+    API_KEYS = ["sk-sop-dev-" + secrets.token_urlsafe(24)]  # the web process says so
 
 SECRET_KEY = (
     env_str("DJANGO_SECRET_KEY")

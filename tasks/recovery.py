@@ -8,6 +8,8 @@ with `worker_lost`. Runs at worker start-up and from every worker's heartbeat (o
 under a Redis lock), together with the deadline sweep.
 """
 
+import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -15,9 +17,12 @@ import time
 
 from django.conf import settings
 from rq import Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from sop_llm import keys
-from sop_llm.lanes import TASK_LANES, rq_queue
+from sop_llm.lanes import LANES, TASK_LANES, rq_queue
 from sop_llm.procs import process_record, provably_dead
 from sop_llm.redis import get_redis
 from tasks import lifecycle, queue, store
@@ -27,8 +32,8 @@ log = logging.getLogger(__name__)
 ORPHAN_MARGIN_SECONDS = 1.0
 
 
-def alive_record(name: str, lanes: list[str], running: list[str]) -> str:
-    return process_record(name, lanes=lanes, tasks=running, at=time.time())
+def alive_record(name: str, lanes: list[str], running: list[str], started_at: float) -> str:
+    return process_record(name, lanes=lanes, tasks=running, at=time.time(), started_at=started_at)
 
 
 def worker_alive(name: str, record: str | None = None) -> bool:
@@ -67,9 +72,45 @@ def why_lost(task: store.Task, record: str | None) -> str | None:
     return None
 
 
+def rq_forget_dead_workers() -> list[str]:
+    """rq keeps a killed worker registered, its job 'started', until its key expires minutes
+    later (so `rqstats` counts the dead); our liveness record knows within heartbeats."""
+    stale_after = dt.timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
+    forgotten = []
+    for lane in LANES:
+        rq_lane = rq_queue(lane)
+        for worker in Worker.all(queue=rq_lane):
+            beat = worker.last_heartbeat or worker.birth_date
+            if worker_alive(worker.name) or (
+                beat and dt.datetime.now(dt.UTC) - _aware(beat) < stale_after
+            ):
+                continue
+            _fail_rq_job(rq_lane, worker.get_current_job_id())
+            worker.register_death()
+            forgotten.append(worker.name)
+    return forgotten
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _fail_rq_job(rq_lane, job_id: str | None) -> None:
+    """What rq's own cleanup does for an abandoned job, without waiting for its expiry."""
+    if not job_id:
+        return
+    with contextlib.suppress(NoSuchJobError), rq_lane.connection.pipeline() as pipe:
+        job = Job.fetch(job_id, connection=rq_lane.connection)
+        StartedJobRegistry(queue=rq_lane).remove_executions(job, pipeline=pipe)
+        job.set_status(JobStatus.FAILED, pipeline=pipe)
+        FailedJobRegistry(queue=rq_lane).add(job, exc_string="its worker died", pipeline=pipe)
+        pipe.execute()
+
+
 def tasks_recover() -> dict:
     """Requeue or fail lost tasks, fail expired ones, wake lanes whose jobs were lost."""
     report = {"requeued": [], "failed": [], "woken": {}, "expired": lifecycle.deadlines_sweep()}
+    report["forgotten_workers"] = rq_forget_dead_workers()
     for task, why in lost_tasks():
         _recover_task(task, why, report)
     for lane in TASK_LANES:

@@ -12,6 +12,7 @@ heartbeats fresh while a long job runs, and runs crash recovery now and then.
 
 import logging
 import threading
+import time
 
 import redis
 from django.conf import settings
@@ -24,6 +25,7 @@ from tasks.worker_identity import running, set_current_worker_name
 
 log = logging.getLogger(__name__)
 RECOVERY_EVERY_BEATS = 3
+STARTED_AT = time.time()
 
 
 class HeartbeatWorker(SimpleWorker):
@@ -63,7 +65,7 @@ class HeartbeatWorker(SimpleWorker):
 
     def _beat(self) -> None:
         ttl = max(2, int(settings.WORKER_HEARTBEAT_SECONDS * 3))
-        record = alive_record(self.name, self.lanes(), running())
+        record = alive_record(self.name, self.lanes(), running(), STARTED_AT)
         get_redis().set(keys.worker_alive(self.name), record, ex=ttl)
         job = self.get_current_job()
         if job is not None:

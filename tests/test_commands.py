@@ -4,6 +4,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -39,6 +40,23 @@ def test_status_shows_redis_workers_queues_and_today(api):
     assert "1 created" in text and "no GPU" in text
     data = run_json("status")
     assert data["queues"]["remote"]["pending"] == 1 and data["today"]["created"] == 1
+
+
+def test_status_reports_the_service_s_uptime_not_its_own(processes):
+    assert run_json("status")["uptime_seconds"] is None  # no process of the service is up
+    started = time.time()
+    processes.worker("remote")
+    uptime = run_json("status")["uptime_seconds"]
+    assert 0 <= uptime <= time.time() - started + 0.5  # the worker's age
+
+
+def test_a_command_says_nothing_about_a_generated_key(redis_prefix):
+    env = child_env(redis_prefix)
+    env.pop("SOP_LLM_API_KEYS", None)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "gpu"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "SOP_LLM_API_KEYS" not in done.stderr + done.stdout
 
 
 def test_gpu_says_no_gpu_here():

@@ -58,6 +58,33 @@ def test_end_to_end_over_http_with_a_remote_provider(processes):
         assert report["worker"] and report["timings"]["total_ms"] > 0
 
 
+def test_a_killed_worker_and_its_job_leave_rq_s_statistics(processes):
+    from rq import Worker
+    from rq.registry import FailedJobRegistry, StartedJobRegistry
+
+    from sop_llm.lanes import rq_queue
+
+    def remote_stats():  # what django-rq's `rqstats` counts
+        lane = rq_queue("remote")
+        return {
+            "workers": Worker.count(queue=lane),
+            "started_jobs": StartedJobRegistry(queue=lane).count,
+            "failed_jobs": FailedJobRegistry(queue=lane).count,
+        }
+
+    with FakeServer() as remote:
+        remote.reply(Reply(200, openai_chat("slow"), delay=30))
+        victim = processes.worker("remote")
+        _submit(remote.url)
+        wait_for(lambda: remote.seen, what="the worker to call the remote")
+        assert (remote_stats()["workers"], remote_stats()["started_jobs"]) == (1, 1)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
+        wait_for(lambda: tasks_recover()["forgotten_workers"], what="rq's heartbeat to age")
+        stats = remote_stats()
+        assert (stats["workers"], stats["started_jobs"], stats["failed_jobs"]) == (0, 0, 1)
+
+
 def test_a_killed_worker_s_task_is_requeued_and_completes(processes):
     with FakeServer() as remote:
         remote.reply(Reply(200, openai_chat("slow"), delay=30), Reply(200, openai_chat("fast")))

@@ -6,12 +6,13 @@ class Command(OpsCommand):
     help = "Service overview: Redis, workers per lane, GPU, loaded model, queues, today's stats."
 
     def handle(self, *args, **options):
-        self.emit(monitor_status(), _human)
+        self.emit(monitor_status(web=False), _human)
 
 
 def _human(s: dict) -> list[str]:
     lines = [
-        f"SOP LLM {s['version']}  uptime {s['uptime_seconds']}s",
+        f"SOP LLM {s['version']}  uptime "
+        + (f"{s['uptime_seconds']}s" if s["uptime_seconds"] is not None else "- (no live process)"),
         f"redis     {'ok' if s['redis']['ok'] else 'DOWN: ' + str(s['redis']['error'])}",
     ]
     if not s["redis"]["ok"]:
