@@ -471,3 +471,79 @@ def test_fuzzing_the_openapi_schema_finds_no_5xx_and_no_schema_mismatch(processe
     assert run.returncode == 0, run.stdout[-4000:]
     assert "generated" in run.stdout
     print(run.stdout[-600:])
+
+
+def _answers(url: str) -> bool:
+    try:
+        return redis.Redis.from_url(url).ping()
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.fixture
+def pausable_redis(settings):
+    """A Redis of this test's own, so it can be paused (SIGSTOP) like a hung server."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_for(lambda: _answers(url), what="the test's Redis")
+    settings.REDIS_URL = url
+    server.url = url
+    yield server
+    server.send_signal(signal.SIGCONT)
+    server.terminate()
+    server.wait()
+
+
+def test_a_result_finished_while_redis_is_paused_is_kept_not_lost(pausable_redis, processes, api):
+    with FakeServer() as remote:
+        remote.reply(Reply(200, openai_chat("kept through the pause"), delay=1.0))
+        processes.worker("remote", REDIS_URL=pausable_redis.url)
+        body = {
+            "provider": "openai_compatible",
+            "model": "m",
+            "prompt": "hi",
+            "options": {"base_url": f"{remote.url}/v1"},
+        }
+        task_id = api.post("/api/v1/tasks", body, format="json").json()["task_id"]
+        wait_for(lambda: remote.seen, what="the worker to call the remote")
+        pausable_redis.send_signal(signal.SIGSTOP)
+        time.sleep(4)  # the pause is the scenario: the answer arrives and cannot be written
+        pausable_redis.send_signal(signal.SIGCONT)
+        task = wait_for(lambda: store.load(task_id).final and store.load(task_id), what="result")
+    assert task.status == "completed" and task.result["text"] == "kept through the pause"
+    assert not queue.processing("remote")
+
+
+def test_a_task_its_live_worker_no_longer_runs_is_recovered(processes, api):
+    from tasks.recovery import tasks_recover
+
+    processes.worker("remote")
+    worker = next(iter(get_redis().keys(keys.worker_alive("*")))).rsplit(":", 1)[-1]
+    task_id = api.post(
+        "/api/v1/tasks", {"provider": "openai", "model": "m", "prompt": "hi"}, format="json"
+    ).json()["task_id"]
+    # As after a Redis outage: the task says `processing` on a worker that dropped it.
+    get_redis().zrem(keys.queue_pending("remote"), task_id)
+    get_redis().hset(
+        keys.session(task_id),
+        mapping={"status": "processing", "worker": worker, "started_at": time.time() - 5},
+    )
+    get_redis().hset(keys.queue_processing("remote"), task_id, worker)
+    wait_for(lambda: task_id in tasks_recover()["requeued"] or None, what="recovery")
+    assert store.load(task_id).crash_count == 1  # requeued (then run again by the worker)
+
+
+def test_cancelling_a_task_nobody_runs_takes_effect_at_once(api):
+    task_id = api.post(
+        "/api/v1/tasks", {"provider": "openai", "model": "m", "prompt": "hi"}, format="json"
+    ).json()["task_id"]
+    get_redis().zrem(keys.queue_pending("remote"), task_id)
+    get_redis().hset(keys.session(task_id), mapping={"status": "processing", "worker": "gone"})
+    get_redis().hset(keys.queue_processing("remote"), task_id, "gone")
+    response = api.post(f"/api/v1/tasks/{task_id}/cancel")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert store.load(task_id).status == "cancelled" and not queue.processing("remote")
