@@ -99,7 +99,8 @@ def _on_attempt(task: Task, attempt: Attempt, tokens: TokenStream) -> None:
     store.timeline_add(task.task_id, "attempt", **attempt.to_dict())
     if attempt.outcome != "error":
         return
-    tokens.next_attempt()  # whatever streamed of a failed attempt is not the answer
+    if attempt.error_code != "cancelled":  # a cancelled task keeps what it generated
+        tokens.next_attempt()  # whatever streamed of a failed attempt is not the answer
     log.warning(
         "task %s: %s (%s) attempt %d failed [%s/%s]: %s",
         task.task_id,

@@ -165,3 +165,18 @@ def _submit_local(max_tokens: int) -> str:
     return task_create(data=serializer.validated_data, idempotency_key=None, client_id="t")[0][
         "task_id"
     ]
+
+
+def test_a_cancelled_running_task_keeps_what_it_generated(processes):
+    base = processes.web()
+    processes.worker("gpu", gpu=True)
+    task_id = post_task(base, prompt="Once upon a time", params={"max_tokens": 400})
+    tokens = get_redis().pubsub(ignore_subscribe_messages=True)
+    tokens.subscribe(keys.pubsub_task_tokens(task_id))  # before the model has even loaded
+    wait_for(lambda: tokens.get_message(timeout=1), what="the first tokens", timeout=60)
+    tokens.close()
+    requests.post(f"{base}/api/v1/tasks/{task_id}/cancel", headers=AUTH, timeout=5)
+    task = finished(base, task_id)
+    assert task["status"] == "cancelled"
+    assert task["result"]["text"] and task["result"]["finish_reason"] == "cancelled"
+    assert 0 < task["usage"]["completion_tokens"] < 400
