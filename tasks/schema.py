@@ -3,6 +3,9 @@
 from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
 
+from sop_llm.lanes import TASK_LANES
+from tasks.store import FINAL
+
 
 class ResultSerializer(serializers.Serializer):
     text = serializers.CharField()
@@ -44,10 +47,8 @@ class WebhookStateSerializer(serializers.Serializer):
 
 class TaskSerializer(serializers.Serializer):
     task_id = serializers.CharField()
-    status = serializers.ChoiceField(
-        choices=["queued", "processing", "completed", "failed", "cancelled"]
-    )
-    lane = serializers.ChoiceField(choices=["gpu", "remote"])
+    status = serializers.ChoiceField(choices=["queued", "processing", *FINAL])
+    lane = serializers.ChoiceField(choices=TASK_LANES)
     provider = serializers.CharField(help_text="the provider that answered (or was asked)")
     model = serializers.CharField()
     requested = TargetNameSerializer()

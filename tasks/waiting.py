@@ -14,7 +14,7 @@ from sop_llm.redis import get_async_redis
 from tasks import store
 from tasks.presenters import task_public
 
-FINAL_EVENTS = {"task.completed", "task.failed", "task.cancelled"}
+FINAL_EVENTS = frozenset(f"task.{status}" for status in store.FINAL)
 MAX_WAIT_SECONDS = 300
 
 

@@ -27,7 +27,7 @@ BACKOFF_CAP_SECONDS = 60.0
 DELIVER_JOB = "tasks.jobs.deliver_webhook"  # by name: nothing imports the jobs module
 
 
-def webhook_schedule(*, task_id: str, redelivery: bool = False) -> bool:
+def webhook_schedule(*, task_id: str) -> bool:
     """Hand a finished task's webhook to the webhooks queue (if it named one)."""
     task = store.load(task_id)
     if not task or not task.webhook_url:

@@ -28,7 +28,7 @@ from tasks.openai_compat.translate import (
 from tasks.serializers import TaskCreateSerializer
 from tasks.services import new_task_id, task_cancel, task_create
 from tasks.store import FINAL
-from tasks.waiting import TaskEvents
+from tasks.waiting import FINAL_EVENTS, TaskEvents
 
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 600
@@ -154,7 +154,7 @@ async def _wait(events: TaskEvents, task: dict, model: str, chat: bool):
         current = await events.task()
         if current["status"] not in FINAL:
             async for event in events.events(WAIT_SECONDS):
-                if event["type"] in ("task.completed", "task.failed", "task.cancelled"):
+                if event["type"] in FINAL_EVENTS:
                     break
             current = await events.task()
     return _final_response(current, model, chat)
@@ -225,7 +225,7 @@ async def _stream(events: TaskEvents, task: dict, model: str, chat: bool, includ
                     generation = (event.get("run"), event.get("attempt"))
                     sent += event["text"]
                     yield _sse(chunk(task_id, model, chat=chat, text=event["text"]))
-                elif event["type"] in ("task.completed", "task.failed", "task.cancelled"):
+                elif event["type"] in FINAL_EVENTS:
                     break
             current = await events.task()
         finished = current["status"] in FINAL
