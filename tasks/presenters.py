@@ -44,7 +44,7 @@ def task_public(task: dict) -> dict:
         "priority": int(task["priority"]),
         "result": _result_view(result),
         "usage": task.get("usage"),
-        "error": task.get("error"),
+        "error": redact(task.get("error")),
         "metadata": task.get("metadata"),
         "webhook": _webhook_view(task),
         **{name: iso(task.get(name)) for name in TIMESTAMPS},
@@ -76,15 +76,16 @@ def _webhook_view(task: dict) -> dict | None:
 def task_report_view(task: dict, timeline: list[dict], logs: list[dict]) -> dict:
     for entry in timeline:
         entry["at"] = iso(entry["at"])
+    # Everything that can carry a remote's words or a caller's URL goes through redact.
     return {
         **task_public(task),
         "request": redact(task.get("request")),
-        "attempts": task.get("attempts") or [],
+        "attempts": redact(task.get("attempts") or []),
         "timings": task.get("timings") or {},
         "reproducibility": task.get("repro"),
-        "timeline": timeline,
-        "webhook_deliveries": (task.get("webhook") or {}).get("attempts", []),
+        "timeline": redact(timeline),
+        "webhook_deliveries": redact((task.get("webhook") or {}).get("attempts", [])),
         "crash_count": int(task.get("crash_count") or 0),
         "worker": task.get("worker") or None,
-        "logs": logs,
+        "logs": redact(logs),
     }
