@@ -13,6 +13,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 
+from models_gpu.chat import ChatTemplate
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
 
@@ -43,6 +44,14 @@ def _threads() -> int:
     return settings.LLAMA_THREADS or os.cpu_count() or 1
 
 
+@dataclass(frozen=True)
+class Prompt:
+    tokens: list[int]
+    stop_strings: tuple[str, ...] = ()
+    stop_tokens: frozenset[int] = frozenset()
+    template: str | None = None  # where the chat template came from; None for a raw prompt
+
+
 _KV_TYPES = {"f16": 1, "f32": 0, "q8_0": 8, "q4_0": 2}
 
 
@@ -63,7 +72,7 @@ class LlamaEngine:
             n_threads_batch=_threads(),
             verbose=False,
         )
-        self._formatter = None
+        self._chat_template: ChatTemplate | None = None
         self._lltokenizer = None
 
     def lltokenizer(self):
@@ -85,29 +94,29 @@ class LlamaEngine:
         gc.collect()
 
     # --- prompt ---------------------------------------------------------------------
-    def prompt_tokens(self, request: GenerateRequest) -> tuple[list[int], list[str]]:
-        """Tokens of the prompt (chat template applied) and the template's stop strings."""
+    def prompt_tokens(self, request: GenerateRequest) -> "Prompt":
+        """Tokens of the prompt (chat template applied) and where the answer must stop."""
         if request.messages is None:
-            return self.llama.tokenize(request.prompt.encode(), add_bos=True, special=False), []
-        formatted = self._chat_formatter()(
-            messages=[{"role": m.role, "content": m.content} for m in request.messages]
-        )
-        stops = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop or ""]
-        add_bos = not getattr(formatted, "added_special", False)
-        tokens = self.llama.tokenize(formatted.prompt.encode(), add_bos=add_bos, special=True)
-        return tokens, [s for s in stops if s]
+            tokens = self.llama.tokenize(request.prompt.encode(), add_bos=True, special=False)
+            return Prompt(tokens)
+        template = self.chat_template()
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        rendered = template.render(messages)
+        tokens = self.llama.tokenize(rendered.text.encode(), add_bos=rendered.add_bos, special=True)
+        return Prompt(tokens, template.stop_strings, template.stop_tokens, template.source)
 
-    def _chat_formatter(self):
-        if self._formatter is None:
-            self._formatter = chat_formatter(self.llama, self.params.chat_format)
-        return self._formatter
+    def chat_template(self) -> ChatTemplate:
+        if self._chat_template is None:
+            self._chat_template = ChatTemplate(self.llama, self.params.chat_format)
+        return self._chat_template
 
     # --- generation -----------------------------------------------------------------
     def generate(
         self, request: GenerateRequest, *, logits_processor=None, grammar=None, model_name: str
     ) -> GenerateResult:
         started = time.perf_counter()
-        tokens, template_stops = self.prompt_tokens(request)
+        prompt = self.prompt_tokens(request)
+        tokens = prompt.tokens
         n_ctx = self.llama.n_ctx()
         if len(tokens) >= n_ctx:
             raise ProviderError(
@@ -123,9 +132,10 @@ class LlamaEngine:
         loop = _TokenLoop(
             self.llama,
             request,
-            list(p.stop) + template_stops,
+            list(p.stop) + list(prompt.stop_strings),
             min(p.max_tokens, n_ctx - len(tokens)),
             model_name,
+            prompt.stop_tokens,
         )
         generator = self.llama.generate(
             tokens,
@@ -151,12 +161,14 @@ class LlamaEngine:
                 "generation_ms": round(elapsed * 1000, 1),
                 "first_token_ms": loop.first_token_ms,
             },
-            meta={"repro": {"seed_used": seed}},
+            meta={"repro": {"seed_used": seed, "chat_template": prompt.template}},
         )
 
 
 class _TokenLoop:
-    def __init__(self, llama, request: GenerateRequest, stops: list[str], limit: int, model):
+    def __init__(
+        self, llama, request: GenerateRequest, stops: list[str], limit: int, model, stop_tokens
+    ):
         import llama_cpp
 
         self.llama, self.request, self.stops, self.limit, self.model = (
@@ -166,7 +178,9 @@ class _TokenLoop:
             limit,
             model,
         )
-        self._is_eog = lambda t: llama_cpp.llama_vocab_is_eog(llama._model.vocab, t)
+        # The vocabulary's end-of-generation tokens, and the chat template's turn markers.
+        vocab = llama._model.vocab
+        self._is_eog = lambda t: t in stop_tokens or llama_cpp.llama_vocab_is_eog(vocab, t)
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._hold = max((len(s) for s in stops), default=0)
         self.count, self.emitted, self.first_token_ms = 0, 0, None
@@ -228,30 +242,3 @@ class _TokenLoop:
                 provider="local",
                 model=self.model,
             )
-
-
-def chat_formatter(llama, chat_format: str | None):
-    """A named llama.cpp chat format, else the template carried in the GGUF metadata."""
-    from llama_cpp import llama_chat_format as formats
-
-    if chat_format:
-        function = getattr(formats, "format_" + chat_format.replace("-", "").replace(".", ""), None)
-        if function is None:
-            raise ProviderError(
-                f"unknown chat_format {chat_format!r}", code="bad_request", provider="local"
-            )
-        return function
-    template = llama.metadata.get("tokenizer.chat_template")
-    if not template:
-        raise ProviderError(
-            "this model carries no chat template; send `prompt`, or name a chat_format in "
-            'MODELS_DIR/presets.toml (e.g. chat_format = "gemma")',
-            code="bad_request",
-            provider="local",
-        )
-    vocab_token = lambda tid: llama.detokenize([tid], special=True).decode(errors="ignore")  # noqa: E731
-    return formats.Jinja2ChatFormatter(
-        template=template,
-        eos_token=vocab_token(llama.token_eos()),
-        bos_token=vocab_token(llama.token_bos()),
-    )

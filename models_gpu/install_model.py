@@ -3,11 +3,12 @@
 import sys
 from pathlib import Path
 
-PRESET = """# Load defaults per model (see README, Models). This base model has no chat template.
+PRESET = """# Load defaults per model (see README, Models). This base model has no chat template and
+# never learned Gemma's turn tokens: a plain-text transcript is what it continues sensibly.
 [models."gemma-3-270m-q4_k_m"]
 alias = "gemma"
 n_ctx = 4096
-chat_format = "gemma"
+chat_format = "transcript"
 """
 
 

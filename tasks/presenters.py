@@ -36,7 +36,7 @@ def task_public(task: Task) -> dict:
         "priority": task.priority,
         "result": _result_view(result),
         "usage": task.usage,
-        "error": task.error,
+        "error": redact(task.error),
         "metadata": task.metadata,
         "webhook": _webhook_view(task),
         **{name: iso(getattr(task, name)) for name in TIMESTAMPS},
@@ -68,15 +68,16 @@ def _webhook_view(task: Task) -> dict | None:
 def task_report_view(task: Task, timeline: list[dict], logs: list[dict]) -> dict:
     for entry in timeline:
         entry["at"] = iso(entry["at"])
+    # Everything that can carry a remote's words or a caller's URL goes through redact.
     return {
         **task_public(task),
         "request": redact(task.request),
-        "attempts": task.attempts or [],
+        "attempts": redact(task.attempts or []),
         "timings": task.timings or {},
         "reproducibility": task.repro,
-        "timeline": timeline,
-        "webhook_deliveries": (task.webhook or {}).get("attempts", []),
+        "timeline": redact(timeline),
+        "webhook_deliveries": redact((task.webhook or {}).get("attempts", [])),
         "crash_count": task.crash_count,
         "worker": task.worker or None,
-        "logs": logs,
+        "logs": redact(logs),
     }

@@ -54,7 +54,7 @@ def test_local_tasks_over_http_load_once_then_take_the_hot_path(processes):
     assert two["timings"]["tokens_per_second"] > 0
     repro = two["reproducibility"]
     assert repro["gguf_sha256"].startswith("a5fd3b62") and repro["seed"] == 3
-    assert repro["load_params"]["chat_format"] == "gemma"
+    assert repro["load_params"]["chat_format"] == "transcript"
     assert [e["event"] for e in two["timeline"]] == [
         "created",
         "dequeued",

@@ -12,7 +12,7 @@ from sop_llm.backoff import retry_delay
 from sop_llm.providers import get_provider
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, GenerateResult
-from sop_llm.redact import scrub
+from sop_llm.redact import scrub, secrets_in_scope
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,13 @@ def generate_with_fallback(
     policy: RetryPolicy | None = None,
     on_attempt: Callable[[Attempt], None] | None = None,
 ) -> tuple[GenerateResult, list[Attempt]]:
-    policy = policy or RetryPolicy.from_settings()
+    # Every target's keys and header values: any remote may echo any of them, and logs too.
+    secrets = [s for t in targets for s in replace(request, options=t.options).secrets]
+    with secrets_in_scope(request.secrets + secrets):
+        return _try_targets(targets, request, policy or RetryPolicy.from_settings(), on_attempt)
+
+
+def _try_targets(targets, request, policy, on_attempt):
     attempts: list[Attempt] = []
     last: ProviderError | None = None
     for target in targets:
@@ -121,7 +127,7 @@ def _one_attempt(target, request, try_number, attempts, on_attempt):
             f"{target.provider} ({target.model}) failed: {type(exc).__name__}", code="internal"
         )
     if error is not None:
-        error.message = scrub(error.message, request.secrets)
+        error.message = scrub(error.message)
         result = None
     attempt = Attempt(
         provider=target.provider,
