@@ -4,7 +4,7 @@ import json
 import logging
 
 import pytest
-from monitor.logs import flush_logs
+from sop_llm.telemetry.logs import flush_logs
 
 from sop_llm import keys
 from sop_llm.redact import REDACTED, redact, scrub
