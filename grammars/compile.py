@@ -7,7 +7,7 @@ import json
 import re
 from functools import lru_cache
 
-from sop_llm.providers.types import ResponseFormat
+from grammars.formats import ResponseFormat
 
 # Compact JSON: no free whitespace between tokens, so answers are shorter and faster.
 JSON_OPTIONS = {"whitespace_flexible": False}

@@ -60,7 +60,7 @@ urlpatterns = [
     path("api/docs/", signed_in(SpectacularSwaggerView.as_view(url_name="schema")), name="docs"),
     path("api/v1/", include("tasks.urls")),
     path("api/v1/", include("models_gpu.urls")),
-    path("api/v1/", include("grammars.urls")),
+    path("api/v1/", include("tasks.grammar_urls")),
     path("api/v1/", include("monitor.urls")),
     path("metrics", monitor_views.metrics, name="metrics"),
     path("", include("tasks.openai_compat.urls")),

@@ -6,10 +6,10 @@ from rest_framework import serializers
 
 from grammars.compile import GrammarError, llg_grammar
 from grammars.formats import named_grammars
-from grammars.preflight import refusal
 from sop_llm.netguard import UnsafeURL, check_url
 from sop_llm.providers import REGISTRY
 from sop_llm.providers.openai_compatible import PRESETS
+from sop_llm.providers.structured import refusal
 from tasks.queue import PRIORITY_MAX, PRIORITY_MIN
 
 MAX_MESSAGES = 1000
