@@ -11,7 +11,7 @@ from typing import Any
 
 import jsonschema
 
-from grammars.compile import GrammarError, llg_grammar
+from grammars.compile import GrammarError, check_compiles
 
 ANNOTATIONS = {
     "title",
@@ -101,24 +101,37 @@ def _closed(node: dict) -> bool:
     return node.get("additionalProperties") is False and set(node.get("required") or []) == props
 
 
-def preflight(schema: dict, method: str, engine: str = "llguidance") -> dict:
+def preflight(
+    schema: dict, method: str, engine: str = "llguidance", vocab_path: str | None = None
+) -> dict:
     """Per keyword: how it will be enforced by a target whose structured-output method is
-    `method` (grammar, json_schema, tool_use, json_mode, none); `ok` False when any keyword
-    is unsupported. `engine` is the grammar engine when the method is `grammar`."""
-    refused: set[str] = set()
-    if method == "grammar":
-        try:
-            llg_grammar("json_schema", _canonical(schema))
-        except GrammarError as exc:
-            refused = set(exc.keywords) or {"(schema)"}
+    `method` (grammar, json_schema, tool_use, json_mode, none); `ok` False when anything is
+    unsupported. For `grammar`, the schema is compiled by `engine`, as the worker will."""
+    refused, error = (
+        _engine_refuses(schema, engine, vocab_path) if method == "grammar" else (set(), None)
+    )
     strict = method == "json_schema" and strict_compatible(schema)
     report = [
         {"path": path, "keyword": key, "enforced_by": _how(key, value, method, strict, refused)}
         for path, key, value in keywords(schema)
     ]
     bad = [r for r in report if r["enforced_by"] == "unsupported"]
+    if error and not bad:  # refused as a whole: no keyword to blame, still not enforceable
+        bad = [{"path": "/", "keyword": "(schema)", "enforced_by": "unsupported"}]
     enforcement = "grammar" if method == "grammar" else "provider_strict" if strict else "validated"
-    return {"ok": not bad, "keywords": report, "unsupported": bad, "enforcement": enforcement}
+    result = {"ok": not bad, "keywords": report, "unsupported": bad, "enforcement": enforcement}
+    return {**result, "error": error} if error else result
+
+
+def _engine_refuses(
+    schema: dict, engine: str, vocab_path: str | None = None
+) -> tuple[set[str], str | None]:
+    """(keywords the engine names, its message) -- both empty when it compiles."""
+    try:
+        check_compiles("json_schema", _canonical(schema), engine, vocab_path)
+    except GrammarError as exc:
+        return set(exc.keywords), str(exc)
+    return set(), None
 
 
 def _how(key: str, value: Any, method: str, strict: bool, refused: set) -> str:
@@ -138,5 +151,6 @@ def _canonical(schema: dict) -> str:
 
 
 def unsupported_names(result: dict) -> str:
-    """The keywords a preflight found nothing to enforce, for an error message."""
-    return ", ".join(f"'{u['keyword']}' at {u['path']}" for u in result["unsupported"])
+    """What a preflight found nothing to enforce, and the engine's own words, for a message."""
+    names = ", ".join(f"'{u['keyword']}' at {u['path']}" for u in result["unsupported"])
+    return f"{names} ({result['error']})" if result.get("error") else names

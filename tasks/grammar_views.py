@@ -36,6 +36,9 @@ class PreflightSerializer(serializers.Serializer):
     enforcement = serializers.ChoiceField(choices=["grammar", "provider_strict", "validated"])
     keywords = KeywordSerializer(many=True)
     unsupported = KeywordSerializer(many=True)
+    error = serializers.CharField(
+        required=False, help_text="the grammar engine's own words when it refuses the schema"
+    )
 
 
 class GrammarList(APIView):
