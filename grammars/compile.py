@@ -1,23 +1,23 @@
-"""Compile response formats to llguidance grammars, once per distinct schema or grammar.
+"""Compile response formats for the engine that will run them, once per distinct source.
 
-No llama.cpp here: the web process uses this to refuse what cannot be enforced at submit time.
+Engines: `llguidance` (a token mask from llguidance) and `native` (llama.cpp's GBNF sampler,
+checked in a child process: grammars/native.py). The web process compiles at submit with the
+same function the GPU worker uses, so what passes submit is what runs.
 """
 
 import json
 import re
 from functools import lru_cache
 
-from sop_llm.providers.types import ResponseFormat
+from grammars.errors import GrammarError
+from grammars.formats import ResponseFormat
+
+__all__ = ["GrammarError", "check_compiles", "llg_grammar", "source_of"]
 
 # Compact JSON: no free whitespace between tokens, so answers are shorter and faster.
 JSON_OPTIONS = {"whitespace_flexible": False}
+ENGINES = ("llguidance", "native")
 _UNIMPLEMENTED = re.compile(r"Unimplemented keys: \[(.*?)\]")
-
-
-class GrammarError(ValueError):
-    def __init__(self, message: str, keywords: list[str] | None = None):
-        super().__init__(message)
-        self.keywords = keywords or []
 
 
 def source_of(rf: ResponseFormat) -> tuple[str, str]:
@@ -47,3 +47,13 @@ def llg_grammar(kind: str, text: str) -> str:
         keywords = json.loads(f"[{found.group(1)}]") if found else []
         raise GrammarError(error.strip().splitlines()[0][:500], keywords)
     return grammar
+
+
+def check_compiles(kind: str, text: str, engine: str, vocab_path: str | None = None) -> None:
+    """Compile a source with `engine` as the worker will; GrammarError names the problem."""
+    if engine == "native":
+        from grammars.native import native_gbnf
+
+        native_gbnf(kind, text, vocab_path)
+    else:
+        llg_grammar(kind, text)

@@ -1,10 +1,28 @@
-"""response_format as the API takes it -> the ResponseFormat providers understand."""
+"""ResponseFormat, the structured-output request every layer above speaks, and the API's
+response_format -> ResponseFormat."""
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from sop_llm.providers.types import ResponseFormat
+FormatType = Literal["text", "json_object", "json_schema", "grammar"]
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    type: FormatType = "text"
+    schema: dict | None = None  # json_schema
+    schema_name: str = "answer"
+    strict: bool = True
+    grammar: str | None = None  # GBNF text (inline, or loaded from a named grammar)
+    grammar_name: str | None = None
+
+    @property
+    def structured(self) -> bool:
+        return self.type in ("json_object", "json_schema")
+
 
 GRAMMARS_DIR = Path(__file__).resolve().parent / "gbnf"
 

@@ -1,15 +1,17 @@
-"""Which keyword of a JSON schema is enforced, and how, for a given provider -- before submit.
+"""Which keyword of a JSON schema is enforced, and how, by a structured-output method -- before
+submit. No provider names here: the providers layer maps a provider to its method.
 
 Paths: `grammar` (the local model cannot produce anything else), `provider_strict` (OpenAI's
 strict mode), `validated` (checked with jsonschema after the answer; a violation is a failed
 attempt), `annotation` (constrains nothing), `unsupported` (nothing would enforce it: refused).
 """
 
+import json
 from typing import Any
 
 import jsonschema
 
-from grammars.compile import GrammarError, llg_grammar
+from grammars.compile import GrammarError, check_compiles
 
 ANNOTATIONS = {
     "title",
@@ -99,40 +101,44 @@ def _closed(node: dict) -> bool:
     return node.get("additionalProperties") is False and set(node.get("required") or []) == props
 
 
-def preflight(schema: dict, provider: str) -> dict:
-    """Per keyword: how it will be enforced for `provider`; `ok` False when any is unsupported."""
-    unsupported_local: set[str] = set()
-    if provider == "local":
-        try:
-            llg_grammar("json_schema", _canonical(schema))
-        except GrammarError as exc:
-            unsupported_local = set(exc.keywords) or {"(schema)"}
-    strict = provider in ("openai", "openai_compatible") and strict_compatible(schema)
+def preflight(
+    schema: dict, method: str, engine: str = "llguidance", vocab_path: str | None = None
+) -> dict:
+    """Per keyword: how it will be enforced by a target whose structured-output method is
+    `method` (grammar, json_schema, tool_use, json_mode, none); `ok` False when anything is
+    unsupported. For `grammar`, the schema is compiled by `engine`, as the worker will."""
+    refused, error = (
+        _engine_refuses(schema, engine, vocab_path) if method == "grammar" else (set(), None)
+    )
+    strict = method == "json_schema" and strict_compatible(schema)
     report = [
-        {
-            "path": path,
-            "keyword": key,
-            "enforced_by": _how(key, value, provider, strict, unsupported_local),
-        }
+        {"path": path, "keyword": key, "enforced_by": _how(key, value, method, strict, refused)}
         for path, key, value in keywords(schema)
     ]
     bad = [r for r in report if r["enforced_by"] == "unsupported"]
-    return {
-        "provider": provider,
-        "ok": not bad,
-        "keywords": report,
-        "unsupported": bad,
-        "enforcement": "grammar"
-        if provider == "local"
-        else ("provider_strict" if strict else "validated"),
-    }
+    if error and not bad:  # refused as a whole: no keyword to blame, still not enforceable
+        bad = [{"path": "/", "keyword": "(schema)", "enforced_by": "unsupported"}]
+    enforcement = "grammar" if method == "grammar" else "provider_strict" if strict else "validated"
+    result = {"ok": not bad, "keywords": report, "unsupported": bad, "enforcement": enforcement}
+    return {**result, "error": error} if error else result
 
 
-def _how(key: str, value: Any, provider: str, strict: bool, unsupported_local: set) -> str:
+def _engine_refuses(
+    schema: dict, engine: str, vocab_path: str | None = None
+) -> tuple[set[str], str | None]:
+    """(keywords the engine names, its message) -- both empty when it compiles."""
+    try:
+        check_compiles("json_schema", _canonical(schema), engine, vocab_path)
+    except GrammarError as exc:
+        return set(exc.keywords), str(exc)
+    return set(), None
+
+
+def _how(key: str, value: Any, method: str, strict: bool, refused: set) -> str:
     if key in ANNOTATIONS:
         return "annotation"
-    if provider == "local":
-        return "unsupported" if key in unsupported_local else "grammar"
+    if method == "grammar":
+        return "unsupported" if key in refused else "grammar"
     if key == "format" and value not in CHECKABLE_FORMATS:
         return "unsupported"
     if strict and key in OPENAI_STRICT:
@@ -141,15 +147,10 @@ def _how(key: str, value: Any, provider: str, strict: bool, unsupported_local: s
 
 
 def _canonical(schema: dict) -> str:
-    import json
-
     return json.dumps(schema, sort_keys=True)
 
 
-def refusal(schema: dict, provider: str) -> str | None:
-    """A 400 message naming the keywords nothing would enforce, or None."""
-    result = preflight(schema, provider)
-    if result["ok"]:
-        return None
+def unsupported_names(result: dict) -> str:
+    """What a preflight found nothing to enforce, and the engine's own words, for a message."""
     names = ", ".join(f"'{u['keyword']}' at {u['path']}" for u in result["unsupported"])
-    return f"{provider} cannot enforce {names}; see POST /api/v1/grammars/check"
+    return f"{names} ({result['error']})" if result.get("error") else names

@@ -1,52 +1,56 @@
-"""Every structured answer, from any provider, is parsed and checked before it counts."""
+"""Every structured answer, from any source, is parsed and checked before it counts."""
 
 import json
 from typing import Any
 
 import jsonschema
 
-from sop_llm.providers.errors import ProviderError
-from sop_llm.providers.types import GenerateResult, ResponseFormat
+from grammars.formats import ResponseFormat
 
 
-def validate_output(result: GenerateResult, response_format: ResponseFormat) -> Any:
-    """The parsed JSON of a structured answer, or a ProviderError that fails the attempt."""
+class OutputRejected(Exception):
+    """A structured answer that does not count: `code` is `truncated` or `invalid_output`."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def validate_output(
+    text: str, finish_reason: str, response_format: ResponseFormat, parsed: Any = None
+) -> Any:
+    """The parsed JSON of a structured answer (None for free text), or OutputRejected."""
     if not response_format.structured:
         return None
-    where = f"{result.provider} ({result.model})"
-    if result.finish_reason == "length":
-        raise ProviderError(
-            f"{where}: the answer was cut off at max_tokens before the JSON was complete",
-            code="truncated",
-            provider=result.provider,
-            model=result.model,
+    if finish_reason == "length":
+        raise OutputRejected(
+            "truncated", "the answer was cut off at max_tokens before the JSON was complete"
         )
-    parsed = result.parsed if result.parsed is not None else _parse(result, where)
+    parsed = parsed if parsed is not None else _parse(text)
     if response_format.type == "json_object" and not isinstance(parsed, dict):
-        raise _invalid(where, f"expected a JSON object, got {type(parsed).__name__}", result)
+        raise _invalid(f"expected a JSON object, got {type(parsed).__name__}")
     if response_format.type == "json_schema":
-        validator = jsonschema.Draft202012Validator(
-            response_format.schema or {},
-            format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
-        )
-        error = jsonschema.exceptions.best_match(validator.iter_errors(parsed))
-        if error is not None:
-            path = "/".join(str(p) for p in error.absolute_path) or "(root)"
-            raise _invalid(where, f"schema violation at {path}: {error.message}", result)
-    structured = result.meta.setdefault("structured", {})
-    structured.setdefault("enforcement", "validated")
-    structured["validation"] = "passed"
+        _check_schema(parsed, response_format.schema or {})
     return parsed
 
 
-def _parse(result: GenerateResult, where: str) -> Any:
-    try:
-        return json.loads(result.text)
-    except ValueError as exc:
-        raise _invalid(where, f"the answer is not valid JSON ({exc})", result) from None
-
-
-def _invalid(where: str, detail: str, result: GenerateResult) -> ProviderError:
-    return ProviderError(
-        f"{where}: {detail}", code="invalid_output", provider=result.provider, model=result.model
+def _check_schema(parsed: Any, schema: dict) -> None:
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )
+    error = jsonschema.exceptions.best_match(validator.iter_errors(parsed))
+    if error is not None:
+        path = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise _invalid(f"schema violation at {path}: {error.message}")
+
+
+def _parse(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _invalid(f"the answer is not valid JSON ({exc})") from None
+
+
+def _invalid(detail: str) -> OutputRejected:
+    return OutputRejected("invalid_output", detail)

@@ -9,16 +9,14 @@ Engines:
 """
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 from django.conf import settings
 
-from grammars.compile import GrammarError, llg_grammar, source_of
+from grammars.compile import ENGINES, GrammarError, llg_grammar, source_of
+from grammars.native import native_gbnf
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateResult, ResponseFormat
-
-ENGINES = ("llguidance", "native")
 
 
 @dataclass
@@ -69,7 +67,7 @@ def constraint_for(rf: ResponseFormat, engine, options: dict) -> Constraint:
         )
     kind, text = source_of(rf)
     if name == "native":
-        return Constraint(engine="native", grammar=_native_grammar(kind, text))
+        return Constraint(engine="native", grammar=_native_grammar(kind, text, engine))
     try:
         grammar = llg_grammar(kind, text)
     except GrammarError as exc:
@@ -109,17 +107,14 @@ class _MaskProcessor:
         return scores
 
 
-@lru_cache(maxsize=128)
-def _native_grammar(kind: str, text: str):
+def _native_grammar(kind: str, text: str, engine):
+    """llama.cpp's grammar object, built only from GBNF its parser has accepted in a child
+    process (at submit, or here when the verdict is not remembered): a grammar it refuses
+    would otherwise crash or hang this worker inside llama.cpp."""
     from llama_cpp import LlamaGrammar
 
     try:
-        if kind == "json_schema":
-            return LlamaGrammar.from_json_schema(text, verbose=False)
-        return LlamaGrammar.from_string(text, verbose=False)
-    except Exception as exc:  # llama.cpp raises bare ValueError/AssertionError here
-        raise ProviderError(
-            f"local: the grammar cannot be compiled by llama.cpp: {exc}",
-            code="bad_request",
-            provider="local",
-        ) from None
+        gbnf = native_gbnf(kind, text, engine.llama.model_path)
+    except GrammarError as exc:
+        raise ProviderError(f"local: {exc}", code="bad_request", provider="local") from None
+    return LlamaGrammar.from_string(gbnf, verbose=False)

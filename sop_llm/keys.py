@@ -102,6 +102,11 @@ def webhooks_dead() -> str:
     return _p("webhooks:dead")
 
 
+def grammar_check(digest: str) -> str:
+    """llama.cpp's verdict on a grammar (JSON), keyed by the grammar and the vocabulary."""
+    return _p(f"cache:grammar:{digest}")
+
+
 def file_hash(stamp: str) -> str:
     """sha256 of a model file, keyed by its path, size and mtime."""
     return _p(f"cache:sha256:{stamp}")

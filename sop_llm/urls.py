@@ -51,7 +51,7 @@ urlpatterns = [
     ),
     path("api/v1/", include("tasks.urls")),
     path("api/v1/", include("models_gpu.urls")),
-    path("api/v1/", include("grammars.urls")),
+    path("api/v1/", include("tasks.grammar_urls")),
     path("api/v1/", include("monitor.urls")),
     path("metrics", monitor_views.metrics, name="metrics"),
     path("", include("tasks.openai_compat.urls")),

@@ -4,13 +4,12 @@ import jsonschema
 from django.conf import settings
 from rest_framework import serializers
 
-from grammars.compile import GrammarError, llg_grammar
 from grammars.formats import named_grammars
-from grammars.preflight import refusal
 from sop_llm.netguard import UnsafeURL, check_url
 from sop_llm.providers import REGISTRY
 from sop_llm.providers.openai_compatible import PRESETS
 from tasks.queue import PRIORITY_MAX, PRIORITY_MIN
+from tasks.structured_checks import check_enforceable
 
 MAX_MESSAGES = 1000
 MAX_FALLBACKS = 5
@@ -142,7 +141,7 @@ class TaskCreateSerializer(serializers.Serializer):
         for index, target in enumerate(data.get("fallback") or []):
             where = f"fallback.{index}.options"
             _validate_options(target["provider"], target["model"], target["options"], where)
-        _check_enforceable(data)
+        check_enforceable(data)
         if (
             any(t["provider"] == "local" for t in data.get("fallback") or [])
             and data["provider"] != "local"
@@ -181,28 +180,6 @@ def _validate_options(provider: str, model: str, options: dict, where: str) -> N
             catalog_resolve(model)
         except LookupError as exc:
             raise serializers.ValidationError({"model": str(exc)}) from None
-
-
-def _check_enforceable(data: dict) -> None:
-    """Refuse at submit what no target could enforce (never silently drop a constraint)."""
-    rf = data["response_format"]
-    targets = [data] + list(data.get("fallback") or [])
-    if rf["type"] == "grammar":
-        if any(t["provider"] != "local" for t in targets):
-            raise serializers.ValidationError(
-                {"response_format": "GBNF grammars are enforced by the local provider only"}
-            )
-        if rf.get("grammar") and (data.get("options") or {}).get("grammar_engine") != "native":
-            try:
-                llg_grammar("gbnf", rf["grammar"])
-            except GrammarError as exc:
-                raise serializers.ValidationError({"response_format.grammar": str(exc)}) from None
-    if rf["type"] == "json_schema":
-        schema = rf["json_schema"]["schema"]
-        for provider in dict.fromkeys(t["provider"] for t in targets):
-            message = refusal(schema, provider)
-            if message:
-                raise serializers.ValidationError({"response_format.json_schema.schema": message})
 
 
 def _check(url: str, where: str) -> None:

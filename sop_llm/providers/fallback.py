@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, field, replace
 
 from django.conf import settings
 
-from grammars.validation import validate_output
 from sop_llm.backoff import retry_delay
 from sop_llm.providers import get_provider
 from sop_llm.providers.errors import ProviderError
+from sop_llm.providers.structured import validate_result
 from sop_llm.providers.types import GenerateRequest, GenerateResult
 from sop_llm.redact import scrub, secrets_in_scope
 
@@ -118,7 +118,7 @@ def _one_attempt(target, request, try_number, attempts, on_attempt):
     result = error = None
     try:
         result = get_provider(target.provider).generate(request)
-        result.parsed = validate_output(result, request.response_format)
+        result.parsed = validate_result(result, request.response_format)
     except ProviderError as exc:
         error = exc
     except Exception as exc:  # a provider bug must not take the worker down

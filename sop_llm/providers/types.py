@@ -4,8 +4,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from grammars.formats import ResponseFormat
+
 Role = Literal["system", "user", "assistant", "tool"]
-FormatType = Literal["text", "json_object", "json_schema", "grammar"]
 StructuredMethod = Literal["grammar", "json_schema", "tool_use", "json_mode", "none"]
 
 
@@ -26,20 +27,6 @@ class SamplingParams:
     repeat_penalty: float = 1.1
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
-
-
-@dataclass(frozen=True)
-class ResponseFormat:
-    type: FormatType = "text"
-    schema: dict | None = None  # json_schema
-    schema_name: str = "answer"
-    strict: bool = True
-    grammar: str | None = None  # GBNF text (inline, or loaded from a named grammar)
-    grammar_name: str | None = None
-
-    @property
-    def structured(self) -> bool:
-        return self.type in ("json_object", "json_schema")
 
 
 @dataclass

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from grammars.views import GrammarCheck, GrammarList
+from tasks.grammar_views import GrammarCheck, GrammarList
 
 urlpatterns = [
     path("grammars", GrammarList.as_view(), name="grammars-list"),

@@ -1,11 +1,14 @@
+"""The grammars endpoints: the named grammars, and the preflight of a schema for a provider.
+They live above the providers layer because they name providers (the grammars library does not)."""
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from grammars.formats import named_grammars
-from grammars.preflight import preflight
 from sop_llm.providers import REGISTRY
+from sop_llm.providers.structured import preflight_for
 from sop_llm.schema import errors
 
 
@@ -33,6 +36,9 @@ class PreflightSerializer(serializers.Serializer):
     enforcement = serializers.ChoiceField(choices=["grammar", "provider_strict", "validated"])
     keywords = KeywordSerializer(many=True)
     unsupported = KeywordSerializer(many=True)
+    error = serializers.CharField(
+        required=False, help_text="the grammar engine's own words when it refuses the schema"
+    )
 
 
 class GrammarList(APIView):
@@ -65,6 +71,5 @@ class GrammarCheck(APIView):
     def post(self, request):
         serializer = CheckSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(
-            preflight(serializer.validated_data["schema"], serializer.validated_data["provider"])
-        )
+        data = serializer.validated_data
+        return Response(preflight_for(data["schema"], data["provider"]))
