@@ -16,7 +16,7 @@ def _registered(source: str):
 
 def run(source: str, *, keys: list[str], args: list, client=None):
     """Run a script by its SHA (loaded once per process; reloaded after a Redis restart)."""
-    return _registered(source)(keys=keys, args=args, client=client)
+    return _registered(source)(keys=keys, args=args, client=client or get_redis())
 
 
 # -> {'created', position} | {'exists', stored idempotency value} | {'full', depth}

@@ -87,7 +87,7 @@ def test_a_stream_whose_worker_dies_ends_with_an_error_not_a_spliced_answer(proc
         stream=True,
         timeout=120,
         headers=AUTH,
-        json={"model": "gemma", "prompt": "Once upon a time", "max_tokens": 300, "stream": True},
+        json={"model": "gemma", "prompt": "Once upon a time", "max_tokens": 120, "stream": True},
     )
     task_id, lines = response.headers["X-SOP-Task-Id"], response.iter_lines()
     payloads = []
@@ -105,7 +105,9 @@ def test_a_stream_whose_worker_dies_ends_with_an_error_not_a_spliced_answer(proc
     assert error["code"] == "stream_restarted"
     finishes = [json.loads(x[6:])["choices"][0]["finish_reason"] for x in rest[:-2]]
     assert not any(finishes)  # nothing presented the rerun's text as this answer's end
-    final = wait_for(lambda: store.load(task_id).final and store.load(task_id), what="rerun")
+    final = wait_for(
+        lambda: store.load(task_id).final and store.load(task_id), what="rerun", timeout=180
+    )
     assert final.status == "completed" and final.crash_count == 1
 
 

@@ -4,6 +4,7 @@ import os
 import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -106,7 +107,26 @@ def test_api_keys_are_a_comma_separated_list(monkeypatch):
 def test_without_keys_a_development_key_is_generated_never_open(monkeypatch, capsys):
     values = load(monkeypatch)
     assert len(values["API_KEYS"]) == 1 and values["API_KEYS"][0].startswith("sk-sop-dev-")
-    assert values["API_KEYS"][0] in capsys.readouterr().err
+    assert values["API_KEYS"][0] not in capsys.readouterr().err  # commands need no key
+
+
+def test_the_web_process_prints_the_key_it_generated():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "SOP_LLM_API_KEYS"}
+    env["DJANGO_SETTINGS_MODULE"] = "sop_llm.settings"
+    done = subprocess.run(
+        [sys.executable, "-c", "import sop_llm.asgi"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "accepts the generated key sk-sop-dev-" in done.stderr
 
 
 BAD = {
