@@ -35,6 +35,8 @@ MAX_VRAM_USAGE_PERCENT = env_int("MAX_VRAM_USAGE_PERCENT", 95, min=1, max=100)
 VRAM_RESERVE_MB = env_int("VRAM_RESERVE_MB", 1024, min=0)
 MODELS_DIR = Path(env_str("MODELS_DIR", str(BASE_DIR / "models"))).expanduser().resolve()
 LLAMA_THREADS = env_int("LLAMA_THREADS", 0, min=0, max=512)  # 0 = every core
+# Sequences decoded together by the GPU worker (continuous batching); 1 = one task at a time.
+GPU_SLOTS = env_int("GPU_SLOTS", 4, min=1, max=64)
 GRAMMAR_ENGINE = env_choice("GRAMMAR_ENGINE", "LLGUIDANCE", ("LLGUIDANCE", "NATIVE")).lower()
 # Dotted path of the VRAM reader; tests swap in readings because this machine has no GPU.
 GPU_READER = env_str("GPU_READER", "models_gpu.vram.NvmlReader")

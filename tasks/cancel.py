@@ -40,6 +40,13 @@ class CancelWatch:
             event.set()
         return event
 
+    def interrupt(self, task_id: str) -> None:
+        """Stop a generation of this process from within (its task went elsewhere)."""
+        with self._lock:
+            event = self._events.get(task_id)
+        if event is not None:
+            event.set()
+
     def unwatch(self, task_id: str) -> None:
         with self._lock:
             self._events.pop(task_id, None)

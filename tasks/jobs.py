@@ -1,10 +1,15 @@
 """rq jobs: each takes ids only and calls a service."""
 
 
-def process_next(lane: str) -> str | None:
+def process_next(lane: str) -> str | list[str] | None:
+    from django.conf import settings
+
     from models_gpu.guard import preferred_model_key
     from tasks.processor import task_process_next
+    from tasks.slots import task_process_slots
 
+    if lane == "gpu" and settings.GPU_SLOTS > 1:
+        return task_process_slots(lane=lane, slots=settings.GPU_SLOTS)
     preferred = preferred_model_key() if lane == "gpu" else ""
     return task_process_next(lane=lane, preferred_model=preferred)
 

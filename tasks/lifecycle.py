@@ -58,13 +58,18 @@ def task_complete(task: Task, *, fields: dict[str, Any], counts: dict, effects: 
 
 
 def task_fail(task: Task, *, code: str, message: str, **fields: Any) -> bool:
-    """queued or processing -> failed, with the error that says why."""
-    return _hold(task, "failed", {"error": {"code": code, "message": message}, **fields})
+    """processing -> failed, with the error that says why."""
+    error = {"code": code, "message": message}
+    return _hold(task, "failed", {"error": error, **fields}, allowed=("processing",))
 
 
-def task_cancel(task: Task, *, code: str, message: str, **fields: Any) -> bool:
-    """queued or processing -> cancelled (a queued task leaves its lane and never runs)."""
-    return _finish(task, "cancelled", {"error": {"code": code, "message": message}, **fields})
+def task_cancel(task: Task, *, code: str, message: str, running: bool = False, **fields) -> bool:
+    """queued or processing -> cancelled (a queued task leaves its lane and never runs).
+    `running`: the worker stopping its own generation, which must not touch a task that
+    went back to the queue meanwhile."""
+    allowed = ("processing",) if running else ALLOWED_FROM["cancelled"]
+    error = {"code": code, "message": message}
+    return _finish(task, "cancelled", {"error": error, **fields}, allowed=allowed)
 
 
 def task_expire(*, task_id: str) -> bool:
@@ -73,8 +78,8 @@ def task_expire(*, task_id: str) -> bool:
     if task is None or task.status != "queued":
         get_redis().zrem(keys.queue_deadlines(), task_id)
         return False
-    message = "the task was still queued at its deadline"
-    return task_fail(task, code="deadline_exceeded", message=message)
+    error = {"code": "deadline_exceeded", "message": "the task was still queued at its deadline"}
+    return _hold(task, "failed", {"error": error}, allowed=("queued",))
 
 
 def task_requeue(task: Task, *, reason: str) -> bool:
@@ -96,10 +101,13 @@ def deadlines_sweep() -> list[str]:
     return [task_id for task_id in due if task_expire(task_id=task_id)]
 
 
-def transition(task: Task, status: str, fields: dict, effects: Effects) -> bool:
-    """The one call that changes a stored status (besides CLAIM). -> whether it changed."""
+def transition(task: Task, status: str, fields: dict, effects: Effects, allowed=None) -> bool:
+    """The one call that changes a stored status (besides CLAIM). -> whether it changed.
+    Refused when the task is no longer in an allowed status, or was claimed again since
+    `task` was read."""
     stamp = {f"{status}_at": time.time()}
-    args = [status, ",".join(ALLOWED_FROM[status]), effects.encoded(), *flat_args(stamp | fields)]
+    allowed = ",".join(allowed or ALLOWED_FROM[status])
+    args = [status, allowed, effects.encoded(), task.run, *flat_args(stamp | fields)]
     done, current = lua.run(lua.TRANSITION, keys=[keys.session(task.task_id)], args=args)
     if not done and current:
         log.info("task %s: %s refused, it is %s", task.task_id, status, current)
@@ -107,7 +115,7 @@ def transition(task: Task, status: str, fields: dict, effects: Effects) -> bool:
     return bool(done)
 
 
-def _finish(task: Task, status: str, fields: dict, *, counts=None, effects=None) -> bool:
+def _finish(task: Task, status: str, fields: dict, *, counts=None, effects=None, allowed=None):
     effects = Effects(list(effects.ops) if effects else [])
     effects.hdel(keys.queue_processing(task.lane), task.task_id)
     effects.zrem(keys.queue_pending(task.lane), task.task_id)
@@ -116,7 +124,7 @@ def _finish(task: Task, status: str, fields: dict, *, counts=None, effects=None)
     timeline_add(task.task_id, status, pipe=effects, **({"code": code} if code else {}))
     stats_incr(effects, {status: 1, f"{status}:{task.provider}": 1, **(counts or {})})
     publish(f"task.{status}", pipe=effects, task_id=task.task_id, status=status)
-    done = transition(task, status, {"finished_at": time.time(), **fields}, effects)
+    done = transition(task, status, {"finished_at": time.time(), **fields}, effects, allowed)
     if done and task.webhook_url:
         webhook_schedule(task_id=task.task_id)
     return done

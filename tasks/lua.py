@@ -44,17 +44,19 @@ return {'created', redis.call('ZRANK', KEYS[3], ARGV[1]) + 1}
 
 # A guarded status change and everything that follows from it, in one atomic step: the side
 # effects (timeline, counters, events, queue bookkeeping) run only if the change is allowed.
+# The run guard refuses a change based on a stale read: the task was claimed again since.
 # -> {1, previous} | {0, current ('' = no such task)}
 # KEYS: session
 # ARGV: new status, comma-separated allowed current statuses, effects (JSON list of
-#       commands), then field/value pairs for the session hash
+#       commands), the run the caller saw, then field/value pairs for the session hash
 TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {0, ''} end
 if not string.find(',' .. ARGV[2] .. ',', ',' .. current .. ',', 1, true) then
   return {0, current}
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], unpack(ARGV, 4))
+if (redis.call('HGET', KEYS[1], 'run') or '0') ~= ARGV[4] then return {0, current} end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], unpack(ARGV, 5))
 for _, command in ipairs(cjson.decode(ARGV[3])) do redis.call(unpack(command)) end
 return {1, current}
 """

@@ -23,11 +23,19 @@ DURATIONS_KEPT = 50
 
 def task_process_next(*, lane: str, preferred_model: str = "") -> str | None:
     """Claim the best pending task of the lane and run it to a final state."""
+    task = task_claim_next(lane=lane, preferred_model=preferred_model)
+    return None if task is None else task_run_claimed(task)
+
+
+def task_claim_next(*, lane: str, preferred_model: str = "") -> Task | None:
+    """queued -> processing for the best task of the lane, by this worker."""
     worker = worker_identity.current_worker_name()
     cancel_watch().listen()
-    task = lifecycle.task_claim(lane=lane, worker=worker, preferred_model=preferred_model)
-    if task is None:
-        return None
+    return lifecycle.task_claim(lane=lane, worker=worker, preferred_model=preferred_model)
+
+
+def task_run_claimed(task: Task) -> str:
+    """Run a claimed task to a final state; never leaves it `processing`."""
     worker_identity.running_add(task.task_id)
     try:
         _run(task)
@@ -215,6 +223,7 @@ def _finish_failed(task: Task, exc: AllAttemptsFailed, tokens: TokenStream) -> N
             task,
             code="cancelled",
             message="cancelled while running",
+            running=True,
             attempts=attempts,
             result=partial,
             usage=usage,

@@ -21,7 +21,7 @@ from rq import SimpleWorker
 from sop_llm import keys
 from sop_llm.redis import get_redis
 from tasks.recovery import alive_record, tasks_recover, tasks_recover_if_due
-from tasks.worker_identity import running, set_current_worker_name
+from tasks.worker_identity import running, set_current_worker_name, stop_requested
 
 log = logging.getLogger(__name__)
 RECOVERY_EVERY_BEATS = 3
@@ -50,6 +50,10 @@ class HeartbeatWorker(SimpleWorker):
         self._beat()
         self._thread = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         self._thread.start()
+
+    def request_stop(self, signum, frame):
+        stop_requested()  # a slot scheduler stops admitting; running tasks finish
+        return super().request_stop(signum, frame)
 
     def lanes(self) -> list[str]:
         prefix = keys.prefix()

@@ -2,9 +2,11 @@
 
 import os
 import socket
+import threading
 
 _current: str | None = None
 _running: set[str] = set()  # task ids this process works on now: its liveness record says so
+_stopping = threading.Event()  # a warm shutdown was asked for: admit no new task
 
 
 def set_current_worker_name(name: str | None) -> None:
@@ -26,3 +28,11 @@ def running_remove(task_id: str) -> None:
 
 def running() -> list[str]:
     return sorted(_running)
+
+
+def stop_requested() -> None:
+    _stopping.set()
+
+
+def stopping() -> bool:
+    return _stopping.is_set()

@@ -66,13 +66,18 @@ def test_a_processing_task_reaches_each_final_status_with_its_stamps(status):
     assert _timeline(task.task_id)[-1] == status
 
 
-@pytest.mark.parametrize("status", ["failed", "cancelled"])
-def test_a_queued_task_can_fail_or_be_cancelled_and_leaves_its_lane(status):
+def test_a_queued_task_can_be_cancelled_and_leaves_its_lane():
     task = _queued()
-    assert _finish(task, status) is True
+    assert _finish(task, "cancelled") is True
     stored = store.load(task.task_id)
-    assert stored.status == status and stored.finished_at and getattr(stored, f"{status}_at")
+    assert stored.status == "cancelled" and stored.finished_at and stored.cancelled_at
     assert queue.position("remote", task.task_id) is None
+
+
+def test_a_queued_task_fails_only_by_its_deadline():
+    task = _queued()
+    assert _finish(task, "failed") is False
+    assert store.load(task.task_id).status == "queued"
 
 
 def test_a_queued_task_cannot_complete():
@@ -105,6 +110,21 @@ def test_a_requeued_task_goes_back_to_its_old_place_and_runs_again():
     assert [t for t, _ in queue.pending("remote")] == [task.task_id, later.task_id]
     again = lifecycle.task_claim(lane="remote", worker="w-two")
     assert again.task_id == task.task_id and again.run == 2
+
+
+def test_a_change_based_on_a_stale_read_is_refused():
+    task = _processing()
+    lifecycle.task_requeue(task, reason="worker_lost")
+    again = lifecycle.task_claim(lane="remote", worker="w-two")  # run 2, on another worker
+    assert _finish(task, "completed") is False  # the first run's late answer
+    assert store.load(task.task_id).status == "processing" and again.run == 2
+
+
+def test_a_worker_s_own_cancel_never_touches_a_requeued_task():
+    task = _processing()
+    lifecycle.task_requeue(task, reason="worker_stopped")
+    assert lifecycle.task_cancel(task, code="cancelled", message="x", running=True) is False
+    assert store.load(task.task_id).status == "queued"
 
 
 def test_a_queued_task_cannot_be_requeued():
