@@ -10,6 +10,7 @@ import codecs
 import gc
 import os
 import random
+import threading
 import time
 from dataclasses import asdict, dataclass
 
@@ -74,6 +75,7 @@ class LlamaEngine:
         )
         self._chat_template: ChatTemplate | None = None
         self._lltokenizer = None
+        self._single = threading.Lock()  # the Llama's own context runs one sequence at a time
 
     def lltokenizer(self):
         """llguidance's view of the vocabulary: ~1.3 s to build, so once per loaded model."""
@@ -114,6 +116,10 @@ class LlamaEngine:
     def generate(
         self, request: GenerateRequest, *, logits_processor=None, grammar=None, model_name: str
     ) -> GenerateResult:
+        with self._single:
+            return self._generate(request, logits_processor, grammar, model_name)
+
+    def _generate(self, request, logits_processor, grammar, model_name: str) -> GenerateResult:
         started = time.perf_counter()
         prompt = self.prompt_tokens(request)
         tokens = prompt.tokens

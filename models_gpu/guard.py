@@ -57,6 +57,8 @@ class GpuGuard:
     def __init__(self, index: int):
         self.index = index
         self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)  # no generation is using the model
+        self._users = 0
         self._owner: str | None = None
         self.loaded: Loaded | None = None
 
@@ -113,7 +115,8 @@ class GpuGuard:
     # --- models --------------------------------------------------------------------
     @contextmanager
     def use(self, info: ModelInfo, params: LoadParams):
-        """Hold the GPU for one generation -> (engine, hot_path, load_ms)."""
+        """Use the loaded model for one generation -> (engine, hot_path, load_ms). Several
+        generations may share it (the batch engine); a load or unload waits until none does."""
         with self._lock:
             if self._owner is None:
                 self.claim(
@@ -128,13 +131,21 @@ class GpuGuard:
             )
             if not hot:
                 self.load(info, params)
-            self.loaded.last_used = time.time()
-            yield self.loaded.engine, hot, 0.0 if hot else self.loaded.load_ms
-            self.loaded.last_used = time.time()
+            loaded = self.loaded
+            loaded.last_used = time.time()
+            self._users += 1
+        try:
+            yield loaded.engine, hot, 0.0 if hot else loaded.load_ms
+        finally:
+            with self._lock:
+                self._users -= 1
+                loaded.last_used = time.time()
+                self._idle.notify_all()
             self._publish_loaded()
 
     def load(self, info: ModelInfo, params: LoadParams) -> Loaded:
         with self._lock:
+            self._idle.wait_for(lambda: self._users == 0)
             if self.loaded is not None:
                 self.unload()
             check_vram(info, params)
@@ -152,6 +163,7 @@ class GpuGuard:
 
     def unload(self) -> dict | None:
         with self._lock:
+            self._idle.wait_for(lambda: self._users == 0)
             if self.loaded is None:
                 return None
             loaded, self.loaded = self.loaded, None
