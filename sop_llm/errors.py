@@ -74,6 +74,8 @@ def _from_drf(exc: drf.APIException) -> ServiceError:
         field, message = _first_error(exc.detail)
         text = f"{field}: {message}" if field else message
         return ServiceError(text, code="invalid", status=400, field=field)
+    if isinstance(exc, drf.ParseError):
+        return ServiceError(str(exc.detail), code="invalid_json", status=400)
     if isinstance(exc, drf.Throttled):
         wait = int(exc.wait or 1) + 1
         return ServiceError(

@@ -15,6 +15,7 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import ValidationError
 
+from sop_llm import jsonparse
 from sop_llm.auth import bearer_token, client_for, key_is_valid
 from sop_llm.errors import ServiceError, _first_error
 from sop_llm.ratelimit import rate_check
@@ -99,10 +100,11 @@ async def _handle(request, *, chat: bool):
         response["Retry-After"] = str(int(wait) + 1)
         return response
     try:
-        body = json.loads(request.body or b"{}")
-        assert isinstance(body, dict)
-    except (ValueError, AssertionError):
-        return openai_error(400, "The request body is not a JSON object.")
+        body = jsonparse.loads(request.body or b"{}")
+    except jsonparse.BadJSON as exc:
+        return openai_error(400, f"The request body is not valid JSON: {exc}", code="invalid_json")
+    if not isinstance(body, dict):
+        return openai_error(400, "The request body is not a JSON object.", code="invalid_json")
     task_id, stream = new_task_id(), bool(body.get("stream"))
     events = TaskEvents(task_id, tokens=stream)
     try:
