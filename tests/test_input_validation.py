@@ -78,3 +78,164 @@ def test_a_lone_surrogate_in_a_string_is_a_400(http, url):
 
 def test_a_body_that_is_not_utf8_is_a_400(http):
     assert post(http, "/api/v1/tasks", b'{"prompt": "\xff"}').status_code == 400
+
+
+BAD_URLS = [
+    "http://example.com:99999/",
+    "http://example.com:-1/",
+    "http://[::1/",
+    "ftp://example.com/",
+    "http:///nohost",
+    42,
+    ["http://example.com/"],
+    {"url": "http://example.com/"},
+    True,
+]
+URL_FIELDS = [
+    ({}, "webhook_url", "webhook_url"),
+    ({"provider": "custom", "options": {}}, "options.url", "options.url"),
+    ({}, "options.base_url", "options.base_url"),
+    ({"provider": "anthropic", "options": {}}, "options.base_url", "options.base_url"),
+    (
+        {"fallback": [{"provider": "custom", "model": "x", "options": {}}]},
+        "fallback.0.options.url",
+        "fallback.0.options.url",
+    ),
+]
+
+
+def put(body: dict, dotted: str, value) -> dict:
+    """`body` with `value` at a dotted path (creating objects on the way; digits index lists)."""
+    *parents, last = dotted.split(".")
+    node = body
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+    node[int(last) if last.isdigit() else last] = value
+    return body
+
+
+@pytest.mark.parametrize("url", BAD_URLS, ids=repr)
+@pytest.mark.parametrize("change,path,field", URL_FIELDS, ids=lambda x: str(x)[:30])
+def test_a_bad_url_of_any_shape_is_a_400_naming_its_field(http, url, change, path, field):
+    body = put(json.loads(json.dumps(native(**change))), path, url)
+    error = native_error(post(http, "/api/v1/tasks", json.dumps(body)))
+    assert error["field"] == field, error
+
+
+WRONG_TYPES = [
+    ("prompt", 42),
+    ("prompt", ["hi"]),
+    ("model", 7),
+    ("provider", ["local"]),
+    ("params.max_tokens", "100"),
+    ("params.max_tokens", 10.5),
+    ("params.max_tokens", True),
+    ("params.temperature", "0.5"),
+    ("params.temperature", "nan"),
+    ("params.temperature", 10**400),
+    ("params.stop", [1, 2]),
+    ("params.stop", "\n"),
+    ("params.seed", "42"),
+    ("priority", "5"),
+    ("priority", 5.0),
+    ("wait", False),
+    ("timeout_seconds", "60"),
+    ("metadata", ["a"]),
+    ("metadata", "a"),
+    ("response_format.type", ["text"]),
+    ("options.preset", ["vllm"]),
+    ("options.preset", {"name": "vllm"}),
+    ("options.headers", ["X-A: b"]),
+    ("options.headers.X-A", 1),
+    ("options.headers.X-A", "b\r\nInjected: yes"),
+    ("options.api_key", 123),
+    ("idempotency_key", 123),
+]
+
+
+@pytest.mark.parametrize("path,value", WRONG_TYPES, ids=repr)
+def test_a_value_of_the_wrong_json_type_is_refused_not_coerced(http, path, value):
+    body = put(native(), path, value)
+    error = native_error(post(http, "/api/v1/tasks", json.dumps(body)))
+    assert error["code"] == "invalid" and error["field"].startswith(path), error
+
+
+def test_a_message_whose_content_is_not_a_string_is_refused(http):
+    body = native(messages=[{"role": "user", "content": 5}])
+    del body["prompt"]
+    error = native_error(post(http, "/api/v1/tasks", json.dumps(body)))
+    assert error["field"] == "messages.0.content" and "string" in error["message"]
+
+
+def test_a_boolean_given_as_a_string_is_refused(http):
+    schema = {"schema": {}, "strict": "true"}
+    body = native(response_format={"type": "json_schema", "json_schema": schema})
+    error = native_error(post(http, "/api/v1/tasks", json.dumps(body)))
+    assert error["field"] == "response_format.json_schema.strict"
+
+
+UNKNOWN_FIELDS = [
+    ("max_token", "max_token"),
+    ("params.max_token", "params.max_token"),
+    ("messages.0.name", "messages.0.name"),
+    ("response_format.schema", "response_format.schema"),
+    ("options.load", "options.load"),
+    ("options.bogus", "options.bogus"),
+]
+
+
+@pytest.mark.parametrize("path,field", UNKNOWN_FIELDS)
+def test_an_unknown_field_is_refused_naming_it(http, path, field):
+    body = native(messages=[{"role": "user", "content": "hi"}])
+    del body["prompt"]
+    error = native_error(post(http, "/api/v1/tasks", json.dumps(put(body, path, 1))))
+    assert error["field"] == field and "unknown field" in error["message"], error
+
+
+def test_a_typo_in_a_field_name_suggests_the_right_one(http):
+    body = native(params={"max_token": 5})
+    error = native_error(post(http, "/api/v1/tasks", json.dumps(body)))
+    assert error["field"] == "params.max_token" and "'max_tokens'" in error["message"]
+
+
+LOCAL = {"provider": "local", "model": "gemma-3-270m-q4_k_m", "prompt": "hi"}
+BAD_LOAD = [
+    ({"n_ctx": "big"}, "options.load.n_ctx"),
+    ("fast", "options.load"),
+    ({"type_k": "q9"}, "options.load.type_k"),
+    ({"n_ctx": 64}, "options.load.n_ctx"),
+    ({"n_gpu_layers": 1.5}, "options.load.n_gpu_layers"),
+    ({"flash_attn": "yes"}, "options.load.flash_attn"),
+    ({"type_v": "q4_0"}, "options.load.type_v"),
+    ({"chat_format": 7}, "options.load.chat_format"),
+    ({"n_batch": 0}, "options.load.n_batch"),
+    ({"context": 4096}, "options.load.context"),
+]
+
+
+@pytest.mark.parametrize("load,field", BAD_LOAD, ids=repr)
+def test_bad_load_options_of_a_local_task_are_a_400_at_submit(http, load, field):
+    body = {**LOCAL, "options": {"load": load}}
+    error = native_error(post(http, "/api/v1/tasks", json.dumps(body)))
+    assert error["field"] == field, error
+
+
+@pytest.mark.parametrize("load,field", BAD_LOAD, ids=repr)
+def test_the_models_load_api_checks_the_same_load_parameters(http, load, field):
+    if not isinstance(load, dict):
+        return  # the load API takes the parameters at its top level
+    body = {"model": "gemma", "wait_seconds": 0, **load}
+    error = native_error(post(http, "/api/v1/models/load", json.dumps(body)))
+    assert error["field"] == field.removeprefix("options.load."), error
+
+
+def test_good_load_options_are_accepted(http):
+    load = {"n_ctx": 512, "type_k": "q8_0", "type_v": "q8_0", "flash_attn": True}
+    body = {**LOCAL, "options": {"load": load, "grammar_engine": "native"}}
+    assert post(http, "/api/v1/tasks", json.dumps(body)).status_code == 202
+
+
+def test_a_bad_local_fallback_model_is_named_by_its_place_in_the_list(http):
+    body = {**LOCAL, "fallback": [{"provider": "local", "model": "no-such-model"}]}
+    error = native_error(post(http, "/api/v1/tasks", json.dumps(body)))
+    assert error["field"] == "fallback.0.model", error
