@@ -71,9 +71,8 @@ def _first_error(detail, path: str = "") -> tuple[str | None, str]:
 
 def _from_drf(exc: drf.APIException) -> ServiceError:
     if isinstance(exc, drf.ValidationError):
-        field, message = _first_error(exc.detail)
-        text = f"{field}: {message}" if field else message
-        return ServiceError(text, code="invalid", status=400, field=field)
+        field, message = _first_error(exc.detail)  # the field travels apart, not in the text
+        return ServiceError(message, code="invalid", status=400, field=field)
     if isinstance(exc, drf.ParseError):
         return ServiceError(str(exc.detail), code="invalid_json", status=400)
     if isinstance(exc, drf.Throttled):
