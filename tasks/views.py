@@ -1,3 +1,5 @@
+import re
+
 from asgiref.sync import sync_to_async
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -17,7 +19,7 @@ from tasks.schema import (
     TaskReportSerializer,
     TaskSerializer,
 )
-from tasks.serializers import TaskCreateSerializer
+from tasks.serializers import TaskCreateSerializer, idempotency_key_for
 from tasks.services import task_cancel, task_create, task_get, task_report
 from tasks.waiting import MAX_WAIT_SECONDS, wait_for_task
 from tasks.webhooks import dead_letters, dead_letters_replay, webhook_redeliver
@@ -58,9 +60,7 @@ class TaskViewSet(viewsets.ViewSet):
     def create(self, request):
         serializer = TaskCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key = request.headers.get("Idempotency-Key") or serializer.validated_data.get(
-            "idempotency_key"
-        )
+        key = idempotency_key_for(request, serializer.validated_data.get("idempotency_key"))
         task, created = task_create(
             data=serializer.validated_data, idempotency_key=key, client_id=request.user.id
         )
@@ -99,7 +99,8 @@ def requested_wait(request, field: int | None) -> int:
     """`Prefer: wait=N` (RFC 7240) or the body's `wait`; bounded like the field."""
     for preference in request.headers.get("Prefer", "").split(","):
         name, _, value = preference.strip().partition("=")
-        if name.strip().lower() == "wait" and value.strip().isdigit():
+        # isdigit() is also true for "²", which int() refuses: ASCII digits only.
+        if name.strip().lower() == "wait" and re.fullmatch(r"[0-9]{1,6}", value.strip()):
             return min(int(value), MAX_WAIT_SECONDS)
     return field or 0
 
