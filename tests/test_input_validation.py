@@ -239,3 +239,162 @@ def test_a_bad_local_fallback_model_is_named_by_its_place_in_the_list(http):
     body = {**LOCAL, "fallback": [{"provider": "local", "model": "no-such-model"}]}
     error = native_error(post(http, "/api/v1/tasks", json.dumps(body)))
     assert error["field"] == "fallback.0.model", error
+
+
+def chat(**extra) -> dict:
+    return {**OPENAI_CHAT, **extra}
+
+
+OPENAI_BAD = [
+    (chat(max_token=5), "max_token"),
+    (chat(max_tokens=-1), "max_tokens"),
+    (chat(max_completion_tokens=-1), "max_completion_tokens"),
+    (chat(max_tokens="5"), "max_tokens"),
+    (chat(temperature="hot"), "temperature"),
+    (chat(stop=[1, 2]), "stop.0"),
+    (chat(stream="true"), "stream"),
+    (chat(stream_options={"include_usage": 1}), "stream_options.include_usage"),
+    (chat(messages=[{"role": "user", "content": 5}]), "messages.0.content"),
+    (chat(messages=[{"role": "user", "content": "x", "nme": "a"}]), "messages.0.nme"),
+    (chat(messages="hi"), "messages"),
+    (chat(messages=[{"role": "user", "content": [{"type": "image_url"}]}]), "messages.0.content"),
+    (chat(model=["gemma"]), "model"),
+    (chat(metadata=[1]), "metadata"),
+    (chat(webhook_url="http://example.com:99999/"), "webhook_url"),
+    (chat(fallbacks=[{"provider": "local", "model": "nope"}]), "fallbacks.0"),
+]
+NOT_YET = [
+    chat(tools=[{"type": "function", "function": {"name": "f"}}]),
+    chat(tool_choice="auto"),
+    chat(n=2),
+    chat(logprobs=True),
+    chat(top_logprobs=3),
+    chat(logit_bias={"50256": -100}),
+    chat(parallel_tool_calls=False),
+    chat(audio={"voice": "alloy"}),
+    chat(reasoning_effort="low"),
+    chat(messages=[{"role": "assistant", "content": "x", "tool_calls": []}]),
+    chat(messages=[{"role": "tool", "content": "x"}]),
+]
+
+
+@pytest.mark.parametrize("body,param", OPENAI_BAD, ids=repr)
+def test_bad_openai_input_is_a_400_naming_the_openai_parameter(http, body, param):
+    error = openai_error(post(http, "/v1/chat/completions", json.dumps(body)))
+    assert error["param"].startswith(param), error
+    assert not error["message"].startswith(param)  # named once, in `param`
+
+
+@pytest.mark.parametrize("body", NOT_YET, ids=repr)
+def test_an_openai_field_we_do_not_implement_yet_is_refused_by_name(http, body):
+    error = openai_error(post(http, "/v1/chat/completions", json.dumps(body)))
+    assert "not supported" in error["message"], error
+    assert error["param"].split(".")[0] in body or error["param"].startswith("messages.0")
+
+
+def test_a_completion_with_several_prompts_or_an_echo_is_refused(http):
+    for extra, param in (({"prompt": ["a", "b"]}, "prompt"), ({"echo": True}, "echo")):
+        body = {"model": "openai_compatible/m", "prompt": "x", **extra}
+        error = openai_error(post(http, "/v1/completions", json.dumps(body)))
+        assert error["param"] == param, error
+
+
+def test_the_no_op_values_of_unimplemented_fields_and_known_fields_are_accepted():
+    from tasks.openai_compat.serializers import openai_request
+
+    body = chat(
+        n=1,
+        logprobs=False,
+        tool_choice=None,
+        store=False,
+        user="u-1",
+        stream=False,
+        stop="\n",
+        max_completion_tokens=5,
+        messages=[{"role": "developer", "content": [{"type": "text", "text": "be brief"}]}],
+    )
+    request = openai_request(body, chat=True)
+    assert request["messages"] == [{"role": "system", "content": "be brief"}]
+    assert "tool_choice" not in request and request["n"] == 1
+
+
+def test_a_native_error_message_does_not_repeat_the_field(http):
+    error = native_error(post(http, "/api/v1/tasks", json.dumps(native(priority=10**6))))
+    assert error["field"] == "priority" and not error["message"].startswith("priority")
+
+
+def test_an_idempotency_key_header_longer_than_the_body_field_allows_is_a_400(http):
+    long_key = "k" * 7000
+    error = native_error(
+        post(http, "/api/v1/tasks", json.dumps(native()), HTTP_IDEMPOTENCY_KEY=long_key)
+    )
+    assert error["field"] == "Idempotency-Key" and "200" in error["message"]
+    response = post(http, "/v1/chat/completions", json.dumps(chat()), HTTP_IDEMPOTENCY_KEY=long_key)
+    assert openai_error(response)["param"] == "Idempotency-Key"
+
+
+def test_an_idempotency_key_header_that_differs_from_the_body_field_is_a_400(http):
+    body = json.dumps(native(idempotency_key="a"))
+    error = native_error(post(http, "/api/v1/tasks", body, HTTP_IDEMPOTENCY_KEY="b"))
+    assert error["field"] == "Idempotency-Key"
+    assert post(http, "/api/v1/tasks", body, HTTP_IDEMPOTENCY_KEY="a").status_code == 202
+
+
+@pytest.mark.parametrize("prefer", ["wait=\u00b2", "wait=\u0663", "wait=-1", "wait=1e3"])
+def test_a_prefer_wait_that_is_not_plain_digits_is_ignored_not_a_500(http, prefer):
+    response = post(http, "/api/v1/tasks", json.dumps(native()), HTTP_PREFER=prefer)
+    assert response.status_code == 202, response.content
+
+
+def raw_post(base: str, path: str, body: dict, headers: list[tuple[str, str]]):
+    """POST with headers exactly as listed (repeats included), over a real socket."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    conn = http.client.HTTPConnection(urlsplit(base).netloc, timeout=30)
+    conn.putrequest("POST", path)
+    for name, value in [("Authorization", f"Bearer {API_KEY}"), *headers]:
+        conn.putheader(name, value)
+    data = json.dumps(body).encode()
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(len(data)))
+    conn.endheaders(data)
+    response = conn.getresponse()
+    return response.status, response.read(), {k.lower(): v for k, v in response.getheaders()}
+
+
+@pytest.fixture
+def remote_service(processes):
+    from tests.fakes.servers import FakeServer, Reply, openai_chat
+
+    with FakeServer() as fake:
+        fake.reply(Reply(200, openai_chat("Paris.")))
+        processes.worker("remote", OPENAI_COMPATIBLE_BASE_URL=f"{fake.url}/v1")
+        yield processes.web(), fake.url
+
+
+@pytest.mark.slow
+def test_a_repeated_idempotency_key_header_is_a_400_when_its_values_differ(remote_service):
+    base, remote = remote_service
+    task = native(options={"base_url": f"{remote}/v1"})
+    twice = [("Idempotency-Key", "a"), ("Idempotency-Key", "b")]
+    for path, body in (("/api/v1/tasks", task), ("/v1/chat/completions", chat())):
+        status, content, _ = raw_post(base, path, body, twice)
+        error = json.loads(content)["error"]
+        assert status == 400 and "Idempotency-Key" in (error.get("field"), error.get("param"))
+    same = [("Idempotency-Key", "a,b"), ("Idempotency-Key", "a,b")]
+    assert raw_post(base, "/api/v1/tasks", task, same)[0] == 202
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_idempotent_replay_on_v1_answers_the_same_task(remote_service, stream):
+    base, remote = remote_service
+    body = {"model": "openai_compatible/m", "messages": [{"role": "user", "content": "Capital?"}]}
+    body |= {"stream": stream, "fallbacks": []}
+    key = [("Idempotency-Key", f"replay-{stream}")]
+    first = raw_post(base, "/v1/chat/completions", body, key)
+    again = raw_post(base, "/v1/chat/completions", body, key)
+    assert first[0] == again[0] == 200, again[1]
+    assert first[2]["x-sop-task-id"] == again[2]["x-sop-task-id"]
+    assert b"Paris." in again[1] and (not stream or again[1].endswith(b"data: [DONE]\n\n"))

@@ -19,6 +19,7 @@ from sop_llm import jsonparse
 from sop_llm.auth import bearer_token, client_for, key_is_valid
 from sop_llm.errors import ServiceError, _first_error
 from sop_llm.ratelimit import rate_check
+from tasks.openai_compat.serializers import openai_param, openai_request
 from tasks.openai_compat.translate import (
     UnknownModel,
     chunk,
@@ -27,7 +28,7 @@ from tasks.openai_compat.translate import (
     task_data,
     usage_of,
 )
-from tasks.serializers import TaskCreateSerializer
+from tasks.serializers import TaskCreateSerializer, idempotency_key_for
 from tasks.services import new_task_id, task_cancel, task_create
 from tasks.waiting import TaskEvents
 
@@ -66,15 +67,31 @@ def _authorized(request) -> str | None:
     return key if key_is_valid(key) else None
 
 
-def _create(body: dict, *, chat: bool, key: str, task_id: str, idempotency_key):
+def _create(request, body: dict, *, chat: bool, key: str, task_id: str) -> dict:
     serializer = TaskCreateSerializer(data=task_data(body, chat=chat))
     serializer.is_valid(raise_exception=True)
     return task_create(
         data=serializer.validated_data,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key_for(
+            request, serializer.validated_data.get("idempotency_key")
+        ),
         client_id=client_for(key).id,
         task_id=task_id,
     )[0]
+
+
+def _request_body(raw: bytes, *, chat: bool) -> tuple[dict, None] | tuple[None, JsonResponse]:
+    """(the validated OpenAI request, None) or (None, the 400 to answer)."""
+    try:
+        body = jsonparse.loads(raw or b"{}")
+    except jsonparse.BadJSON as exc:
+        return None, openai_error(400, f"The body is not valid JSON: {exc}", code="invalid_json")
+    if not isinstance(body, dict):
+        return None, openai_error(400, "The body is not a JSON object.", code="invalid_json")
+    try:
+        return openai_request(body, chat=chat), None
+    except ValidationError as exc:
+        return None, _create_error(exc, body)
 
 
 async def _handle(request, *, chat: bool):
@@ -99,29 +116,24 @@ async def _handle(request, *, chat: bool):
         )
         response["Retry-After"] = str(int(wait) + 1)
         return response
-    try:
-        body = jsonparse.loads(request.body or b"{}")
-    except jsonparse.BadJSON as exc:
-        return openai_error(400, f"The request body is not valid JSON: {exc}", code="invalid_json")
-    if not isinstance(body, dict):
-        return openai_error(400, "The request body is not a JSON object.", code="invalid_json")
-    task_id, stream = new_task_id(), bool(body.get("stream"))
+    body, refusal = _request_body(request.body, chat=chat)
+    if refusal is not None:
+        return refusal
+    task_id, stream = new_task_id(), body.get("stream", False)
     events = TaskEvents(task_id, tokens=stream)
     try:
         await events.__aenter__()  # subscribe before the task exists: no token is missed
-        task = await sync_to_async(_create)(
-            body,
-            chat=chat,
-            key=key,
-            task_id=task_id,
-            idempotency_key=request.headers.get("Idempotency-Key"),
-        )
+        task = await sync_to_async(_create)(request, body, chat=chat, key=key, task_id=task_id)
     except Exception as exc:
         await events.__aexit__(None, None, None)
-        return _create_error(exc)
-    model = str(body.get("model"))
+        return _create_error(exc, body)
+    if task["task_id"] != task_id:  # an idempotent replay: follow the task that exists
+        await events.__aexit__(None, None, None)
+        events = TaskEvents(task["task_id"], tokens=stream)
+        await events.__aenter__()
+    model = body["model"]
     if stream:
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        include_usage = (body.get("stream_options") or {}).get("include_usage", False)
         response = StreamingHttpResponse(
             _stream(events, task, model, chat, include_usage), content_type="text/event-stream"
         )
@@ -132,17 +144,15 @@ async def _handle(request, *, chat: bool):
     return response
 
 
-def _create_error(exc: Exception):
+def _create_error(exc: Exception, body: dict):
     if isinstance(exc, UnknownModel):
         return openai_error(404, str(exc), code="model_not_found", param="model")
     if isinstance(exc, ValidationError):
-        field, message = _first_error(exc.detail)
-        return openai_error(
-            400, f"{field}: {message}" if field else message, param=field, code="invalid_value"
-        )
+        field, message = _first_error(exc.detail)  # the field goes in `param`, not the message
+        return openai_error(400, message, param=openai_param(field, body), code="invalid_value")
     if isinstance(exc, ServiceError):
         type_ = "rate_limit_error" if exc.status == 429 else "invalid_request_error"
-        return openai_error(exc.status, exc.message, type_=type_, code=exc.code)
+        return openai_error(exc.status, exc.message, type_=type_, param=exc.field, code=exc.code)
     if isinstance(exc, redis.RedisError):
         return openai_error(
             503,
