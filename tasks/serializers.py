@@ -16,7 +16,7 @@ from models_gpu.serializers import LoadParamsSerializer
 from models_gpu.structured import ENGINES
 from sop_llm.errors import ServiceError
 from sop_llm.providers import REGISTRY
-from sop_llm.providers.openai_compatible import PRESETS
+from sop_llm.providers.openai_compatible import PRESETS, points_at_us
 from sop_llm.strict import (
     StrictBooleanField,
     StrictCharField,
@@ -129,6 +129,14 @@ class AnthropicOptions(KeyOptions):
 class OpenAICompatibleOptions(KeyOptions):
     base_url = StrictURLField(required=False, max_length=2048)
     preset = StrictChoiceField(choices=list(PRESETS), required=False)
+
+    def validate_preset(self, value: str) -> str:
+        if points_at_us(PRESETS[value][0]):
+            raise serializers.ValidationError(
+                f"{PRESETS[value][0]} is this service's own port (PORT={settings.PORT}); "
+                "run that server on another port and give base_url"
+            )
+        return value
 
 
 class CustomOptions(KeyOptions):
