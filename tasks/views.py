@@ -24,14 +24,31 @@ from tasks.services import task_cancel, task_create, task_get, task_report
 from tasks.waiting import MAX_WAIT_SECONDS, wait_for_task
 from tasks.webhooks import dead_letters, dead_letters_replay, webhook_redeliver
 
+FORM_EXAMPLE = CREATE_EXAMPLES[0].value
+
 
 class TaskViewSet(viewsets.ViewSet):
     """Create a task (202), read it, read its full report, cancel it."""
 
     lookup_value_regex = "[^/]+"
 
-    def get_serializer(self, *args, **kwargs):  # for the browsable API's form
+    def get_serializer(self, *args, **kwargs):
+        """For the browsable API's form: prefilled with a valid example, not with every
+        field's empty default (both messages and prompt, a blank webhook_url...)."""
+        if not args and not kwargs:
+            return TaskCreateSerializer(instance=FORM_EXAMPLE)
         return TaskCreateSerializer(*args, **kwargs)
+
+    @extend_schema(exclude=True)  # a page for people following the API root's link
+    def list(self, request):
+        """Tasks are created here with POST and read by id; they are not listed."""
+        return Response(
+            {
+                "create": "POST /api/v1/tasks (202 with the task_id)",
+                "read": "GET /api/v1/tasks/{task_id}, GET /api/v1/tasks/{task_id}/report",
+                "example": FORM_EXAMPLE,
+            }
+        )
 
     @extend_schema(
         request=TaskCreateSerializer,
@@ -92,7 +109,7 @@ class TaskViewSet(viewsets.ViewSet):
         return Response(webhook_redeliver(task_id=pk), status=status.HTTP_202_ACCEPTED)
 
 
-_create = TaskViewSet.as_view({"post": "create"})
+_create = TaskViewSet.as_view({"post": "create", "get": "list"})
 
 
 def requested_wait(request, field: int | None) -> int:

@@ -398,3 +398,33 @@ def test_an_idempotent_replay_on_v1_answers_the_same_task(remote_service, stream
     assert first[0] == again[0] == 200, again[1]
     assert first[2]["x-sop-task-id"] == again[2]["x-sop-task-id"]
     assert b"Paris." in again[1] and (not stream or again[1].endswith(b"data: [DONE]\n\n"))
+
+
+def test_the_api_root_links_the_dashboard_and_the_docs_and_every_link_opens(api):
+    links = api.get("/api/v1/").json()
+    assert links["dashboard"].endswith("/monitor/") and links["docs"].endswith("/api/docs/")
+    for url in links.values():  # pages for people may send a header-only client to sign in
+        assert api.get(url).status_code in (200, 302), url
+
+
+def test_the_browsable_tasks_page_opens_with_a_form_prefilled_with_a_valid_task(api):
+    import html
+    import re
+
+    page = api.get("/api/v1/tasks", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    textarea = re.search(
+        r'<textarea[^>]*name="_content"[^>]*>(.*?)</textarea>', page.content.decode(), re.S
+    )
+    prefilled = json.loads(html.unescape(textarea.group(1)))
+    response = api.post("/api/v1/tasks", prefilled, format="json")
+    assert response.status_code == 202, response.json()
+
+
+def test_no_preset_points_at_this_service(settings, http):
+    from sop_llm.providers.openai_compatible import PRESETS, points_at_us
+
+    assert not [name for name, (url, _) in PRESETS.items() if points_at_us(url)]
+    settings.PORT = 11434  # as if the service ran on ollama's port
+    body = native(options={"preset": "ollama"})
+    assert native_error(post(http, "/api/v1/tasks", json.dumps(body)))["field"] == "options.preset"
