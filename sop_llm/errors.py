@@ -122,16 +122,34 @@ def exception_handler(exc: Exception, context) -> Response:
     return response
 
 
-def json_error(error: ServiceError) -> JsonResponse:
-    response = JsonResponse(error_body(error.code, error.message, error.field), status=error.status)
+def json_error(error: ServiceError, *, openai: bool = False) -> JsonResponse:
+    """The error as JSON: ours, or OpenAI's shape for the /v1 routes."""
+    body = error_body(error.code, error.message, error.field)
+    if openai:
+        kind = "invalid_request_error" if error.status < 500 else "server_error"
+        body = {
+            "error": {
+                "message": error.message,
+                "type": kind,
+                "param": error.field,
+                "code": error.code,
+            }
+        }
+    response = JsonResponse(body, status=error.status)
     for name, value in error.headers.items():
         response[name] = value
     return response
 
 
+def json_error_for(request, error: ServiceError) -> JsonResponse:
+    """For answers given before a view runs (middleware, 404, 500): the shape of the route's
+    family, so an OpenAI client on /v1 can read every error it gets."""
+    return json_error(error, openai=request.path.startswith("/v1/"))
+
+
 def handler404(request, exception=None) -> JsonResponse:
-    return json_error(NotFound(f"no such endpoint: {request.path}"))
+    return json_error_for(request, NotFound(f"no such endpoint: {request.path}"))
 
 
 def handler500(request) -> JsonResponse:
-    return json_error(ServiceError("internal error", code="internal", status=500))
+    return json_error_for(request, ServiceError("internal error", code="internal", status=500))

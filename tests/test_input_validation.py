@@ -428,3 +428,16 @@ def test_no_preset_points_at_this_service(settings, http):
     settings.PORT = 11434  # as if the service ran on ollama's port
     body = native(options={"preset": "ollama"})
     assert native_error(post(http, "/api/v1/tasks", json.dumps(body)))["field"] == "options.preset"
+
+
+def test_errors_given_before_a_v1_view_runs_come_in_openai_s_shape(http, settings):
+    assert openai_error(http.get("/v1/nope", **AUTH), 404)["code"] == "not_found"
+    settings.MAX_REQUEST_BODY_BYTES = 2048
+    response = post(http, "/v1/chat/completions", json.dumps(chat(stop="x" * 5000)))
+    assert openai_error(response, 413)["code"] == "body_too_large"
+
+
+@pytest.mark.parametrize("url", ["/api/v1/tasks", "/v1/chat/completions"])
+def test_a_content_length_that_is_not_a_number_is_a_400(http, url):
+    response = post(http, url, json.dumps(native()), CONTENT_LENGTH="\u00b2")
+    assert response.status_code == 400, response.content
