@@ -261,6 +261,12 @@ def _check_enforceable(data: dict) -> None:
                 raise serializers.ValidationError({"response_format.json_schema.schema": message})
 
 
+class ReplaySerializer(StrictSerializer):
+    """POST webhooks/dead-letters/replay: all dead deliveries, or one task's."""
+
+    task_id = StrictCharField(required=False, max_length=64)
+
+
 def header_values(request, name: str) -> list[str]:
     """Every value of a header as sent. Under ASGI a repeated header is still apart in the scope
     (Django's META joins them with commas, which a value may hold itself)."""

@@ -15,11 +15,10 @@ from tasks.schema import (
     DeadLetterListSerializer,
     RedeliverSerializer,
     ReplayedSerializer,
-    ReplaySerializer,
     TaskReportSerializer,
     TaskSerializer,
 )
-from tasks.serializers import TaskCreateSerializer, idempotency_key_for
+from tasks.serializers import ReplaySerializer, TaskCreateSerializer, idempotency_key_for
 from tasks.services import task_cancel, task_create, task_get, task_report
 from tasks.waiting import MAX_WAIT_SECONDS, wait_for_task
 from tasks.webhooks import dead_letters, dead_letters_replay, webhook_redeliver
@@ -163,5 +162,7 @@ class DeadLetterReplay(APIView):
         request=ReplaySerializer, responses={202: ReplayedSerializer, **errors(400, 401, 503)}
     )
     def post(self, request):
-        task_id = request.data.get("task_id") if isinstance(request.data, dict) else None
+        serializer = ReplaySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        task_id = serializer.validated_data.get("task_id")
         return Response(dead_letters_replay(task_id=task_id), status=status.HTTP_202_ACCEPTED)
