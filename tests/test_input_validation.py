@@ -441,3 +441,10 @@ def test_errors_given_before_a_v1_view_runs_come_in_openai_s_shape(http, setting
 def test_a_content_length_that_is_not_a_number_is_a_400(http, url):
     response = post(http, url, json.dumps(native()), CONTENT_LENGTH="\u00b2")
     assert response.status_code == 400, response.content
+
+
+def test_every_provider_has_its_own_options_serializer():
+    from sop_llm.providers import REGISTRY
+    from tasks.serializers import OPTIONS
+
+    assert set(OPTIONS) == set(REGISTRY)  # a new provider must say which options it takes
