@@ -81,9 +81,10 @@ def _first_error(detail, path: str = "") -> tuple[str | None, str]:
 
 def _from_drf(exc: drf.APIException) -> ServiceError:
     if isinstance(exc, drf.ValidationError):
-        field, message = _first_error(exc.detail)
-        text = f"{field}: {message}" if field else message
-        return ServiceError(text, code="invalid", status=400, field=field)
+        field, message = _first_error(exc.detail)  # the field travels apart, not in the text
+        return ServiceError(message, code="invalid", status=400, field=field)
+    if isinstance(exc, drf.ParseError):
+        return ServiceError(str(exc.detail), code="invalid_json", status=400)
     if isinstance(exc, drf.Throttled):
         return too_many(exc.wait)
     codes = {
@@ -125,16 +126,34 @@ def exception_handler(exc: Exception, context) -> Response:
     return response
 
 
-def json_error(error: ServiceError) -> JsonResponse:
-    response = JsonResponse(error_body(error.code, error.message, error.field), status=error.status)
+def json_error(error: ServiceError, *, openai: bool = False) -> JsonResponse:
+    """The error as JSON: ours, or OpenAI's shape for the /v1 routes."""
+    body = error_body(error.code, error.message, error.field)
+    if openai:
+        kind = "invalid_request_error" if error.status < 500 else "server_error"
+        body = {
+            "error": {
+                "message": error.message,
+                "type": kind,
+                "param": error.field,
+                "code": error.code,
+            }
+        }
+    response = JsonResponse(body, status=error.status)
     for name, value in error.headers.items():
         response[name] = value
     return response
 
 
+def json_error_for(request, error: ServiceError) -> JsonResponse:
+    """For answers given before a view runs (middleware, 404, 500): the shape of the route's
+    family, so an OpenAI client on /v1 can read every error it gets."""
+    return json_error(error, openai=request.path.startswith("/v1/"))
+
+
 def handler404(request, exception=None) -> JsonResponse:
-    return json_error(NotFound(f"no such endpoint: {request.path}"))
+    return json_error_for(request, NotFound(f"no such endpoint: {request.path}"))
 
 
 def handler500(request) -> JsonResponse:
-    return json_error(ServiceError("internal error", code="internal", status=500))
+    return json_error_for(request, ServiceError("internal error", code="internal", status=500))

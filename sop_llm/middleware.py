@@ -1,19 +1,25 @@
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 
-from sop_llm.errors import ServiceError, json_error
+from sop_llm.errors import ServiceError, json_error_for
 
 
 def _too_large(request):
+    """413 for a body over the limit; 400 for a Content-Length that is not a number, which
+    Django's request.body would pass to int() and fail on (a 500) on whatever route read it."""
     length = request.META.get("CONTENT_LENGTH") or "0"
-    if length.isdigit() and int(length) > settings.MAX_REQUEST_BODY_BYTES:
-        return json_error(
+    if not (length.isascii() and length.isdigit()):  # isdigit() alone accepts "²"
+        error = ServiceError("the Content-Length header is not a number", code="bad_request")
+        return json_error_for(request, error)
+    if int(length) > settings.MAX_REQUEST_BODY_BYTES:
+        return json_error_for(
+            request,
             ServiceError(
                 f"request body is {length} bytes; the limit is {settings.MAX_REQUEST_BODY_BYTES} "
                 "(MAX_REQUEST_BODY_BYTES)",
                 code="body_too_large",
                 status=413,
-            )
+            ),
         )
     return None
 
@@ -45,5 +51,5 @@ class BodySizeLimitMiddleware:
         from sop_llm.errors import redis_unavailable
 
         if isinstance(exception, redis.ConnectionError | redis.TimeoutError):
-            return json_error(redis_unavailable())
+            return json_error_for(request, redis_unavailable())
         return None

@@ -150,7 +150,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "sop_llm.auth.SignedInBrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["sop_llm.jsonparse.StrictJSONParser"],
     "EXCEPTION_HANDLER": "sop_llm.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["sop_llm.ratelimit.ApiKeyRateThrottle"],

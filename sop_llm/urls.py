@@ -33,6 +33,10 @@ class ApiRoot(APIView):
                 "monitor_queue": url("monitor-queue"),
                 "monitor_logs": url("monitor-logs"),
                 "monitor_stats": url("monitor-stats"),
+                "dashboard": url("dashboard"),  # the pages for people
+                "docs": url("docs"),
+                "schema": url("schema"),
+                "openai_models": url("openai-models"),
             }
         )
 

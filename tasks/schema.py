@@ -151,10 +151,6 @@ class DeadLetterListSerializer(serializers.Serializer):
     dead_letters = DeadLetterSerializer(many=True)
 
 
-class ReplaySerializer(serializers.Serializer):
-    task_id = serializers.CharField(required=False)
-
-
 class ReplayedSerializer(serializers.Serializer):
     replayed = serializers.ListField(child=serializers.CharField())
 

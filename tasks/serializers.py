@@ -1,41 +1,61 @@
-"""Input validation for tasks: every bad field is a 400 that names it."""
+"""Input validation for tasks: every bad field is a 400 that names it.
+
+Strict all the way down (sop_llm.strict): exact JSON types, no unknown keys, and each provider's
+`options` checked by its own serializer, so nothing malformed reaches a worker."""
+
+import re
 
 import jsonschema
 from django.conf import settings
 from rest_framework import serializers
 
+from grammars.compile import ENGINES
 from grammars.formats import named_grammars
-from sop_llm.netguard import UnsafeURL, check_url
+from models_gpu.serializers import LoadParamsSerializer
+from sop_llm.errors import ServiceError
 from sop_llm.providers import REGISTRY
-from sop_llm.providers.openai_compatible import PRESETS
+from sop_llm.providers.openai_compatible import PRESETS, points_at_us
+from sop_llm.strict import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictRegexField,
+    StrictSerializer,
+    StrictURLField,
+)
 from tasks.queue import PRIORITY_MAX, PRIORITY_MIN
 from tasks.structured_checks import check_enforceable
 
 MAX_MESSAGES = 1000
 MAX_FALLBACKS = 5
+IDEMPOTENCY_KEY_MAX = 200  # the body field and the Idempotency-Key header alike
+ROLES = ["system", "user", "assistant", "tool"]
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")  # an RFC 9110 token
 
 
-class MessageSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["system", "user", "assistant", "tool"])
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+class MessageSerializer(StrictSerializer):
+    role = StrictChoiceField(choices=ROLES)
+    content = StrictCharField(allow_blank=True, trim_whitespace=False)
 
 
-class ParamsSerializer(serializers.Serializer):
-    max_tokens = serializers.IntegerField(min_value=1, default=256)
-    temperature = serializers.FloatField(min_value=0.0, max_value=2.0, default=0.7)
-    top_p = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.95)
-    top_k = serializers.IntegerField(min_value=0, max_value=1000, default=40)
+class ParamsSerializer(StrictSerializer):
+    max_tokens = StrictIntegerField(min_value=1, default=256)
+    temperature = StrictFloatField(min_value=0.0, max_value=2.0, default=0.7)
+    top_p = StrictFloatField(min_value=0.0, max_value=1.0, default=0.95)
+    top_k = StrictIntegerField(min_value=0, max_value=1000, default=40)
     stop = serializers.ListField(
-        child=serializers.CharField(max_length=64, trim_whitespace=False),
+        child=StrictCharField(max_length=64, trim_whitespace=False),
         max_length=8,
         default=list,
     )
-    seed = serializers.IntegerField(
+    seed = StrictIntegerField(
         min_value=0, max_value=2**31 - 1, required=False, allow_null=True, default=None
     )
-    repeat_penalty = serializers.FloatField(min_value=0.0, max_value=2.0, default=1.1)
-    presence_penalty = serializers.FloatField(min_value=-2.0, max_value=2.0, default=0.0)
-    frequency_penalty = serializers.FloatField(min_value=-2.0, max_value=2.0, default=0.0)
+    repeat_penalty = StrictFloatField(min_value=0.0, max_value=2.0, default=1.1)
+    presence_penalty = StrictFloatField(min_value=-2.0, max_value=2.0, default=0.0)
+    frequency_penalty = StrictFloatField(min_value=-2.0, max_value=2.0, default=0.0)
 
     def validate_max_tokens(self, value: int) -> int:
         if value > settings.MAX_TOKENS_LIMIT:
@@ -45,10 +65,10 @@ class ParamsSerializer(serializers.Serializer):
         return value
 
 
-class JsonSchemaSpecSerializer(serializers.Serializer):
-    name = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", default="answer")
+class JsonSchemaSpecSerializer(StrictSerializer):
+    name = StrictRegexField(r"^[A-Za-z0-9_-]{1,64}$", default="answer")
     schema = serializers.DictField()
-    strict = serializers.BooleanField(default=True)
+    strict = StrictBooleanField(default=True)
 
     def validate_schema(self, value: dict) -> dict:
         try:
@@ -58,11 +78,11 @@ class JsonSchemaSpecSerializer(serializers.Serializer):
         return value
 
 
-class ResponseFormatSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["text", "json_object", "json_schema", "grammar"])
+class ResponseFormatSerializer(StrictSerializer):
+    type = StrictChoiceField(choices=["text", "json_object", "json_schema", "grammar"])
     json_schema = JsonSchemaSpecSerializer(required=False)
-    grammar = serializers.CharField(required=False, max_length=100_000, trim_whitespace=False)
-    name = serializers.CharField(required=False, max_length=64)
+    grammar = StrictCharField(required=False, max_length=100_000, trim_whitespace=False)
+    name = StrictCharField(required=False, max_length=64)
 
     def validate(self, data: dict) -> dict:
         kind = data["type"]
@@ -79,28 +99,105 @@ class ResponseFormatSerializer(serializers.Serializer):
         return data
 
 
-class TargetSerializer(serializers.Serializer):
-    provider = serializers.ChoiceField(choices=sorted(REGISTRY))
-    model = serializers.CharField(max_length=256)
+class HeadersField(serializers.DictField):
+    """Extra HTTP headers for a provider: valid names, values without CR/LF/NUL."""
+
+    child = StrictCharField(max_length=8192, allow_blank=True, trim_whitespace=False)
+
+    def to_internal_value(self, data) -> dict:
+        headers = super().to_internal_value(data)
+        for name, value in headers.items():
+            if not _HEADER_NAME.match(name):
+                raise serializers.ValidationError({name: "not a valid HTTP header name"})
+            if any(c in value for c in "\r\n\0"):
+                raise serializers.ValidationError({name: "must not hold CR, LF or NUL"})
+        return headers
+
+
+class KeyOptions(StrictSerializer):
+    """What every remote provider takes: a key of the caller's, extra headers (both sealed)."""
+
+    api_key = StrictCharField(required=False, max_length=4096, trim_whitespace=False)
+    headers = HeadersField(required=False)
+
+
+class AnthropicOptions(KeyOptions):
+    base_url = StrictURLField(required=False, max_length=2048)
+
+
+class OpenAICompatibleOptions(KeyOptions):
+    base_url = StrictURLField(required=False, max_length=2048)
+    preset = StrictChoiceField(choices=list(PRESETS), required=False)
+
+    def validate_preset(self, value: str) -> str:
+        if points_at_us(PRESETS[value][0]):
+            raise serializers.ValidationError(
+                f"{PRESETS[value][0]} is this service's own port (PORT={settings.PORT}); "
+                "run that server on another port and give base_url"
+            )
+        return value
+
+
+class CustomOptions(KeyOptions):
+    url = StrictURLField(max_length=2048)
+    method = StrictChoiceField(choices=["POST", "PUT", "GET"], required=False)
+    body_template = serializers.JSONField(required=False)
+    response_path = StrictCharField(required=False, max_length=256)
+    prompt_tokens_path = StrictCharField(required=False, max_length=256)
+    completion_tokens_path = StrictCharField(required=False, max_length=256)
+    finish_reason_path = StrictCharField(required=False, max_length=256)
+
+
+class LocalOptions(StrictSerializer):
+    load = LoadParamsSerializer(required=False)
+    grammar_engine = StrictChoiceField(choices=list(ENGINES), required=False)
+
+
+OPTIONS = {
+    "local": LocalOptions,
+    "openai": KeyOptions,
+    "anthropic": AnthropicOptions,
+    "openai_compatible": OpenAICompatibleOptions,
+    "custom": CustomOptions,
+}
+
+
+class TargetSerializer(StrictSerializer):
+    """A provider/model pair with that provider's options (the task itself, or a fallback)."""
+
+    provider = StrictChoiceField(choices=sorted(REGISTRY))
+    model = StrictCharField(max_length=256)
     options = serializers.DictField(required=False, default=dict)
 
+    def validate(self, data: dict) -> dict:
+        # Errors raised here are relative to this target, so a fallback's read fallback.N.model.
+        options = OPTIONS[data["provider"]](data=data.get("options") or {})
+        if not options.is_valid():
+            raise serializers.ValidationError({"options": options.errors})
+        data["options"] = dict(options.validated_data)
+        if data["provider"] == "local":
+            from models_gpu.catalog import catalog_resolve
 
-class TaskCreateSerializer(serializers.Serializer):
-    provider = serializers.ChoiceField(choices=sorted(REGISTRY))
-    model = serializers.CharField(max_length=256)
+            try:
+                data["model_key"] = catalog_resolve(data["model"]).name
+            except LookupError as exc:
+                raise serializers.ValidationError({"model": str(exc)}) from None
+        return data
+
+
+class TaskCreateSerializer(TargetSerializer):
     messages = MessageSerializer(many=True, required=False, max_length=MAX_MESSAGES)
-    prompt = serializers.CharField(required=False, trim_whitespace=False)
+    prompt = StrictCharField(required=False, trim_whitespace=False)
     params = ParamsSerializer(required=False)
     response_format = ResponseFormatSerializer(required=False)
-    options = serializers.DictField(required=False, default=dict)
     fallback = TargetSerializer(many=True, required=False, max_length=MAX_FALLBACKS)
-    webhook_url = serializers.URLField(required=False, max_length=2048)
-    idempotency_key = serializers.CharField(required=False, max_length=200)
-    priority = serializers.IntegerField(min_value=PRIORITY_MIN, max_value=PRIORITY_MAX, default=0)
-    deadline_seconds = serializers.IntegerField(min_value=1, max_value=7 * 86400, required=False)
-    timeout_seconds = serializers.IntegerField(min_value=1, required=False)
+    webhook_url = StrictURLField(required=False, max_length=2048)
+    idempotency_key = StrictCharField(required=False, max_length=IDEMPOTENCY_KEY_MAX)
+    priority = StrictIntegerField(min_value=PRIORITY_MIN, max_value=PRIORITY_MAX, default=0)
+    deadline_seconds = StrictIntegerField(min_value=1, max_value=7 * 86400, required=False)
+    timeout_seconds = StrictIntegerField(min_value=1, required=False)
     metadata = serializers.DictField(required=False)
-    wait = serializers.IntegerField(
+    wait = StrictIntegerField(
         min_value=0,
         max_value=300,
         required=False,
@@ -108,10 +205,6 @@ class TaskCreateSerializer(serializers.Serializer):
     )
 
     def validate_webhook_url(self, value: str) -> str:
-        try:
-            check_url(value, what="webhook_url")
-        except UnsafeURL as exc:
-            raise serializers.ValidationError(str(exc)) from None
         if not settings.WEBHOOK_SECRET:
             raise serializers.ValidationError("webhooks need WEBHOOK_SECRET set on the service")
         return value
@@ -130,17 +223,10 @@ class TaskCreateSerializer(serializers.Serializer):
             )
         if "messages" in data and not data["messages"]:
             raise serializers.ValidationError({"messages": "must not be empty"})
+        data = super().validate(data)
         data.setdefault("params", ParamsSerializer().to_internal_value({}))
         data.setdefault("response_format", {"type": "text"})
         data.setdefault("timeout_seconds", settings.TASK_DEFAULT_TIMEOUT_SECONDS)
-        _validate_options(data["provider"], data["model"], data.get("options") or {}, "options")
-        if data["provider"] == "local":
-            from models_gpu.catalog import catalog_resolve
-
-            data["model_key"] = catalog_resolve(data["model"]).name
-        for index, target in enumerate(data.get("fallback") or []):
-            where = f"fallback.{index}.options"
-            _validate_options(target["provider"], target["model"], target["options"], where)
         check_enforceable(data)
         if (
             any(t["provider"] == "local" for t in data.get("fallback") or [])
@@ -152,38 +238,38 @@ class TaskCreateSerializer(serializers.Serializer):
         return data
 
 
-def _validate_options(provider: str, model: str, options: dict, where: str) -> None:
-    """Each provider's own options, checked at submit time instead of failing in the worker."""
-    headers = options.get("headers")
-    if headers is not None and not (
-        isinstance(headers, dict) and all(isinstance(v, str) for v in headers.values())
-    ):
-        raise serializers.ValidationError({where: "headers must be an object of strings"})
-    if provider == "openai_compatible":
-        preset = options.get("preset")
-        if preset is not None and preset not in PRESETS:
-            raise serializers.ValidationError(
-                {where: f"unknown preset {preset!r}; known: {', '.join(PRESETS)}"}
-            )
-        if options.get("base_url"):
-            _check(options["base_url"], f"{where}.base_url")
-    if provider == "custom":
-        if not options.get("url"):
-            raise serializers.ValidationError({f"{where}.url": "required for the custom provider"})
-        _check(options["url"], f"{where}.url")
-        if options.get("method", "POST") not in ("POST", "PUT", "GET"):
-            raise serializers.ValidationError({f"{where}.method": "must be POST, PUT or GET"})
-    if provider == "local":
-        from models_gpu.catalog import catalog_resolve
+class ReplaySerializer(StrictSerializer):
+    """POST webhooks/dead-letters/replay: all dead deliveries, or one task's."""
 
-        try:
-            catalog_resolve(model)
-        except LookupError as exc:
-            raise serializers.ValidationError({"model": str(exc)}) from None
+    task_id = StrictCharField(required=False, max_length=64)
 
 
-def _check(url: str, where: str) -> None:
-    try:
-        check_url(url, what=where)
-    except UnsafeURL as exc:
-        raise serializers.ValidationError({where: str(exc)}) from None
+def header_values(request, name: str) -> list[str]:
+    """Every value of a header as sent. Under ASGI a repeated header is still apart in the scope
+    (Django's META joins them with commas, which a value may hold itself)."""
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, dict) and "headers" in scope:
+        wanted = name.lower().encode("latin-1")
+        return [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == wanted]
+    value = request.headers.get(name)
+    return [] if value is None else [value]
+
+
+def _bad_key(message: str) -> ServiceError:
+    return ServiceError(message, code="invalid", status=400, field="Idempotency-Key")
+
+
+def idempotency_key_for(request, body_key: str | None) -> str | None:
+    """The Idempotency-Key header (checked like the body field) or the body's idempotency_key;
+    both given and different is ambiguous, so refused like a repeated, differing header."""
+    values = set(header_values(request, "Idempotency-Key"))
+    if len(values) > 1:
+        raise _bad_key("the header is repeated with different values; send it once")
+    header = values.pop() if values else None
+    if header is None:
+        return body_key
+    if not header.strip() or len(header) > IDEMPOTENCY_KEY_MAX:
+        raise _bad_key(f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
+    if body_key is not None and body_key != header:
+        raise _bad_key("differs from the body's idempotency_key; send one of them")
+    return header

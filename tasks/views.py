@@ -1,3 +1,5 @@
+import re
+
 from asgiref.sync import sync_to_async
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -13,15 +15,16 @@ from tasks.schema import (
     DeadLetterListSerializer,
     RedeliverSerializer,
     ReplayedSerializer,
-    ReplaySerializer,
     TaskReportSerializer,
     TaskSerializer,
 )
-from tasks.serializers import TaskCreateSerializer
+from tasks.serializers import ReplaySerializer, TaskCreateSerializer, idempotency_key_for
 from tasks.services import task_cancel, task_create, task_get, task_report
 from tasks.store import FINAL
 from tasks.waiting import MAX_WAIT_SECONDS, wait_for_task
 from tasks.webhooks import dead_letters, dead_letters_replay, webhook_redeliver
+
+FORM_EXAMPLE = CREATE_EXAMPLES[0].value
 
 
 class TaskViewSet(viewsets.ViewSet):
@@ -29,8 +32,23 @@ class TaskViewSet(viewsets.ViewSet):
 
     lookup_value_regex = "[^/]+"
 
-    def get_serializer(self, *args, **kwargs):  # for the browsable API's form
+    def get_serializer(self, *args, **kwargs):
+        """For the browsable API's form: prefilled with a valid example, not with every
+        field's empty default (both messages and prompt, a blank webhook_url...)."""
+        if not args and not kwargs:
+            return TaskCreateSerializer(instance=FORM_EXAMPLE)
         return TaskCreateSerializer(*args, **kwargs)
+
+    @extend_schema(exclude=True)  # a page for people following the API root's link
+    def list(self, request):
+        """Tasks are created here with POST and read by id; they are not listed."""
+        return Response(
+            {
+                "create": "POST /api/v1/tasks (202 with the task_id)",
+                "read": "GET /api/v1/tasks/{task_id}, GET /api/v1/tasks/{task_id}/report",
+                "example": FORM_EXAMPLE,
+            }
+        )
 
     @extend_schema(
         request=TaskCreateSerializer,
@@ -59,9 +77,7 @@ class TaskViewSet(viewsets.ViewSet):
     def create(self, request):
         serializer = TaskCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key = request.headers.get("Idempotency-Key") or serializer.validated_data.get(
-            "idempotency_key"
-        )
+        key = idempotency_key_for(request, serializer.validated_data.get("idempotency_key"))
         task, created = task_create(
             data=serializer.validated_data, idempotency_key=key, client_id=request.user.id
         )
@@ -93,14 +109,15 @@ class TaskViewSet(viewsets.ViewSet):
         return Response(webhook_redeliver(task_id=pk), status=status.HTTP_202_ACCEPTED)
 
 
-_create = TaskViewSet.as_view({"post": "create"})
+_create = TaskViewSet.as_view({"post": "create", "get": "list"})
 
 
 def requested_wait(request, field: int | None) -> int:
     """`Prefer: wait=N` (RFC 7240) or the body's `wait`; bounded like the field."""
     for preference in request.headers.get("Prefer", "").split(","):
         name, _, value = preference.strip().partition("=")
-        if name.strip().lower() == "wait" and value.strip().isdigit():
+        # isdigit() is also true for "²", which int() refuses: ASCII digits only.
+        if name.strip().lower() == "wait" and re.fullmatch(r"[0-9]{1,6}", value.strip()):
             return min(int(value), MAX_WAIT_SECONDS)
     return field or 0
 
@@ -146,5 +163,7 @@ class DeadLetterReplay(APIView):
         request=ReplaySerializer, responses={202: ReplayedSerializer, **errors(400, 401, 503)}
     )
     def post(self, request):
-        task_id = request.data.get("task_id") if isinstance(request.data, dict) else None
+        serializer = ReplaySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        task_id = serializer.validated_data.get("task_id")
         return Response(dead_letters_replay(task_id=task_id), status=status.HTTP_202_ACCEPTED)

@@ -86,3 +86,16 @@ def test_one_upward_import_breaks_the_layer_contract(tmp_path):
     result = _lint_imports(tmp_path)
     assert result.returncode != 0
     assert "models_gpu.engine -> tasks.queue" in result.stdout
+
+
+def test_every_base_module_sits_in_a_layer():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = " : ".join(config["contracts"][0]["layers"]).replace("|", ":")
+    named = {name.strip() for name in layers.split(":")}
+    modules = {f"sop_llm.{p.stem}" for p in (ROOT / "sop_llm").glob("*.py")} - {"sop_llm.__init__"}
+    modules |= {
+        f"sop_llm.{p.name}" for p in (ROOT / "sop_llm").iterdir() if (p / "__init__.py").exists()
+    }
+    assert modules - named == set()

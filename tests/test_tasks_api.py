@@ -225,7 +225,7 @@ def test_bad_input_is_a_400_that_names_the_field(api, remote, change, field):
     assert response.status_code == 400, response.json()
     error = response.json()["error"]
     assert error["field"] == field and error["code"] == "invalid"
-    assert error["message"].startswith(field)
+    assert error["message"] and not error["message"].startswith(field)  # named once, in field
 
 
 def test_a_local_task_for_a_model_not_in_the_catalog_is_a_400(api):

@@ -1,5 +1,7 @@
 """Any server that speaks OpenAI Chat Completions: presets, or a base_url of the caller's."""
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 
 from sop_llm.netguard import UnsafeURL, check_url
@@ -7,14 +9,23 @@ from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.openai_wire import chat_complete
 from sop_llm.providers.types import GenerateRequest, GenerateResult, ProviderCapabilities
 
-# preset -> (base URL, name of the setting holding its API key)
+# preset -> (base URL, name of the setting holding its API key). vLLM's own default port, 8000,
+# is this service's default PORT too, so the preset expects `vllm serve ... --port 8001`; a preset
+# that would reach this service itself is refused at submit (tasks.serializers).
 PRESETS: dict[str, tuple[str, str | None]] = {
     "lmstudio": ("http://127.0.0.1:1234/v1", None),
-    "vllm": ("http://127.0.0.1:8000/v1", None),
+    "vllm": ("http://127.0.0.1:8001/v1", None),
     "ollama": ("http://127.0.0.1:11434/v1", None),
     "openrouter": ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
     "together": ("https://api.together.xyz/v1", "TOGETHER_API_KEY"),
 }
+
+
+def points_at_us(url: str) -> bool:
+    """A loopback URL on this service's own PORT: a task would call the service itself."""
+    parts = urlsplit(url)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1", "0.0.0.0")
+    return local and (parts.port or 80) == settings.PORT
 
 
 def _endpoint(options: dict, model: str) -> tuple[str, str | None]:

@@ -6,7 +6,19 @@ import time
 from models_gpu.catalog import catalog_list
 from sop_llm.providers import REGISTRY
 
-EXTRA_FIELDS = (
+PARAMS = (
+    "temperature",
+    "top_p",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "top_k",
+    "repeat_penalty",
+    "max_tokens",
+    "stop",
+)
+NATIVE_EXTRAS = (
+    "response_format",
     "priority",
     "timeout_seconds",
     "deadline_seconds",
@@ -32,60 +44,38 @@ def resolve_model(name: str) -> tuple[str, str]:
     raise UnknownModel(f"The model '{name}' does not exist")
 
 
-def _text(content) -> str:
-    if isinstance(content, list):  # content parts: keep the text ones
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return content if isinstance(content, str) else ""
+def _fallbacks(value) -> list:
+    """`["openai/gpt-4o-mini", ...]` (OpenAI style) or native `{provider, model}` objects."""
+    if not isinstance(value, list):
+        return value  # the task serializer names the wrong type
+    return [_target(item) for item in value]
 
 
-def _fallbacks(value) -> list[dict]:
-    out = []
-    for item in value or []:
-        if isinstance(item, str):
-            provider, model = resolve_model(item)
-            out.append({"provider": provider, "model": model})
-        elif isinstance(item, dict):
-            out.append(item)
-    return out
+def _target(item):
+    if isinstance(item, str):
+        provider, model = resolve_model(item)
+        return {"provider": provider, "model": model}
+    return item
 
 
 def task_data(body: dict, *, chat: bool) -> dict:
-    """An OpenAI request body -> the native task body (validated by the same serializer)."""
-    provider, model = resolve_model(str(body.get("model") or ""))
+    """A validated OpenAI request (serializers.openai_request) -> the native task body, which
+    the task serializer then checks like any other."""
+    provider, model = resolve_model(body["model"])
     data: dict = {"provider": provider, "model": model}
     if chat:
-        data["messages"] = [
-            {"role": m.get("role"), "content": _text(m.get("content"))}
-            for m in body.get("messages") or []
-            if isinstance(m, dict)
-        ]
+        data["messages"] = [{"role": m["role"], "content": m["content"]} for m in body["messages"]]
     else:
-        prompt = body.get("prompt")
-        data["prompt"] = prompt[0] if isinstance(prompt, list) and prompt else prompt
-    params = {
-        k: body[k]
-        for k in (
-            "temperature",
-            "top_p",
-            "seed",
-            "presence_penalty",
-            "frequency_penalty",
-            "top_k",
-            "repeat_penalty",
-        )
-        if body.get(k) is not None
-    }
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-    if max_tokens is not None:
-        params["max_tokens"] = max_tokens
-    if body.get("stop") is not None:
-        params["stop"] = [body["stop"]] if isinstance(body["stop"], str) else body["stop"]
+        data["prompt"] = body["prompt"]
+    params = {k: body[k] for k in PARAMS if k in body}
+    if "max_completion_tokens" in body:
+        params["max_tokens"] = body["max_completion_tokens"]
+    if isinstance(params.get("stop"), str):
+        params["stop"] = [params["stop"]]
     data["params"] = params
-    if isinstance(body.get("response_format"), dict):
-        data["response_format"] = body["response_format"]
-    data.update({k: body[k] for k in EXTRA_FIELDS if body.get(k) is not None})
-    if body.get("fallbacks") or body.get("fallback"):
-        data["fallback"] = _fallbacks(body.get("fallbacks") or body.get("fallback"))
+    data.update({k: body[k] for k in NATIVE_EXTRAS if k in body})
+    if "fallbacks" in body or "fallback" in body:
+        data["fallback"] = _fallbacks(body.get("fallbacks", body.get("fallback")))
     return data
 
 

@@ -15,8 +15,10 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import ValidationError
 
+from sop_llm import jsonparse
 from sop_llm.auth import api_key_required
 from sop_llm.errors import ServiceError, _first_error
+from tasks.openai_compat.serializers import openai_param, openai_request
 from tasks.openai_compat.translate import (
     UnknownModel,
     chunk,
@@ -25,7 +27,7 @@ from tasks.openai_compat.translate import (
     task_data,
     usage_of,
 )
-from tasks.serializers import TaskCreateSerializer
+from tasks.serializers import TaskCreateSerializer, idempotency_key_for
 from tasks.services import new_task_id, task_cancel, task_create
 from tasks.store import FINAL
 from tasks.waiting import FINAL_EVENTS, TaskEvents
@@ -83,40 +85,54 @@ def openai_error_from(error: ServiceError):
 openai_key_required = api_key_required(respond=openai_error_from)
 
 
-def _create(body: dict, *, chat: bool, client_id: str, task_id: str, idempotency_key):
+def _create(request, body: dict, *, chat: bool, client_id: str, task_id: str) -> dict:
     serializer = TaskCreateSerializer(data=task_data(body, chat=chat))
     serializer.is_valid(raise_exception=True)
     return task_create(
         data=serializer.validated_data,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key_for(
+            request, serializer.validated_data.get("idempotency_key")
+        ),
         client_id=client_id,
         task_id=task_id,
     )[0]
 
 
-async def _handle(request, *, chat: bool):
+def _request_body(raw: bytes, *, chat: bool) -> tuple[dict, None] | tuple[None, JsonResponse]:
+    """(the validated OpenAI request, None) or (None, the 400 to answer)."""
     try:
-        body = json.loads(request.body or b"{}")
-        assert isinstance(body, dict)
-    except (ValueError, AssertionError):
-        return openai_error(400, "The request body is not a JSON object.")
-    task_id, stream = new_task_id(), bool(body.get("stream"))
+        body = jsonparse.loads(raw or b"{}")
+    except jsonparse.BadJSON as exc:
+        return None, openai_error(400, f"The body is not valid JSON: {exc}", code="invalid_json")
+    if not isinstance(body, dict):
+        return None, openai_error(400, "The body is not a JSON object.", code="invalid_json")
+    try:
+        return openai_request(body, chat=chat), None
+    except ValidationError as exc:
+        return None, _create_error(exc, body)
+
+
+async def _handle(request, *, chat: bool):
+    body, refusal = _request_body(request.body, chat=chat)
+    if refusal is not None:
+        return refusal
+    task_id, stream = new_task_id(), body.get("stream", False)
     events = TaskEvents(task_id, tokens=stream)
     try:
         await events.__aenter__()  # subscribe before the task exists: no token is missed
         task = await sync_to_async(_create)(
-            body,
-            chat=chat,
-            client_id=request.client.id,
-            task_id=task_id,
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            request, body, chat=chat, client_id=request.client.id, task_id=task_id
         )
     except Exception as exc:
         await events.__aexit__(None, None, None)
-        return _create_error(exc)
-    model = str(body.get("model"))
+        return _create_error(exc, body)
+    if task["task_id"] != task_id:  # an idempotent replay: follow the task that exists
+        await events.__aexit__(None, None, None)
+        events = TaskEvents(task["task_id"], tokens=stream)
+        await events.__aenter__()
+    model = body["model"]
     if stream:
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        include_usage = (body.get("stream_options") or {}).get("include_usage", False)
         response = StreamingHttpResponse(
             _stream(events, task, model, chat, include_usage), content_type="text/event-stream"
         )
@@ -127,17 +143,15 @@ async def _handle(request, *, chat: bool):
     return response
 
 
-def _create_error(exc: Exception):
+def _create_error(exc: Exception, body: dict):
     if isinstance(exc, UnknownModel):
         return openai_error(404, str(exc), code="model_not_found", param="model")
     if isinstance(exc, ValidationError):
-        field, message = _first_error(exc.detail)
-        return openai_error(
-            400, f"{field}: {message}" if field else message, param=field, code="invalid_value"
-        )
+        field, message = _first_error(exc.detail)  # the field goes in `param`, not the message
+        return openai_error(400, message, param=openai_param(field, body), code="invalid_value")
     if isinstance(exc, ServiceError):
         type_ = "rate_limit_error" if exc.status == 429 else "invalid_request_error"
-        return openai_error(exc.status, exc.message, type_=type_, code=exc.code)
+        return openai_error(exc.status, exc.message, type_=type_, param=exc.field, code=exc.code)
     if isinstance(exc, redis.RedisError):
         return openai_error(
             503,
