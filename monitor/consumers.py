@@ -9,7 +9,7 @@ import json
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from sop_llm import keys
+from sop_llm import jsonparse, keys
 from sop_llm.auth import scope_client
 from sop_llm.redis import get_async_redis
 
@@ -37,7 +37,7 @@ class MonitorConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         try:
-            wanted = json.loads(text_data or "{}")
+            wanted = jsonparse.loads(text_data or "{}")  # bounded depth, finite numbers
             types = wanted.get("types")
             if types is not None and not (
                 isinstance(types, list) and all(isinstance(t, str) for t in types)

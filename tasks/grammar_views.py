@@ -10,6 +10,7 @@ from grammars.formats import named_grammars
 from sop_llm.providers import REGISTRY
 from sop_llm.providers.structured import preflight_for
 from sop_llm.schema import errors
+from sop_llm.strict import StrictChoiceField, StrictSerializer
 
 
 class GrammarSerializer(serializers.Serializer):
@@ -54,9 +55,9 @@ class GrammarList(APIView):
         return Response({"grammars": grammars})
 
 
-class CheckSerializer(serializers.Serializer):
+class CheckSerializer(StrictSerializer):
     schema = serializers.DictField()
-    provider = serializers.ChoiceField(choices=sorted(REGISTRY))
+    provider = StrictChoiceField(choices=sorted(REGISTRY))
 
 
 class GrammarCheck(APIView):
