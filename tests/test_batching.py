@@ -93,19 +93,41 @@ def test_four_sequences_overlap_in_time_and_each_reports_its_own_usage(engine, l
     assert all(r.timings["first_token_ms"] <= r.timings["generation_ms"] for r in results)
 
 
+def alone_then_in_a_batch(llama, alone_tokens: int, batch_tokens: int) -> tuple[list, list]:
+    """Each story alone on a fresh engine, then all four together on another."""
+    alone = []
+    for text in STORIES:
+        fresh = BatchEngine(llama, slots=SLOTS, n_ctx=N_CTX)
+        alone.append(generate(fresh, llama, text, request(alone_tokens), ignore_eos=True))
+        fresh.close()
+    fresh = BatchEngine(llama, slots=SLOTS, n_ctx=N_CTX)
+    jobs = [(text, request(batch_tokens), {"ignore_eos": True}) for text in STORIES]
+    batched = [o["result"] for o in together(fresh, llama, jobs)]
+    fresh.close()
+    return alone, batched
+
+
 @slow
-def test_a_greedy_sequence_gives_the_same_text_alone_and_in_a_batch_of_four(llama):
-    """Batched CPU kernels are not bit-identical to single-row ones, so greedy text may part
-    after a while (measured: see docs in the engine); the first tokens must agree."""
-    fresh = BatchEngine(llama, slots=SLOTS, n_ctx=N_CTX)
-    alone = generate(fresh, llama, STORIES[0], request(), ignore_eos=True)
-    fresh.close()
-    fresh = BatchEngine(llama, slots=SLOTS, n_ctx=N_CTX)
-    jobs = [(text, request(), {"ignore_eos": True}) for text in STORIES]
-    batched = together(fresh, llama, jobs)[0]["result"]
-    fresh.close()
-    assert batched.timings["batch_size_max"] == 4
-    assert batched.text[:20] == alone.text[:20]
+def test_a_seeded_greedy_sequence_starts_the_same_alone_and_in_a_batch_of_four(llama):
+    """Prompts are computed bit-identically alone and in a batch (one ubatch, unified KV), so
+    the first token always agrees. Later decode steps of 1 row and of 4 rows take different CPU
+    kernels, so greedy text may part after a few tokens: measured 5 of 8 prompts within 32
+    tokens (first difference after 3 to 15 tokens), 3 of 8 identical throughout."""
+    first_tokens, batched = alone_then_in_a_batch(llama, alone_tokens=1, batch_tokens=6)
+    for alone, in_batch in zip(first_tokens, batched, strict=True):
+        assert in_batch.text.startswith(alone.text)
+    assert all(r.timings["batch_size_max"] > 1 for r in batched)
+
+
+@slow
+def test_a_seeded_sequence_run_alone_twice_gives_the_same_text(llama):
+    texts = []
+    for _ in range(2):
+        fresh = BatchEngine(llama, slots=SLOTS, n_ctx=N_CTX)
+        req = request(12, temperature=0.8, seed=123)
+        texts.append(generate(fresh, llama, STORIES[2], req, ignore_eos=True).text)
+        fresh.close()
+    assert texts[0] == texts[1]
 
 
 @slow
@@ -182,19 +204,24 @@ def test_a_shared_system_prefix_is_reused_and_gives_the_same_greedy_text(llama):
 def test_a_prefix_held_by_a_busy_slot_is_copied_to_the_new_sequence(llama):
     system = "Rules: answer briefly, politely and in English only. " * 6
     batch = BatchEngine(llama, slots=SLOTS, n_ctx=N_CTX)
-    long_one = (system + "Tell a story.", request(30), {"ignore_eos": True})
+    generating, second_done = threading.Event(), threading.Event()
+    busy = request(400)
+    busy.on_token = lambda piece: generating.set()
+    busy.is_cancelled = second_done.is_set  # it generates until the second one is done
     outcomes = []
 
     def second():
-        time.sleep(2)  # the first is generating in slot 0 by now
+        generating.wait(60)
         outcomes.append(generate(batch, llama, system + "Say hi.", request(4)))
+        second_done.set()
 
     helper = threading.Thread(target=second)
     helper.start()
-    first = together(batch, llama, [long_one])[0]["result"]
+    first = together(batch, llama, [(system + "Tell a story.", busy, {"ignore_eos": True})])[0]
     helper.join()
     batch.close()
-    assert first.timings["slot"] == 0 and outcomes[0].timings["slot"] == 1
+    assert first["error"].code == "cancelled"
+    assert outcomes[0].timings["slot"] == 1
     assert outcomes[0].timings["cached_prompt_tokens"] > 60
 
 

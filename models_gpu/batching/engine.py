@@ -1,11 +1,16 @@
 """BatchEngine: continuous batching over a model that llama-cpp-python has already loaded.
 
-KV cache: per slot, not unified (the default). Each slot's sequence owns a stream of
-n_ctx / slots cells, so an admitted task always has room for prompt + max_tokens whatever the
-other slots do: llama_decode never runs out of KV mid-answer, and a task that cannot fit is
-refused up front naming both numbers. The price: a long prompt cannot borrow an idle slot's
-cells, and prefix copies between slots copy a whole stream (a memcpy; same-slot reuse is free).
-`kv_unified=True` gives one shared pool instead (same per-slot budget, prefix copies share cells).
+KV cache: one unified pool (the default) of n_ctx cells, with a per-slot budget of n_ctx / slots
+enforced at admission: a task whose prompt + max_tokens exceeds the budget is refused up front,
+naming both numbers, and since every slot (busy, or idle keeping its last prompt for reuse) holds
+at most its budget, llama_decode never runs out of cells mid-answer. Why unified, measured here:
+with per-slot streams (`kv_unified=False`) llama.cpp splits every step into ubatches of equal
+tokens per sequence and of consecutive sequence ids only, so a step mixing a prompt with other
+slots' tokens, or a gap in the busy slots, runs several forward passes, and the same prompt's
+logits moved by up to 0.9 against running it alone; unified runs the step as one pass, and prompt
+logits came out bit-identical alone and in a batch. Prefix copies between slots share cells
+instead of copying a stream. The price: attention spans every used cell (masked), idle slots'
+kept prompts included.
 """
 
 import random
@@ -31,7 +36,7 @@ class BatchEngine:
         n_ctx_per_slot: int | None = None,
         n_batch: int = 512,
         threads: int | None = None,
-        kv_unified: bool = False,
+        kv_unified: bool = True,
         lltokenizer=None,
         model_name: str = "local",
     ):

@@ -88,14 +88,16 @@ class DecodeLoop:
             seq.admitted(slot.index, reuse, next(self._tickets))
 
     def _step(self) -> None:
-        started = time.perf_counter()
+        # Python's share is CPU time of this thread outside llama_decode: wall time would count
+        # the moments a busy machine leaves us descheduled.
+        started = time.thread_time()
         self._retire_interrupted()
         plan = self._decode()
         if plan is not None:
             self._commit(plan)
             self._sample(plan)
         self.steps += 1
-        self.python_s += time.perf_counter() - started
+        self.python_s += time.thread_time() - started
 
     def _retire_interrupted(self) -> None:
         for slot in self.slots:
@@ -113,10 +115,10 @@ class DecodeLoop:
             plan = plan_step(live, budget, self.ctx.n_batch)
             if not plan.rows:
                 return None
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             code = self.ctx.decode(plan.rows)
             self.decode_s += time.perf_counter() - started
-            self.python_s -= time.perf_counter() - started
+            self.python_s -= time.thread_time() - cpu
             if code == 0:
                 return plan
             if code != 1 or plan.prompt_tokens <= 1:

@@ -2,8 +2,8 @@
 
 A slot keeps the tokens whose KV its sequence holds after a task ends. A new prompt goes to the
 free slot sharing the longest prefix with it (the lowest-numbered on a tie: with per-slot KV
-streams llama.cpp splits a step at every gap in the run of sequence ids, so low slots first keeps
-steps whole); if a busy or other slot holds a longer common prefix, that prefix is copied over.
+streams llama.cpp splits a step at every gap in the run of sequence ids); if another slot, busy
+or not, holds a longer common prefix, that prefix is copied over.
 """
 
 from dataclasses import dataclass, field
