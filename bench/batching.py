@@ -2,7 +2,7 @@
 sequences, one at a time through `Llama.generate` (today's engine) vs the batch engine, and with
 a JSON schema at 4. Greedy, EOS ignored, so every sequence makes the same number of tokens.
 
-    python -m bench.batching [--tokens 64] [--clients 1,2,4,8] [--slots 8] [--unified]
+    python -m bench.batching [--tokens 64] [--clients 1,2,4,8] [--slots 8] [--per-slot-kv]
 """
 
 import argparse
@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--clients", default="1,2,4,8")
     parser.add_argument("--slots", type=int, default=8)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--unified", action="store_true", help="one shared KV pool")
+    parser.add_argument("--per-slot-kv", action="store_true", help="a KV stream per slot")
     args = parser.parse_args()
     import django
     from llama_cpp import Llama
@@ -89,10 +89,12 @@ def main() -> None:
         n_threads_batch=args.threads,
         verbose=False,
     )
-    engine = BatchEngine(llama, slots=args.slots, n_ctx_per_slot=512, kv_unified=args.unified)
+    engine = BatchEngine(
+        llama, slots=args.slots, n_ctx_per_slot=512, kv_unified=not args.per_slot_kv
+    )
     print(
         f"tokens per sequence {args.tokens}, slots {args.slots}, threads {args.threads}, "
-        f"KV {'unified' if args.unified else 'per slot'}"
+        f"KV {'per slot' if args.per_slot_kv else 'unified'}"
     )
     print(
         f"{'clients':>7} {'sequential tok/s':>17} {'batch tok/s':>12} {'x':>5} "
