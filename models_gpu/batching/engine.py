@@ -1,0 +1,134 @@
+"""BatchEngine: continuous batching over a model that llama-cpp-python has already loaded.
+
+KV cache: one unified pool (the default) of n_ctx cells, with a per-slot budget of n_ctx / slots
+enforced at admission: a task whose prompt + max_tokens exceeds the budget is refused up front,
+naming both numbers, and since every slot (busy, or idle keeping its last prompt for reuse) holds
+at most its budget, llama_decode never runs out of cells mid-answer. Why unified, measured here:
+with per-slot streams (`kv_unified=False`) llama.cpp splits every step into ubatches of equal
+tokens per sequence and of consecutive sequence ids only, so a step mixing a prompt with other
+slots' tokens, or a gap in the busy slots, runs several forward passes, and the same prompt's
+logits moved by up to 0.9 against running it alone; unified runs the step as one pass, and prompt
+logits came out bit-identical alone and in a batch. Prefix copies between slots share cells
+instead of copying a stream. The price: attention spans every used cell (masked), idle slots'
+kept prompts included.
+"""
+
+import random
+import threading
+
+from sop_llm.providers.errors import ProviderError
+from sop_llm.providers.types import GenerateRequest, GenerateResult
+
+from .context import BatchContext
+from .grammar import StepMasks, build_lltokenizer, new_matcher
+from .loop import DecodeLoop
+from .sequence import Sequence, local_error
+from .vocab import Vocab
+
+
+class BatchEngine:
+    def __init__(
+        self,
+        llama,
+        *,
+        slots: int = 4,
+        n_ctx: int | None = None,
+        n_ctx_per_slot: int | None = None,
+        n_batch: int = 512,
+        threads: int | None = None,
+        kv_unified: bool = True,
+        lltokenizer=None,
+        model_name: str = "local",
+    ):
+        """`llama` is a loaded llama_cpp.Llama; its weights are shared, never freed here.
+        n_ctx (all slots together; default: the Llama's) or n_ctx_per_slot sizes the KV cache.
+        `lltokenizer` is a callable returning llguidance's tokenizer for this model (e.g. a
+        LlamaEngine's cached `lltokenizer`); without it one is built on first use."""
+        n_ctx = n_ctx_per_slot * slots if n_ctx_per_slot else n_ctx or llama.n_ctx()
+        threads = threads or llama.context_params.n_threads
+        self.context = BatchContext(
+            llama, slots=slots, n_ctx=n_ctx, n_batch=n_batch, threads=threads, unified=kv_unified
+        )
+        self._tokenizer_source, self._tokenizer, self._llama = lltokenizer, None, llama
+        self._tokenizer_lock = threading.Lock()
+        masks = StepMasks(slots, self.context.n_vocab, threads=max(1, threads))
+        self.loop = DecodeLoop(self.context, Vocab(llama), masks, model_name)
+        self._closed = False
+        # Should the Llama be closed first, free our context before its model (else: segfault).
+        llama._model._exit_stack.callback(self.close)
+
+    @property
+    def n_ctx_per_slot(self) -> int:
+        return self.context.n_ctx_slot
+
+    def generate(
+        self,
+        request: GenerateRequest,
+        *,
+        prompt_tokens: list[int],
+        stops: list[str] = (),
+        stop_token_ids: set[int] = frozenset(),
+        constraint: str | None = None,
+        model_name: str,
+        ignore_eos: bool = False,
+    ) -> GenerateResult:
+        """Run one sequence in the batch; blocks the calling thread, safe from many threads.
+        `constraint` is an llguidance grammar (see `batch_constraint`); `ignore_eos` is for
+        benchmarks, as llama-server's."""
+        self._check_fits(len(prompt_tokens), request.params.max_tokens, model_name)
+        seed = request.params.seed
+        seq = Sequence(
+            request,
+            list(prompt_tokens),
+            list(stops),
+            model=model_name,
+            seed=random.randint(0, 2**31 - 1) if seed is None else seed,
+            matcher=new_matcher(self.lltokenizer(), constraint, model_name) if constraint else None,
+            stop_ids=stop_token_ids,
+            ignore_eos=ignore_eos,
+        )
+        self.loop.submit(seq)
+        return seq.wait(self.loop.wake)
+
+    def _check_fits(self, n_prompt: int, max_tokens: int, model: str) -> None:
+        if n_prompt == 0:
+            raise ProviderError("local: the prompt is empty", code="bad_request", provider="local")
+        room = self.context.n_ctx_slot
+        if n_prompt + max_tokens > room:
+            raise local_error(
+                model,
+                "context_length",
+                f"the prompt is {n_prompt} tokens and max_tokens {max_tokens}: "
+                f"{n_prompt + max_tokens} > {room}, the context of one batch slot "
+                f"(n_ctx {self.context.n_ctx} / {self.context.slots} slots)",
+            )
+
+    def lltokenizer(self):
+        """llguidance's view of the vocabulary (~1.3 s to build): once per engine."""
+        with self._tokenizer_lock:
+            if self._tokenizer is None:
+                source = self._tokenizer_source or (lambda: build_lltokenizer(self._llama))
+                self._tokenizer = source()
+            return self._tokenizer
+
+    def stats(self) -> dict:
+        loop = self.loop
+        steps = max(1, loop.steps)
+        return {
+            "slots": self.context.slots,
+            "busy": loop.busy(),
+            "waiting": len(loop.waiting),
+            "steps": loop.steps,
+            "python_ms_per_step": round(loop.python_s * 1000 / steps, 3),
+            "decode_ms_per_step": round(loop.decode_s * 1000 / steps, 3),
+        }
+
+    def close(self) -> None:
+        """Stop the loop (live and waiting sequences fail with `engine_closed`), then free our
+        batch and context; the shared model stays loaded."""
+        if self._closed:
+            return
+        self._closed = True
+        self.loop.stop()
+        self.context.close()
+        self._llama = None

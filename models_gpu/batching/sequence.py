@@ -1,0 +1,146 @@
+"""One request's life in the batch. The decode loop feeds it tokens; the caller's thread waits
+on it, streams its text to `on_token` and watches for cancellation, so a slow callback or a
+cancel check never holds up the other slots' decode step."""
+
+import queue
+import threading
+import time
+
+from sop_llm.providers.errors import ProviderError
+from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
+
+from .sampling import Sampler, SamplerSettings
+from .stream import TextStream
+
+_DONE = object()
+POLL_SECONDS = 0.05  # how often a waiting caller looks at is_cancelled() between tokens
+
+
+def local_error(model: str, code: str, message: str) -> ProviderError:
+    return ProviderError(f"local ({model}): {message}", code=code, provider="local", model=model)
+
+
+class Sequence:
+    def __init__(self, request: GenerateRequest, prompt: list[int], stops: list[str], **kw):
+        self.request, self.prompt, self.model = request, prompt, kw["model"]
+        self.seed, self.matcher, self.ignore_eos = kw["seed"], kw["matcher"], kw["ignore_eos"]
+        self.stop_ids = frozenset(kw["stop_ids"])
+        self.limit = request.params.max_tokens
+        self.sampler = Sampler(SamplerSettings.of(request.params), self.seed)
+        self.stream, self.outbox = TextStream(stops), queue.SimpleQueue()
+        self.done = threading.Event()
+        self.cancel_requested = False
+        self.result: GenerateResult | None = None
+        self.error: ProviderError | None = None
+        # Where it stands in the batch: the loop's business.
+        self.slot, self.pending, self.n_past, self.next_token = None, list(prompt), 0, None
+        self.cached, self.count, self.steps, self.batch_sum, self.batch_max = 0, 0, 0, 0, 0
+        self.started = time.perf_counter()
+        self.deadline = time.monotonic() + request.timeout_seconds
+        self.first_token_ms = self.queue_ms = None
+
+    # --- the caller's thread -------------------------------------------------------
+    def wait(self, wake) -> GenerateResult:
+        """Block until finished, streaming text; a caller that stops waiting (an exception,
+        rq's job timeout) gives its slot back."""
+        try:
+            while not self._drain_one():
+                if self.request.is_cancelled():
+                    self.cancel_requested = True
+                    wake()
+        finally:
+            if not self.done.is_set():
+                self.cancel_requested = True
+                wake()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def _drain_one(self) -> bool:
+        try:
+            item = self.outbox.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            return False
+        if item is _DONE:
+            return True
+        if item and self.request.on_token is not None:
+            self.request.on_token(item)
+        return False
+
+    # --- the decode loop -----------------------------------------------------------
+    def interruption(self) -> ProviderError | None:
+        if self.cancel_requested:
+            return local_error(self.model, "cancelled", f"cancelled after {self.count} tokens")
+        if time.monotonic() > self.deadline:
+            seconds = self.request.timeout_seconds
+            return local_error(
+                self.model, "timeout", f"timed out after {seconds:g}s ({self.count} tokens)"
+            )
+        return None
+
+    def admitted(self, slot: int, cached: int, ticket: int) -> None:
+        self.slot, self.cached, self.ticket = slot, cached, ticket
+        self.pending, self.n_past = self.prompt[cached:], cached
+        self.queue_ms = self._ms()
+
+    def note_step(self, n_seqs: int) -> None:
+        self.steps += 1
+        self.batch_sum += n_seqs
+        self.batch_max = max(self.batch_max, n_seqs)
+
+    def accept(self, token: int, piece: bytes, eog: bool) -> bool:
+        """Take a sampled token; True when the sequence has finished (or failed)."""
+        if (eog and not self.ignore_eos) or token in self.stop_ids:
+            return self.finish("stop")
+        self.count += 1
+        self.first_token_ms = self.first_token_ms or self._ms()
+        self.sampler.accept(token)
+        if self.matcher is not None and not self.matcher.consume_token(token):
+            return self.fail(local_error(self.model, "grammar_error", self.matcher.get_error()))
+        self.outbox.put(self.stream.push(piece))
+        if self.stream.stopped or (self.matcher is not None and self.matcher.is_stopped()):
+            return self.finish("stop")  # a complete grammar allows only the end of text next
+        if self.count >= self.limit:
+            return self.finish("length")
+        self.next_token = token
+        return False
+
+    def finish(self, reason: str) -> bool:
+        if reason == "length" and self.matcher is not None and not self.matcher.is_accepting():
+            message = "max_tokens ran out before the grammar was complete"
+            return self.fail(local_error(self.model, "truncated", message))
+        self.outbox.put(self.stream.close(flush=reason == "length"))
+        self.result = self._result(reason)
+        return self._done()
+
+    def fail(self, error: ProviderError) -> bool:
+        self.error = error
+        return self._done()
+
+    def _done(self) -> bool:
+        self.done.set()
+        self.outbox.put(_DONE)
+        return True
+
+    def _ms(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000, 1)
+
+    def _result(self, reason: str) -> GenerateResult:
+        timings = {
+            "generation_ms": self._ms(),
+            "first_token_ms": self.first_token_ms,
+            "queue_ms": self.queue_ms,
+            "slot": self.slot,
+            "batch_size_max": self.batch_max,
+            "batch_size_mean": round(self.batch_sum / max(1, self.steps), 2),
+            "cached_prompt_tokens": self.cached,
+        }
+        return GenerateResult(
+            text=self.stream.text,
+            finish_reason=reason,
+            usage=Usage(len(self.prompt), self.count),
+            provider="local",
+            model=self.model,
+            timings=timings,
+            meta={"repro": {"seed_used": self.seed}},
+        )
