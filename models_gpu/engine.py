@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from models_gpu.chat import ChatTemplate
 from sop_llm.providers.errors import ProviderError
@@ -56,14 +57,29 @@ class Prompt:
 _KV_TYPES = {"f16": 1, "f32": 0, "q8_0": 8, "q4_0": 2}
 
 
+def slots() -> int:
+    from django.conf import settings
+
+    return settings.GPU_SLOTS
+
+
+def single_n_ctx(params: LoadParams) -> int:
+    """The Llama's own context, for what runs alone (native GBNF): with a batch beside it, one
+    slot's share, so the two contexts together hold n_ctx x (1 + 1/slots) of KV cache."""
+    return params.n_ctx if slots() == 1 else max(256, params.n_ctx // slots())
+
+
 class LlamaEngine:
+    """One loaded model: the Llama (tokenizer, and a context for what runs alone) and, with
+    GPU_SLOTS > 1, the batch engine that decodes many sequences per step on the same weights."""
+
     def __init__(self, path: str, params: LoadParams):
         from llama_cpp import Llama
 
         self.path, self.params = path, params
         self.llama = Llama(
             model_path=path,
-            n_ctx=params.n_ctx,
+            n_ctx=single_n_ctx(params),
             n_gpu_layers=params.n_gpu_layers,
             n_batch=params.n_batch,
             type_k=_KV_TYPES[params.type_k],
@@ -76,6 +92,20 @@ class LlamaEngine:
         self._chat_template: ChatTemplate | None = None
         self._lltokenizer = None
         self._single = threading.Lock()  # the Llama's own context runs one sequence at a time
+        self.batch = self._batch_engine() if slots() > 1 else None
+
+    def _batch_engine(self):
+        from models_gpu.batching import BatchEngine
+
+        return BatchEngine(
+            self.llama,
+            slots=slots(),
+            n_ctx=self.params.n_ctx,
+            n_batch=self.params.n_batch,
+            threads=_threads(),
+            lltokenizer=self.lltokenizer,
+            model_name=Path(self.path).stem,
+        )
 
     def lltokenizer(self):
         """llguidance's view of the vocabulary: ~1.3 s to build, so once per loaded model."""
@@ -90,7 +120,10 @@ class LlamaEngine:
         return self._lltokenizer
 
     def close(self) -> None:
-        # Llama after close() segfaults: callers drop the engine with it.
+        # Llama after close() segfaults: callers drop the engine with it. The batch's context
+        # goes first: it lives on the Llama's model.
+        if self.batch is not None:
+            self.batch.close()
         self.llama.close()
         self.llama = None
         gc.collect()

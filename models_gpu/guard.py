@@ -23,7 +23,7 @@ import redis
 from django.conf import settings
 
 from models_gpu.catalog import ModelInfo
-from models_gpu.engine import LlamaEngine, LoadParams
+from models_gpu.engine import LlamaEngine, LoadParams, single_n_ctx, slots
 from models_gpu.vram import MB, gpu_read
 from sop_llm import keys
 from sop_llm.procs import provably_dead, rss_mb
@@ -194,7 +194,12 @@ class GpuGuard:
             "process_rss_mb": round(rss_mb(), 1),
             "owner": self._owner,
             "pid": os.getpid(),
+            "slots": _slots_of(ld.engine),
         }
+
+    def publish_status(self) -> None:
+        """What is loaded and how busy its slots are, for the monitor (the ticker calls it)."""
+        self._publish_loaded()
 
     def _publish_loaded(self) -> None:
         key = keys.gpu_loaded(self.index)
@@ -218,12 +223,21 @@ def _count_load() -> None:
         log.warning("model load not counted: %s", exc)
 
 
+def _slots_of(engine: LlamaEngine) -> dict:
+    if engine.batch is None:
+        return {"total": 1, "busy": None, "waiting": None}
+    stats = engine.batch.stats()
+    return {"total": stats["slots"], "busy": stats["busy"], "waiting": stats["waiting"]}
+
+
 def check_vram(info: ModelInfo, params: LoadParams) -> None:
     """Refuse a load that would not fit; a CPU-only machine (no GPU) has nothing to check."""
     gpu = gpu_read()
     if not gpu.available or params.n_gpu_layers == 0:
         return
-    need_mb = info.estimate_bytes(params.n_ctx) / MB
+    # With a batch, the Llama's own context (one slot's share) sits beside the batch's n_ctx.
+    cells = params.n_ctx + (single_n_ctx(params) if slots() > 1 else 0)
+    need_mb = info.estimate_bytes(cells) / MB
     used_after = gpu.memory_used_mb + need_mb
     percent_after = 100 * used_after / gpu.memory_total_mb
     left_mb = gpu.memory_free_mb - need_mb

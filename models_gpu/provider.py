@@ -31,7 +31,6 @@ class LocalProvider:
 
     def generate(self, request: GenerateRequest) -> GenerateResult:
         from models_gpu.guard import gpu_guard
-        from models_gpu.structured import constraint_for
 
         try:
             info = catalog_resolve(request.model)
@@ -41,15 +40,49 @@ class LocalProvider:
             ) from None
         params = load_params_for(info, request.options.get("load"))
         with gpu_guard().use(info, params) as (engine, hot_path, load_ms):
-            constraint = constraint_for(request.response_format, engine, request.options)
-            result = engine.generate(request, model_name=info.name, **constraint.kwargs())
-            constraint.finish(result)
+            result, structured = _generate(engine, request, info.name)
         result.timings.update(load_ms=load_ms, hot_path=hot_path)
         result.meta["repro"].update(
-            gguf_sha256=file_sha256(info.path), load_params=params.to_dict()
+            gguf_sha256=file_sha256(info.path),
+            load_params=params.to_dict(),
+            gpu_slots=engine.batch.context.slots if engine.batch else 1,
         )
-        result.meta["structured"] = constraint.report()
+        result.meta["structured"] = structured
         return result
+
+
+def _generate(engine, request: GenerateRequest, model: str) -> tuple[GenerateResult, dict]:
+    """In the batch when there is one; alone for llama.cpp's native GBNF (its sampler walks
+    the whole vocabulary per token and would hold up every slot)."""
+    from models_gpu.batching import batch_constraint
+    from models_gpu.structured import constraint_for
+
+    if engine.batch is not None:
+        try:
+            grammar = batch_constraint(request.response_format, request.options)
+        except ProviderError as exc:
+            if exc.code != "batch_unsupported":
+                raise
+        else:
+            return _batched(engine, request, model, grammar)
+    constraint = constraint_for(request.response_format, engine, request.options)
+    result = engine.generate(request, model_name=model, **constraint.kwargs())
+    constraint.finish(result)
+    return result, constraint.report()
+
+
+def _batched(engine, request: GenerateRequest, model: str, grammar: str | None):
+    prompt = engine.prompt_tokens(request)
+    result = engine.batch.generate(
+        request,
+        prompt_tokens=prompt.tokens,
+        stops=list(request.params.stop) + list(prompt.stop_strings),
+        stop_token_ids=set(prompt.stop_tokens),
+        constraint=grammar,
+        model_name=model,
+    )
+    result.meta.setdefault("repro", {})["chat_template"] = prompt.template
+    return result, ({"enforcement": "grammar", "engine": "llguidance"} if grammar else {})
 
 
 _sha_cache: dict[tuple, str] = {}

@@ -41,6 +41,12 @@ class GpuSerializer(serializers.Serializer):
     processes = serializers.ListField(child=serializers.DictField())
 
 
+class SlotsSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="GPU_SLOTS: sequences decoded together")
+    busy = serializers.IntegerField(allow_null=True)
+    waiting = serializers.IntegerField(allow_null=True)
+
+
 class LoadedModelSerializer(serializers.Serializer):
     name = serializers.CharField()
     path = serializers.CharField()
@@ -52,6 +58,7 @@ class LoadedModelSerializer(serializers.Serializer):
     process_rss_mb = serializers.FloatField()
     owner = serializers.CharField(allow_null=True)
     pid = serializers.IntegerField()
+    slots = SlotsSerializer(required=False)
 
 
 class ModelStatusSerializer(serializers.Serializer):

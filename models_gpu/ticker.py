@@ -5,6 +5,7 @@ import threading
 
 import redis
 
+from models_gpu.guard import gpu_guard
 from models_gpu.vram import gpu_status
 from sop_llm.telemetry.events import publish
 
@@ -30,6 +31,7 @@ class GpuTicker:
         while not self._stop.is_set():
             try:
                 publish("gpu.stats", **gpu_status(fresh=True).to_dict())  # also refreshes the cache
+                gpu_guard().publish_status()  # slots busy/free, within a tick
             except redis.RedisError as exc:
                 log.warning("gpu stats not published: %s", exc)
             except Exception:

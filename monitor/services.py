@@ -78,7 +78,20 @@ def metrics_text() -> str:
     ]
     if not up:
         return "\n".join(lines) + "\n"
-    return "\n".join(lines + _counter_lines() + _liveness_lines()) + "\n"
+    return "\n".join(lines + _counter_lines() + _liveness_lines() + _slot_lines()) + "\n"
+
+
+def _slot_lines() -> list[str]:
+    slots = (model_status()["loaded"] or {}).get("slots") or {}
+    lines = [
+        "# HELP sop_llm_gpu_slots Sequences the loaded model decodes together (GPU_SLOTS).",
+        "# TYPE sop_llm_gpu_slots gauge",
+        f"sop_llm_gpu_slots {slots.get('total') or 0}",
+        "# HELP sop_llm_gpu_slots_busy Slots generating now.",
+        "# TYPE sop_llm_gpu_slots_busy gauge",
+        f"sop_llm_gpu_slots_busy {slots.get('busy') or 0}",
+    ]
+    return lines
 
 
 def _liveness_lines() -> list[str]:

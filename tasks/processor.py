@@ -128,7 +128,7 @@ def _complete(task: Task, request: GenerateRequest, result: GenerateResult, atte
         task,
         fields={
             "result": _result_record(result),
-            "usage": {**asdict(result.usage), "total_tokens": result.usage.total_tokens},
+            "usage": _usage(result),
             "attempts": [a.to_dict() for a in attempts],
             "timings": timings,
             "repro": _repro(task, request, result),
@@ -152,6 +152,13 @@ def _complete(task: Task, request: GenerateRequest, result: GenerateResult, atte
         result.usage.completion_tokens,
         timings["total_ms"],
     )
+
+
+def _usage(result: GenerateResult) -> dict:
+    usage = {**asdict(result.usage), "total_tokens": result.usage.total_tokens}
+    if result.timings.get("cached_prompt_tokens") is not None:  # reused from the KV cache
+        usage["cached_prompt_tokens"] = result.timings["cached_prompt_tokens"]
+    return usage
 
 
 def _result_record(result: GenerateResult) -> dict:
