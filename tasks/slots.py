@@ -27,43 +27,67 @@ ADMIT_EVERY_SECONDS = 0.1
 
 def task_process_slots(*, lane: str, slots: int) -> list[str]:
     """Run the lane's tasks `slots` at a time until none is left -> the ids it finished."""
-    deadline = time.monotonic() + settings.TASK_MAX_TIMEOUT_SECONDS
-    finished: list[str] = []
-    running: dict[Future, str] = {}
-    held: Task | None = None  # claimed, for another model: runs once the batch drains
-    pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="slot")
+    scheduler = _Scheduler(lane, slots)
     try:
-        while True:
-            admitting = not worker_identity.stopping() and time.monotonic() < deadline
-            while admitting and held is None and len(running) < slots:
-                task = task_claim_next(lane=lane, preferred_model=preferred_model_key())
-                if task is None:
-                    break
-                if running and task.model_key != preferred_model_key():
-                    held = task
-                else:
-                    running[pool.submit(task_run_claimed, task)] = task.task_id
-            if held is not None and not running:
-                running[pool.submit(task_run_claimed, held)], held = held.task_id, None
-            if not running:
-                return finished
-            done, _ = wait(running, timeout=ADMIT_EVERY_SECONDS, return_when=FIRST_COMPLETED)
-            finished += [_collect(future, running) for future in done]
+        return scheduler.run()
     except BaseException:  # a cold stop or the job's timeout: hand every slot's task back
-        _requeue_all(running, held)
+        _requeue_all(scheduler.in_flight())
         raise
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        scheduler.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _requeue_all(running: dict[Future, str], held: Task | None) -> None:
-    for task_id in [*running.values(), *([held.task_id] if held else [])]:
-        task = load(task_id)
-        if task is not None and lifecycle.task_requeue(task, reason="worker_stopped"):
-            cancel_watch().interrupt(task_id)  # its thread stops at the next token
+class _Scheduler:
+    def __init__(self, lane: str, slots: int):
+        self.lane, self.slots = lane, slots
+        self.deadline = time.monotonic() + settings.TASK_MAX_TIMEOUT_SECONDS
+        self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="slot")
+        self.running: dict[Future, str] = {}
+        self.model = ""  # of the tasks running now: one model at a time (it may be loading)
+        self.held: Task | None = None  # claimed for another model: runs once the batch drains
+        self.finished: list[str] = []
+
+    def run(self) -> list[str]:
+        while True:
+            self._admit()
+            if self.held is not None and not self.running:
+                self._start(self.held)
+                self.held = None
+            if not self.running:
+                return self.finished
+            done, _ = wait(self.running, timeout=ADMIT_EVERY_SECONDS, return_when=FIRST_COMPLETED)
+            self.finished += [_collect(future, self.running) for future in done]
+
+    def _admit(self) -> None:
+        while self._admitting() and self.held is None and len(self.running) < self.slots:
+            preferred = self.model or preferred_model_key()
+            task = task_claim_next(lane=self.lane, preferred_model=preferred)
+            if task is None:
+                return
+            if self.running and task.model_key != self.model:
+                self.held = task
+            else:
+                self._start(task)
+
+    def _admitting(self) -> bool:
+        return not worker_identity.stopping() and time.monotonic() < self.deadline
+
+    def _start(self, task: Task) -> None:
+        self.model = task.model_key
+        self.running[self.pool.submit(task_run_claimed, task)] = task.task_id
+
+    def in_flight(self) -> list[str]:
+        return [*self.running.values(), *([self.held.task_id] if self.held else [])]
 
 
 def _collect(future: Future, running: dict[Future, str]) -> str:
     task_id = running.pop(future)
     future.exception()  # the task is final either way; its error is in its report and logs
     return task_id
+
+
+def _requeue_all(task_ids: list[str]) -> None:
+    for task_id in task_ids:
+        task = load(task_id)
+        if task is not None and lifecycle.task_requeue(task, reason="worker_stopped"):
+            cancel_watch().interrupt(task_id)  # its thread stops at the next token

@@ -117,7 +117,8 @@ def test_a_load_that_does_not_fit_fails_the_task_and_the_worker_lives_on(process
 
 
 def test_two_gpu_workers_never_generate_at_once_and_the_second_takes_over(processes):
-    first = processes.worker("gpu", gpu=True)
+    # One task at a time per worker, so overlapping spans could only come from two workers.
+    first = processes.worker("gpu", gpu=True, GPU_SLOTS="1")
     second = processes.start(
         [
             sys.executable,
@@ -126,7 +127,8 @@ def test_two_gpu_workers_never_generate_at_once_and_the_second_takes_over(proces
             "--worker-class",
             "tasks.worker.GpuWorker",
             f"{processes.prefix}gpu",
-        ]
+        ],
+        GPU_SLOTS="1",
     )
     holder = wait_for(lambda: get_redis().get(keys.gpu_lock(0)), what="the GPU lock")
     assert str(first.pid) in holder
