@@ -228,6 +228,7 @@ class TaskCreateSerializer(TargetSerializer):
         data.setdefault("response_format", {"type": "text"})
         data.setdefault("timeout_seconds", settings.TASK_DEFAULT_TIMEOUT_SECONDS)
         check_enforceable(data)
+        _check_fits_a_slot(data)
         if (
             any(t["provider"] == "local" for t in data.get("fallback") or [])
             and data["provider"] != "local"
@@ -236,6 +237,27 @@ class TaskCreateSerializer(TargetSerializer):
                 {"fallback": "a local fallback needs a local primary (the GPU lane runs it)"}
             )
         return data
+
+
+def _check_fits_a_slot(data: dict) -> None:
+    """A local answer must fit one batch slot's context (n_ctx / GPU_SLOTS) with its prompt:
+    refuse at submit what cannot, naming the numbers (the prompt's own tokens are counted by
+    the worker, which refuses the rest with `context_length`)."""
+    if data["provider"] != "local":
+        return
+    from models_gpu.catalog import catalog_resolve
+    from models_gpu.provider import load_params_for
+
+    load = load_params_for(catalog_resolve(data["model"]), data["options"].get("load"))
+    room, asked = load.n_ctx // settings.GPU_SLOTS, data["params"]["max_tokens"]
+    if asked >= room:
+        raise serializers.ValidationError(
+            {
+                "params.max_tokens": f"{asked} tokens cannot fit a batch slot: each holds {room} "
+                f"tokens, prompt included (n_ctx {load.n_ctx} / GPU_SLOTS "
+                f"{settings.GPU_SLOTS}); ask for fewer or load a larger options.load.n_ctx"
+            }
+        )
 
 
 class ReplaySerializer(StrictSerializer):

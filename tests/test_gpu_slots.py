@@ -85,3 +85,18 @@ def test_a_gpu_worker_killed_with_four_in_flight_leaves_none_stuck(processes):
     tasks = [wait_for(lambda t=t: _final(t), what="the reruns", timeout=300) for t in ids]
     assert all(t.status == "completed" and t.crash_count == 1 for t in tasks)
     assert not queue.processing("gpu")
+
+
+@pytest.mark.parametrize("max_tokens", [1024, 2000])
+def test_an_answer_that_cannot_fit_a_slot_is_refused_at_submit(api, max_tokens, settings):
+    settings.GPU_SLOTS = 4  # gemma's preset n_ctx 4096: 1024 tokens a slot
+    body = {
+        "provider": "local",
+        "model": "gemma",
+        "prompt": "hi",
+        "params": {"max_tokens": max_tokens},
+    }
+    response = api.post("/api/v1/tasks", body, format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "params.max_tokens" and "each holds 1024 tokens" in error["message"]
