@@ -8,6 +8,7 @@ from dataclasses import fields
 
 from models_gpu.catalog import DEFAULT_N_CTX, ModelInfo, catalog_resolve
 from models_gpu.engine import LoadParams
+from models_gpu.serializers import LocalOptions
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, GenerateResult, ProviderCapabilities
 
@@ -25,9 +26,14 @@ def load_params_for(info: ModelInfo, overrides: dict | None = None) -> LoadParam
 
 class LocalProvider:
     name = "local"
+    options_serializer = LocalOptions
     capabilities = ProviderCapabilities(
         chat=True, completion=True, streaming=True, structured_output="grammar", needs_gpu=True
     )
+
+    def resolve_model(self, model: str) -> str:
+        """The catalog name behind a name or alias (LookupError when there is none)."""
+        return catalog_resolve(model).name
 
     def generate(self, request: GenerateRequest) -> GenerateResult:
         from models_gpu.guard import gpu_guard

@@ -3,6 +3,7 @@ local task's `options.load` (a bad value is a 400 at submit, not a crash in the 
 
 from rest_framework import serializers
 
+from grammars.compile import ENGINES
 from sop_llm.strict import (
     StrictBooleanField,
     StrictCharField,
@@ -44,3 +45,10 @@ class ModelLoadSerializer(LoadParamsSerializer):
 
 class ModelUnloadSerializer(StrictSerializer):
     wait_seconds = StrictFloatField(min_value=0, max_value=120, default=30)
+
+
+class LocalOptions(StrictSerializer):
+    """What a local task takes in `options`."""
+
+    load = LoadParamsSerializer(required=False)
+    grammar_engine = StrictChoiceField(choices=list(ENGINES), required=False)

@@ -3,18 +3,13 @@
 Strict all the way down (sop_llm.strict): exact JSON types, no unknown keys, and each provider's
 `options` checked by its own serializer, so nothing malformed reaches a worker."""
 
-import re
-
 import jsonschema
 from django.conf import settings
 from rest_framework import serializers
 
-from grammars.compile import ENGINES
 from grammars.formats import named_grammars
-from models_gpu.serializers import LoadParamsSerializer
 from sop_llm.errors import ServiceError
-from sop_llm.providers import REGISTRY
-from sop_llm.providers.openai_compatible import PRESETS, points_at_us
+from sop_llm.providers import REGISTRY, get_provider
 from sop_llm.strict import (
     StrictBooleanField,
     StrictCharField,
@@ -32,7 +27,6 @@ MAX_MESSAGES = 1000
 MAX_FALLBACKS = 5
 IDEMPOTENCY_KEY_MAX = 200  # the body field and the Idempotency-Key header alike
 ROLES = ["system", "user", "assistant", "tool"]
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")  # an RFC 9110 token
 
 
 class MessageSerializer(StrictSerializer):
@@ -99,69 +93,6 @@ class ResponseFormatSerializer(StrictSerializer):
         return data
 
 
-class HeadersField(serializers.DictField):
-    """Extra HTTP headers for a provider: valid names, values without CR/LF/NUL."""
-
-    child = StrictCharField(max_length=8192, allow_blank=True, trim_whitespace=False)
-
-    def to_internal_value(self, data) -> dict:
-        headers = super().to_internal_value(data)
-        for name, value in headers.items():
-            if not _HEADER_NAME.match(name):
-                raise serializers.ValidationError({name: "not a valid HTTP header name"})
-            if any(c in value for c in "\r\n\0"):
-                raise serializers.ValidationError({name: "must not hold CR, LF or NUL"})
-        return headers
-
-
-class KeyOptions(StrictSerializer):
-    """What every remote provider takes: a key of the caller's, extra headers (both sealed)."""
-
-    api_key = StrictCharField(required=False, max_length=4096, trim_whitespace=False)
-    headers = HeadersField(required=False)
-
-
-class AnthropicOptions(KeyOptions):
-    base_url = StrictURLField(required=False, max_length=2048)
-
-
-class OpenAICompatibleOptions(KeyOptions):
-    base_url = StrictURLField(required=False, max_length=2048)
-    preset = StrictChoiceField(choices=list(PRESETS), required=False)
-
-    def validate_preset(self, value: str) -> str:
-        if points_at_us(PRESETS[value][0]):
-            raise serializers.ValidationError(
-                f"{PRESETS[value][0]} is this service's own port (PORT={settings.PORT}); "
-                "run that server on another port and give base_url"
-            )
-        return value
-
-
-class CustomOptions(KeyOptions):
-    url = StrictURLField(max_length=2048)
-    method = StrictChoiceField(choices=["POST", "PUT", "GET"], required=False)
-    body_template = serializers.JSONField(required=False)
-    response_path = StrictCharField(required=False, max_length=256)
-    prompt_tokens_path = StrictCharField(required=False, max_length=256)
-    completion_tokens_path = StrictCharField(required=False, max_length=256)
-    finish_reason_path = StrictCharField(required=False, max_length=256)
-
-
-class LocalOptions(StrictSerializer):
-    load = LoadParamsSerializer(required=False)
-    grammar_engine = StrictChoiceField(choices=list(ENGINES), required=False)
-
-
-OPTIONS = {
-    "local": LocalOptions,
-    "openai": KeyOptions,
-    "anthropic": AnthropicOptions,
-    "openai_compatible": OpenAICompatibleOptions,
-    "custom": CustomOptions,
-}
-
-
 class TargetSerializer(StrictSerializer):
     """A provider/model pair with that provider's options (the task itself, or a fallback)."""
 
@@ -171,15 +102,15 @@ class TargetSerializer(StrictSerializer):
 
     def validate(self, data: dict) -> dict:
         # Errors raised here are relative to this target, so a fallback's read fallback.N.model.
-        options = OPTIONS[data["provider"]](data=data.get("options") or {})
+        provider = get_provider(data["provider"])
+        options = provider.options_serializer(data=data.get("options") or {})
         if not options.is_valid():
             raise serializers.ValidationError({"options": options.errors})
         data["options"] = dict(options.validated_data)
-        if data["provider"] == "local":
-            from models_gpu.catalog import catalog_resolve
-
+        resolve = getattr(provider, "resolve_model", None)  # a catalog name behind an alias
+        if resolve is not None:
             try:
-                data["model_key"] = catalog_resolve(data["model"]).name
+                data["model_key"] = resolve(data["model"])
             except LookupError as exc:
                 raise serializers.ValidationError({"model": str(exc)}) from None
         return data
@@ -229,21 +160,22 @@ class TaskCreateSerializer(TargetSerializer):
         data.setdefault("timeout_seconds", settings.TASK_DEFAULT_TIMEOUT_SECONDS)
         check_enforceable(data)
         _check_fits_a_slot(data)
-        if (
-            any(t["provider"] == "local" for t in data.get("fallback") or [])
-            and data["provider"] != "local"
-        ):
+        if any(_needs_gpu(t) for t in data.get("fallback") or []) and not _needs_gpu(data):
             raise serializers.ValidationError(
                 {"fallback": "a local fallback needs a local primary (the GPU lane runs it)"}
             )
         return data
 
 
+def _needs_gpu(target: dict) -> bool:
+    return get_provider(target["provider"]).capabilities.needs_gpu
+
+
 def _check_fits_a_slot(data: dict) -> None:
     """A local answer must fit one batch slot's context (n_ctx / GPU_SLOTS) with its prompt:
     refuse at submit what cannot, naming the numbers (the prompt's own tokens are counted by
     the worker, which refuses the rest with `context_length`)."""
-    if data["provider"] != "local":
+    if not _needs_gpu(data):
         return
     from models_gpu.catalog import catalog_resolve
     from models_gpu.provider import load_params_for

@@ -37,6 +37,7 @@ REGISTRY: Mapping[str, str] = _Registry()
 class Provider(Protocol):
     name: str
     capabilities: ProviderCapabilities
+    options_serializer: type  # a StrictSerializer of what `options` may hold
 
     def generate(self, request: GenerateRequest) -> GenerateResult: ...
 

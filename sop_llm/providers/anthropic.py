@@ -11,6 +11,7 @@ from sop_llm.providers.errors import (
     error_for_status,
     missing_key,
 )
+from sop_llm.providers.options import AnthropicOptions
 from sop_llm.providers.types import (
     GenerateRequest,
     GenerateResult,
@@ -23,6 +24,7 @@ _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", 
 
 class AnthropicProvider:
     name = "anthropic"
+    options_serializer = AnthropicOptions
     capabilities = ProviderCapabilities(chat=True, structured_output="tool_use")
 
     def generate(self, request: GenerateRequest) -> GenerateResult:

@@ -13,6 +13,7 @@ from typing import Any
 from sop_llm.netguard import UnsafeURL, check_url
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.http import bad_response, post_json
+from sop_llm.providers.options import CustomOptions
 from sop_llm.providers.types import (
     GenerateRequest,
     GenerateResult,
@@ -71,6 +72,7 @@ def extract(data: Any, path: str) -> Any:
 
 class CustomHTTPProvider:
     name = "custom"
+    options_serializer = CustomOptions
     capabilities = ProviderCapabilities(chat=True, completion=True, structured_output="none")
 
     def generate(self, request: GenerateRequest) -> GenerateResult:

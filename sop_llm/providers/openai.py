@@ -4,11 +4,13 @@ from django.conf import settings
 
 from sop_llm.providers.errors import missing_key
 from sop_llm.providers.openai_wire import chat_complete
+from sop_llm.providers.options import KeyOptions
 from sop_llm.providers.types import GenerateRequest, GenerateResult, ProviderCapabilities
 
 
 class OpenAIProvider:
     name = "openai"
+    options_serializer = KeyOptions
     capabilities = ProviderCapabilities(chat=True, structured_output="json_schema")
 
     def generate(self, request: GenerateRequest) -> GenerateResult:

@@ -3,11 +3,14 @@
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from rest_framework import serializers
 
 from sop_llm.netguard import UnsafeURL, check_url
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.openai_wire import chat_complete
+from sop_llm.providers.options import KeyOptions
 from sop_llm.providers.types import GenerateRequest, GenerateResult, ProviderCapabilities
+from sop_llm.strict import StrictChoiceField, StrictURLField
 
 # preset -> (base URL, name of the setting holding its API key). vLLM's own default port, 8000,
 # is this service's default PORT too, so the preset expects `vllm serve ... --port 8001`; a preset
@@ -55,8 +58,22 @@ def _endpoint(options: dict, model: str) -> tuple[str, str | None]:
     )
 
 
+class OpenAICompatibleOptions(KeyOptions):
+    base_url = StrictURLField(required=False, max_length=2048)
+    preset = StrictChoiceField(choices=list(PRESETS), required=False)
+
+    def validate_preset(self, value: str) -> str:
+        if points_at_us(PRESETS[value][0]):
+            raise serializers.ValidationError(
+                f"{PRESETS[value][0]} is this service's own port (PORT={settings.PORT}); "
+                "run that server on another port and give base_url"
+            )
+        return value
+
+
 class OpenAICompatibleProvider:
     name = "openai_compatible"
+    options_serializer = OpenAICompatibleOptions
     capabilities = ProviderCapabilities(chat=True, structured_output="json_schema")
 
     def generate(self, request: GenerateRequest) -> GenerateResult:
