@@ -44,6 +44,14 @@ def get_rq_redis() -> redis.Redis:
     return _client(settings.REDIS_URL, False)
 
 
+def new_rq_redis() -> redis.Redis:
+    """A bytes client of its own, for rq objects that retune their connection's timeouts
+    (building a Worker raises the pool's socket timeout to its dequeue timeout)."""
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS, retry=_retry()
+    )
+
+
 def redis_ping(timeout: float = 1.0) -> str | None:
     """None when Redis answers within `timeout`, else the reason it did not."""
     probe = redis.Redis.from_url(

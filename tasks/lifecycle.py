@@ -69,15 +69,16 @@ def task_cancel(task: Task, *, code: str, message: str, running: bool = False, *
     went back to the queue meanwhile."""
     allowed = ("processing",) if running else ALLOWED_FROM["cancelled"]
     error = {"code": code, "message": message}
-    return _finish(task, "cancelled", {"error": error, **fields}, allowed=allowed)
+    return _hold(task, "cancelled", {"error": error, **fields}, allowed=allowed)
 
 
 def task_expire(*, task_id: str) -> bool:
     """queued -> failed: still waiting at its deadline, so it will never run."""
     task = load(task_id)
-    if task is None or task.status != "queued":
+    if task is None or task.final:
         get_redis().zrem(keys.queue_deadlines(), task_id)
-        return False
+    if task is None or task.status != "queued":
+        return False  # a running task keeps its entry: if it is requeued, it still expires
     error = {"code": "deadline_exceeded", "message": "the task was still queued at its deadline"}
     return _hold(task, "failed", {"error": error}, allowed=("queued",))
 
@@ -124,21 +125,30 @@ def _finish(task: Task, status: str, fields: dict, *, counts=None, effects=None,
     timeline_add(task.task_id, status, pipe=effects, **({"code": code} if code else {}))
     stats_incr(effects, {status: 1, f"{status}:{task.provider}": 1, **(counts or {})})
     publish(f"task.{status}", pipe=effects, task_id=task.task_id, status=status)
-    done = transition(task, status, {"finished_at": time.time(), **fields}, effects, allowed)
-    if done and task.webhook_url:
-        webhook_schedule(task_id=task.task_id)
-    return done
+    return transition(task, status, {"finished_at": time.time(), **fields}, effects, allowed)
 
 
 def _hold(task: Task, status: str, fields: dict, **effects) -> bool:
-    """A final write retried while Redis is unreachable, up to HOLD_RESULT_SECONDS. A retry
-    that finds the status already set means the lost reply's write went through."""
+    """A final change, retried while Redis is unreachable (up to HOLD_RESULT_SECONDS), then
+    the webhook hand-off, retried the same way. A retry that finds the status already set by
+    this run means the lost reply's write went through."""
+    tries = []
+
+    def write() -> bool:
+        tries.append(1)
+        return _finish(task, status, fields, **effects)
+
+    done = _retrying(write) or (len(tries) > 1 and task.status == status)
+    if done and task.webhook_url:
+        _retrying(lambda: webhook_schedule(task_id=task.task_id))
+    return done
+
+
+def _retrying(write):
     deadline, attempt = time.monotonic() + HOLD_RESULT_SECONDS, 0
     while True:
         try:
-            return _finish(task, status, fields, **effects) or (
-                attempt > 0 and task.status == status
-            )
+            return write()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             if time.monotonic() >= deadline:
                 raise

@@ -1,8 +1,11 @@
 """The task processor: what an rq job does with the task it claims."""
 
+import contextlib
 import logging
 import time
 from dataclasses import asdict
+
+import redis
 
 from grammars.formats import format_hash, response_format_from
 from sop_llm import keys
@@ -31,7 +34,10 @@ def task_claim_next(*, lane: str, preferred_model: str = "") -> Task | None:
     """queued -> processing for the best task of the lane, by this worker."""
     worker = worker_identity.current_worker_name()
     cancel_watch().listen()
-    return lifecycle.task_claim(lane=lane, worker=worker, preferred_model=preferred_model)
+    task = lifecycle.task_claim(lane=lane, worker=worker, preferred_model=preferred_model)
+    if task is not None:  # listed in the liveness record from the claim on, held or running
+        worker_identity.running_add(task.task_id)
+    return task
 
 
 def task_run_claimed(task: Task) -> str:
@@ -104,7 +110,8 @@ def _run_task(task: Task) -> None:
 def _on_attempt(task: Task, attempt: Attempt, tokens: TokenStream) -> None:
     if attempt.outcome == "ok":
         return  # the successful attempt is written with the completion, in its round trip
-    store.timeline_add(task.task_id, "attempt", **attempt.to_dict())
+    with contextlib.suppress(redis.RedisError):  # telemetry must not end the fallback chain
+        store.timeline_add(task.task_id, "attempt", **attempt.to_dict())
     if attempt.outcome != "error":
         return
     if attempt.error_code != "cancelled":  # a cancelled task keeps what it generated

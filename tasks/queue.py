@@ -19,6 +19,8 @@ PREFERRED_MODEL_WINDOW = 32
 MAX_PASSED_OVER = 8  # a task is passed over for the loaded model at most this often
 JOB_TIMEOUT_MARGIN_SECONDS = 120
 PROCESS_NEXT_JOB = "tasks.jobs.process_next"  # by name: nothing imports the jobs module
+# A GPU slot scheduler admits tasks this long, then drains (its rq job's timeout covers both).
+SLOT_ADMIT_SECONDS = 6 * 3600
 
 
 def score(priority: int, enqueued_at: float) -> int:
@@ -35,6 +37,8 @@ def wake(lane: str, count: int = 1, pipe=None) -> None:
     With `pipe` (an rq-connection pipeline) the jobs ride in the caller's round trip."""
     queue = rq_queue(lane)
     timeout = settings.TASK_MAX_TIMEOUT_SECONDS + JOB_TIMEOUT_MARGIN_SECONDS
+    if lane == "gpu" and settings.GPU_SLOTS > 1:
+        timeout += SLOT_ADMIT_SECONDS
     for _ in range(count):
         queue.enqueue_call(
             PROCESS_NEXT_JOB,

@@ -16,7 +16,7 @@ import os
 import time
 
 from django.conf import settings
-from rq import Worker
+from rq import Queue, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
@@ -24,7 +24,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from sop_llm import keys
 from sop_llm.lanes import LANES, TASK_LANES, rq_queue
 from sop_llm.procs import process_record, provably_dead
-from sop_llm.redis import get_redis
+from sop_llm.redis import get_redis, new_rq_redis
 from tasks import lifecycle, queue, store
 
 log = logging.getLogger(__name__)
@@ -75,20 +75,25 @@ def why_lost(task: store.Task, record: str | None) -> str | None:
 def rq_forget_dead_workers() -> list[str]:
     """rq keeps a killed worker registered, its job 'started', until its key expires minutes
     later (so `rqstats` counts the dead); our liveness record knows within heartbeats."""
-    stale_after = dt.timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
     forgotten = []
-    for lane in LANES:
-        rq_lane = rq_queue(lane)
-        for worker in Worker.all(queue=rq_lane):
-            beat = worker.last_heartbeat or worker.birth_date
-            if worker_alive(worker.name) or (
-                beat and dt.datetime.now(dt.UTC) - _aware(beat) < stale_after
-            ):
-                continue
-            _fail_rq_job(rq_lane, worker.get_current_job_id())
-            worker.register_death()
-            forgotten.append(worker.name)
+    with new_rq_redis() as connection:
+        for lane in LANES:
+            rq_lane = Queue(rq_queue(lane).name, connection=connection)
+            for worker in Worker.all(queue=rq_lane):
+                if _rq_worker_dead(worker):
+                    _fail_rq_job(rq_lane, worker.get_current_job_id())
+                    worker.register_death()
+                    forgotten.append(worker.name)
     return forgotten
+
+
+def _rq_worker_dead(worker: Worker) -> bool:
+    """No liveness record of ours, and rq's own heartbeat has aged (not a worker just born)."""
+    if worker_alive(worker.name):
+        return False
+    beat = worker.last_heartbeat or worker.birth_date
+    stale_after = dt.timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
+    return beat is None or dt.datetime.now(dt.UTC) - _aware(beat) >= stale_after
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

@@ -10,19 +10,25 @@ job has run for TASK_MAX_TIMEOUT_SECONDS (the jobs queued behind it carry on), a
 when its slots are empty.
 """
 
+import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from django.conf import settings
+import redis
+from rq.job import Job
 
 from models_gpu.guard import preferred_model_key
+from sop_llm.lanes import rq_queue
 from tasks import lifecycle, worker_identity
 from tasks.cancel import cancel_watch
 from tasks.processor import task_claim_next, task_run_claimed
+from tasks.queue import PROCESS_NEXT_JOB, SLOT_ADMIT_SECONDS
 from tasks.store import Task, load
 
+log = logging.getLogger(__name__)
 # How often a scheduler with free slots looks for newly queued tasks while others generate.
 ADMIT_EVERY_SECONDS = 0.1
+CONTROL_CHECK_SECONDS = 1.0
 
 
 def task_process_slots(*, lane: str, slots: int) -> list[str]:
@@ -40,54 +46,79 @@ def task_process_slots(*, lane: str, slots: int) -> list[str]:
 class _Scheduler:
     def __init__(self, lane: str, slots: int):
         self.lane, self.slots = lane, slots
-        self.deadline = time.monotonic() + settings.TASK_MAX_TIMEOUT_SECONDS
+        self.deadline = time.monotonic() + SLOT_ADMIT_SECONDS
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="slot")
-        self.running: dict[Future, str] = {}
+        self.running: dict[Future, Task] = {}
         self.model = ""  # of the tasks running now: one model at a time (it may be loading)
         self.held: Task | None = None  # claimed for another model: runs once the batch drains
         self.finished: list[str] = []
+        self._control_checked, self._control_waiting = 0.0, False
 
     def run(self) -> list[str]:
         while True:
             self._admit()
             if self.held is not None and not self.running:
-                self._start(self.held)
-                self.held = None
+                self._start_held()
             if not self.running:
                 return self.finished
             done, _ = wait(self.running, timeout=ADMIT_EVERY_SECONDS, return_when=FIRST_COMPLETED)
             self.finished += [_collect(future, self.running) for future in done]
 
     def _admit(self) -> None:
-        while self._admitting() and self.held is None and len(self.running) < self.slots:
-            preferred = self.model or preferred_model_key()
-            task = task_claim_next(lane=self.lane, preferred_model=preferred)
-            if task is None:
-                return
-            if self.running and task.model_key != self.model:
-                self.held = task
-            else:
-                self._start(task)
+        try:
+            while self._admitting() and self.held is None and len(self.running) < self.slots:
+                preferred = self.model or preferred_model_key()
+                task = task_claim_next(lane=self.lane, preferred_model=preferred)
+                if task is None:
+                    return
+                if self.running and task.model_key != self.model:
+                    self.held = task
+                else:
+                    self._start(task)
+        except redis.RedisError as exc:  # a blip: the running slots go on; retry next tick
+            log.warning("slot scheduler could not claim: %s", exc)
 
     def _admitting(self) -> bool:
-        return not worker_identity.stopping() and time.monotonic() < self.deadline
+        if worker_identity.stopping() or time.monotonic() >= self.deadline:
+            return False
+        return not self._control_job_waiting()
+
+    def _control_job_waiting(self) -> bool:
+        """A model load/unload queued at the front: let the batch drain so it runs next."""
+        if time.monotonic() - self._control_checked >= CONTROL_CHECK_SECONDS:
+            self._control_checked = time.monotonic()
+            head = rq_queue(self.lane).get_job_ids(0, 1)
+            job = Job.fetch(head[0], connection=rq_queue(self.lane).connection) if head else None
+            self._control_waiting = job is not None and job.func_name != PROCESS_NEXT_JOB
+        return self._control_waiting
+
+    def _start_held(self) -> None:
+        """The held task may have been cancelled or recovered meanwhile: start it only if it
+        is still this claim's."""
+        held, self.held = self.held, None
+        fresh = load(held.task_id)
+        if fresh is not None and fresh.status == "processing" and fresh.run == held.run:
+            self._start(fresh)
+        else:
+            worker_identity.running_remove(held.task_id)
 
     def _start(self, task: Task) -> None:
         self.model = task.model_key
-        self.running[self.pool.submit(task_run_claimed, task)] = task.task_id
+        self.running[self.pool.submit(task_run_claimed, task)] = task
 
-    def in_flight(self) -> list[str]:
-        return [*self.running.values(), *([self.held.task_id] if self.held else [])]
+    def in_flight(self) -> list[Task]:
+        return [*self.running.values(), *([self.held] if self.held else [])]
 
 
-def _collect(future: Future, running: dict[Future, str]) -> str:
-    task_id = running.pop(future)
+def _collect(future: Future, running: dict[Future, Task]) -> str:
+    task = running.pop(future)
     future.exception()  # the task is final either way; its error is in its report and logs
-    return task_id
+    return task.task_id
 
 
-def _requeue_all(task_ids: list[str]) -> None:
-    for task_id in task_ids:
-        task = load(task_id)
-        if task is not None and lifecycle.task_requeue(task, reason="worker_stopped"):
-            cancel_watch().interrupt(task_id)  # its thread stops at the next token
+def _requeue_all(tasks: list[Task]) -> None:
+    """Back to the queue, each as this scheduler claimed it: the run guard refuses any that
+    recovery already handed to another worker."""
+    for task in tasks:
+        if lifecycle.task_requeue(task, reason="worker_stopped"):
+            cancel_watch().interrupt(task.task_id)  # its thread stops at the next token

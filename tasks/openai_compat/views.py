@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from dataclasses import dataclass
 
 import redis
 from asgiref.sync import sync_to_async
@@ -222,28 +223,43 @@ def _restarted(event: dict, generation: tuple | None) -> bool:
     return event["type"] == "task.token" and (event.get("run"), event.get("attempt")) != generation
 
 
+@dataclass
+class _Relay:
+    """What a stream has passed on of a task's tokens."""
+
+    sent: str = ""
+    generation: tuple | None = None  # (run, attempt) of the tokens sent
+    late: bool = False  # joined an answer under way (an idempotent replay): text comes at the end
+
+    def take(self, event: dict) -> str | None:
+        if self.generation is None and event.get("index", 0) > 0:
+            self.late = True
+        if self.late:
+            return None
+        self.generation = (event.get("run"), event.get("attempt"))
+        self.sent += event["text"]
+        return event["text"]
+
+
 async def _stream(events: TaskEvents, task: dict, model: str, chat: bool, include_usage: bool):
-    task_id, sent, finished, generation = task["task_id"], "", False, None
+    task_id, relay, finished = task["task_id"], _Relay(), False
     try:
         if chat:
             yield _sse(chunk(task_id, model, chat=True, role=True))
         current = await events.task()
         if current["status"] not in FINAL:
             async for event in events.events(WAIT_SECONDS):
-                if _restarted(event, generation):
+                if _restarted(event, relay.generation):
                     finished = True  # the task goes on; its id is in X-SOP-Task-Id
-                    yield _sse(RESTARTED)
-                    yield "data: [DONE]\n\n"
+                    yield _sse(RESTARTED) + "data: [DONE]\n\n"
                     return
-                if event["type"] == "task.token":
-                    generation = (event.get("run"), event.get("attempt"))
-                    sent += event["text"]
-                    yield _sse(chunk(task_id, model, chat=chat, text=event["text"]))
+                if event["type"] == "task.token" and (text := relay.take(event)):
+                    yield _sse(chunk(task_id, model, chat=chat, text=text))
                 elif event["type"] in FINAL_EVENTS:
                     break
             current = await events.task()
         finished = current["status"] in FINAL
-        for piece in _closing(current, model, chat, sent, include_usage):
+        for piece in _closing(current, model, chat, relay.sent, include_usage):
             yield piece
     except asyncio.CancelledError:
         raise
