@@ -71,7 +71,8 @@ def test_a_prompt_longer_than_the_context_is_a_clear_error():
     request.options = {"load": {"n_ctx": 512}}
     with pytest.raises(ProviderError) as caught:
         get_provider("local").generate(request)
-    assert caught.value.code == "context_length" and "loaded context is 512" in caught.value.message
+    # The batch names the slot's share of the context (n_ctx / GPU_SLOTS) and both numbers.
+    assert caught.value.code == "context_length" and "n_ctx 512 / 4 slots" in caught.value.message
 
 
 def test_a_different_context_reloads_but_a_smaller_one_reuses_the_model():
