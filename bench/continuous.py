@@ -47,7 +47,7 @@ N_CTX = 4096
 class Peer:
     """llama-server with `slots` parallel slots."""
 
-    def __init__(self, binary, slots: int, threads: int):
+    def __init__(self, binary, slots: int, threads: int, extra: tuple[str, ...] = ()):
         self.slots, self.port = slots, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
@@ -70,6 +70,7 @@ class Peer:
                 str(threads),
                 "-tb",
                 str(threads),
+                *extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -112,7 +113,7 @@ class Peer:
 class Ours:
     """The service (web + one GPU worker) with `slots` GPU_SLOTS."""
 
-    def __init__(self, redis_url: str, slots: int, threads: int, session):
+    def __init__(self, redis_url: str, slots: int, threads: int, session, **load):
         self.slots = slots
         self.svc = Service(
             redis_url=redis_url,
@@ -121,7 +122,7 @@ class Ours:
         )
         self.svc.web()
         self.svc.worker("gpu", "gpu", GPU_SLOTS=slots, LLAMA_THREADS=threads)
-        loaded = self.svc.post("/api/v1/models/load", {"model": "gemma"}, session=session)
+        loaded = self.svc.post("/api/v1/models/load", {"model": "gemma", **load}, session=session)
         loaded.raise_for_status()
         self.headers = self.svc.headers
 

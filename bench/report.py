@@ -105,6 +105,11 @@ def _s(stats: dict | None, unit: str = "") -> str:
     )
 
 
+def _on(record: dict, date: str) -> str:
+    cpu = (record.get("run_machines") or {}).get(date)
+    return f" ({cpu})" if cpu else ""
+
+
 def markdown(record: dict) -> str:
     r, m = record["results"], record["machine"]
     lines = [
@@ -181,8 +186,6 @@ def markdown(record: dict) -> str:
             f"load {ld['hot_path_load_ms']} ms",
             "",
         ]
-    if "batching" in r:
-        lines += _batching(r["batching"])
     if "throughput" in r:
         t = r["throughput"]
         lines += ["**5. Pipeline** (zero-latency OpenAI-compatible stub on loopback)", ""]
@@ -212,11 +215,18 @@ def markdown(record: dict) -> str:
         ]
         lines += [f"- {path}: {_s(stats, ' ms')}" for path, stats in c["endpoint_ms"].items()]
         lines.append("")
+    if "batching" in r:
+        lines += _batching(r["batching"])
     dates = record.get("scenario_dates") or {}
     if len(set(dates.values())) > 1:
+        runs = {}
+        for name, date in dates.items():
+            runs.setdefault(date, []).append(name)
         lines += [
             "Scenarios measured in separate runs (`python -m bench.run --only ...`): "
-            + "; ".join(f"{k} {v}" for k, v in sorted(dates.items()))
+            + "; ".join(
+                f"{d}{_on(record, d)}: {', '.join(sorted(n))}" for d, n in sorted(runs.items())
+            )
             + ". Ratios are always within one run.",
             "",
         ]
@@ -242,7 +252,8 @@ def _batching(b: dict) -> list[str]:
         f"{b['reps']} repetitions, · latency p50 over every request; {b['tokens']}-token "
         f"requests, temperature 0, 4 prompts; llama-server `ignore_eos`, ours max_tokens "
         f"{b['tokens']}; `-t {b['threads']}` / LLAMA_THREADS {b['threads']}; n_ctx 4096 in one "
-        "unified KV pool, n_ctx / slots per slot, for both)",
+        "unified KV pool, n_ctx / slots per slot, for both; llama-server otherwise at its "
+        "defaults, flash attention `auto` (on), ours off)",
         "",
     ]
     if b.get("llama_server_skipped"):
@@ -279,6 +290,14 @@ def _batching(b: dict) -> list[str]:
                 f"latency p50 {cell['latency_p50_ms']:.0f} ms, {cell['mean_tokens']:.0f} tokens "
                 f"per answer, schema-valid {cell['valid_json']}/{cell['requests']}"
             )
+    ours_s, peer_s = b["structured"].get("ours4"), b["structured"].get("np4")
+    if ours_s and peer_s:
+        lines.append(
+            "- JSON schema per answer (the two grammars allow different whitespace, so the "
+            f"answers differ in length): ours {ours_s['latency_p50_ms'] / 1000:.1f} s, "
+            f"llama-server {peer_s['latency_p50_ms'] / 1000:.1f} s p50 "
+            f"({peer_s['latency_p50_ms'] / ours_s['latency_p50_ms']:.2f}× faster)"
+        )
     for key, label in (("ours4", "ours"), ("np4", "llama-server -np 4")):
         one, four = b["ttft"].get(f"{key}@1"), b["ttft"].get(f"{key}@4")
         if one and four and one["p50_ms"] and four["p50_ms"]:

@@ -89,10 +89,8 @@ def run(smoke: bool, only: set[str] | None) -> dict:
             print(f"[bench] {name} ...", flush=True)
             results[name] = step()
             print(f"[bench] {name} done in {time.perf_counter() - started:.1f}s", flush=True)
-        if embedded is not None:
-            results.setdefault("throughput", {}).setdefault("rss_mb", {})["redis"] = round(
-                _rss(embedded)
-            )
+        if embedded is not None and "throughput" in results:
+            results["throughput"].setdefault("rss_mb", {})["redis"] = round(_rss(embedded))
     finally:
         svc.stop_all()
         stub.terminate()
@@ -135,6 +133,10 @@ def _merge_previous(record: dict) -> dict:
         record["scenario_dates"] = {
             **{k: dates.get(k, old["date"]) for k in kept},
             **record["scenario_dates"],
+        }
+        record["run_machines"] = {
+            **old.get("run_machines", {old["date"]: old["machine"]["cpu"]}),
+            record["date"]: record["machine"]["cpu"],
         }
         break
     return record
