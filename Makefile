@@ -44,6 +44,8 @@ lint: install
 
 bench: install
 	$(PY) -m pip install --quiet -e '.[bench]'
+	@echo "llama-server for the batching peer: built once from llama-cpp-python's sdist (~4.5 min on 2 cores), cached in bench/.cache"
+	$(PY) -m bench.llama_server || echo "llama-server not built: the batching scenario skips its rows"
 	$(PY) -m bench.run
 
 clean:

