@@ -55,9 +55,8 @@ class Constraint:
         return {} if self.engine is None else {"enforcement": "grammar", "engine": self.engine}
 
 
-def constraint_for(rf: ResponseFormat, engine, options: dict) -> Constraint:
-    if rf.type == "text":
-        return Constraint()
+def engine_name(options: dict) -> str:
+    """The grammar engine a local task asked for, else the service's default."""
     name = options.get("grammar_engine") or settings.GRAMMAR_ENGINE
     if name not in ENGINES:
         raise ProviderError(
@@ -65,6 +64,13 @@ def constraint_for(rf: ResponseFormat, engine, options: dict) -> Constraint:
             code="bad_request",
             provider="local",
         )
+    return name
+
+
+def constraint_for(rf: ResponseFormat, engine, options: dict) -> Constraint:
+    if rf.type == "text":
+        return Constraint()
+    name = engine_name(options)
     kind, text = source_of(rf)
     if name == "native":
         return Constraint(engine="native", grammar=_native_grammar(kind, text, engine))

@@ -7,10 +7,9 @@ batch that cost would stall every slot. The caller runs such a task on the singl
 """
 
 import numpy as np
-from django.conf import settings
 
 from grammars.compile import GrammarError, llg_grammar, source_of
-from models_gpu.structured import ENGINES
+from models_gpu.structured import engine_name
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import ResponseFormat
 
@@ -19,14 +18,7 @@ def batch_constraint(rf: ResponseFormat, options: dict) -> str | None:
     """The llguidance grammar a batched task is held to (None for plain text)."""
     if rf.type == "text":
         return None
-    name = options.get("grammar_engine") or settings.GRAMMAR_ENGINE
-    if name not in ENGINES:
-        raise ProviderError(
-            f"unknown grammar_engine {name!r}; use one of {ENGINES}",
-            code="bad_request",
-            provider="local",
-        )
-    if name == "native":
+    if engine_name(options) == "native":
         raise ProviderError(
             "local: the native GBNF engine does not run in the batch; run the task alone",
             code="batch_unsupported",
