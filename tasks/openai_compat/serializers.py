@@ -18,29 +18,10 @@ from sop_llm.strict import (
     StrictSerializer,
     wrong_type,
 )
+from tasks.openai_compat.translate import NATIVE_EXTRAS, PARAMS
 
-SAMPLING = (
-    "temperature",
-    "top_p",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "max_tokens",
-    "stop",
-)
-EXTENSIONS = (  # ours, beyond OpenAI's reference
-    "top_k",
-    "repeat_penalty",
-    "response_format",
-    "priority",
-    "timeout_seconds",
-    "deadline_seconds",
-    "metadata",
-    "webhook_url",
-    "idempotency_key",
-    "fallback",
-    "fallbacks",
-)
+# Passed through to the task serializer as the translation carries them (one list, there).
+PASSED_THROUGH = (*PARAMS, *NATIVE_EXTRAS, "fallback", "fallbacks")
 NOT_YET_CHAT = {
     "n": (1,),
     "logprobs": (False,),
@@ -155,7 +136,7 @@ class OpenAIRequest(StrictSerializer):
 
     def get_fields(self) -> dict:
         fields = super().get_fields()
-        fields.update({name: PassThrough() for name in SAMPLING + EXTENSIONS})
+        fields.update({name: PassThrough() for name in PASSED_THROUGH})
         fields.update({name: NotYet(noop) for name, noop in self.not_yet.items()})
         return fields
 
