@@ -64,7 +64,8 @@ def openai_error(
 
 # ServiceError code -> (OpenAI error type, OpenAI code, message) for the policy's refusals
 POLICY_ERRORS = {
-    "unauthorized": ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    "unauthorized": ("invalid_request_error", "invalid_api_key", None),
+    "missing_scope": ("permission_error", "missing_scope", None),
     "rate_limited": ("rate_limit_error", "rate_limit_exceeded", None),
     "redis_unavailable": ("server_error", "redis_unavailable", None),
 }
@@ -83,7 +84,7 @@ def openai_error_from(error: ServiceError):
     return response
 
 
-openai_key_required = api_key_required(respond=openai_error_from)
+openai_key_required = api_key_required(scope="tasks", respond=openai_error_from)
 
 
 def _create(request, body: dict, *, chat: bool, client_id: str, task_id: str) -> dict:
@@ -95,6 +96,7 @@ def _create(request, body: dict, *, chat: bool, client_id: str, task_id: str) ->
             request, serializer.validated_data.get("idempotency_key")
         ),
         client_id=client_id,
+        limits=request.client.limits,
         task_id=task_id,
     )[0]
 
