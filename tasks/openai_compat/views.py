@@ -73,9 +73,8 @@ POLICY_ERRORS = {
 
 def openai_error_from(error: ServiceError):
     """One error factory for the OpenAI routes: our ServiceError in OpenAI's shape."""
-    type_, code, message = POLICY_ERRORS.get(
-        error.code, ("invalid_request_error", error.code, None)
-    )
+    fallback = "rate_limit_error" if error.status == 429 else "invalid_request_error"
+    type_, code, message = POLICY_ERRORS.get(error.code, (fallback, error.code, None))
     response = openai_error(
         error.status, message or error.message, type_=type_, param=error.field, code=code
     )
@@ -153,8 +152,7 @@ def _create_error(exc: Exception, body: dict):
         field, message = _first_error(exc.detail)  # the field goes in `param`, not the message
         return openai_error(400, message, param=openai_param(field, body), code="invalid_value")
     if isinstance(exc, ServiceError):
-        type_ = "rate_limit_error" if exc.status == 429 else "invalid_request_error"
-        return openai_error(exc.status, exc.message, type_=type_, param=exc.field, code=exc.code)
+        return openai_error_from(exc)
     if isinstance(exc, redis.RedisError):
         return openai_error(
             503,
