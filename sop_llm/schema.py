@@ -12,7 +12,9 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "One of SOP_LLM_API_KEYS: `Authorization: Bearer <key>`.",
+            "description": "`Authorization: Bearer <key>`: a managed key (`sk-sop-…`, "
+            "from /api/v1/keys) or one of SOP_LLM_API_KEYS (admin). Each route needs a scope "
+            "(tasks, monitor, models, admin); a key without it gets a 403 naming it.",
         }
 
 
