@@ -80,6 +80,7 @@ def test_an_admin_reads_everyone_s_usage_and_filters_it(two_tenants, api):
     by_model = api.get("/api/v1/usage?model=other-llm").json()["usage"]
     assert [r["key_name"] for r in by_model] == ["shop"]
     assert api.get("/api/v1/usage?days=40").json()["error"]["field"] == "days"
+    assert api.get("/api/v1/usage?days=").json()["error"]["field"] == "days"
 
 
 def test_usage_is_in_stats_and_in_metrics_by_key_name(two_tenants, api):

@@ -91,6 +91,13 @@ class UsageQuery(StrictSerializer):
     key = serializers.CharField(required=False, max_length=64)
     model = serializers.CharField(required=False, max_length=200)
 
+    def to_internal_value(self, data):
+        # `?days=` would quietly mean the default: a parameter given empty is refused.
+        for name, value in data.items():
+            if value == "":
+                raise serializers.ValidationError({name: ["may not be empty"]})
+        return super().to_internal_value(data)
+
 
 class KeyUsageRowSerializer(serializers.Serializer):
     date = serializers.DateField()
