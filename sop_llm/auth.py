@@ -38,12 +38,10 @@ def key_is_valid(candidate: str | None) -> bool:
     return True
 
 
-def scope_declared(view, method: str = "GET") -> tuple[str, ...] | None:
-    """The scopes a view declares (`required_scope`: a scope, a tuple of them, or a dict by
-    HTTP method); None when it declares none, which the policy refuses (fails closed)."""
+def scope_declared(view) -> tuple[str, ...] | None:
+    """The scopes a view declares (`required_scope`: a scope, or a tuple of them any one of
+    which will do); None when it declares none, which the policy refuses (fails closed)."""
     declared = getattr(view, "required_scope", None)
-    if isinstance(declared, dict):
-        declared = declared.get(method, declared.get("*"))
     if declared is None:
         return None
     return (declared,) if isinstance(declared, str) else tuple(declared)
@@ -108,7 +106,7 @@ class ScopeRequired(permissions.BasePermission):
     """Every DRF view declares `required_scope`; a key without it is a 403 naming it."""
 
     def has_permission(self, request, view) -> bool:
-        accepted = scope_declared(view, request.method)
+        accepted = scope_declared(view)
         if accepted is None:
             raise exceptions.PermissionDenied(f"{type(view).__name__} declares no scope")
         if accepted == PUBLIC:
@@ -116,7 +114,7 @@ class ScopeRequired(permissions.BasePermission):
         if request.auth is None:
             return False  # DRF answers 401: not authenticated
         if not request.user.allows(accepted):
-            raise exceptions.PermissionDenied(scope_refusal(accepted).message)
+            raise scope_refusal(accepted)  # the same 403 as the other doors give
         return True
 
 

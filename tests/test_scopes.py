@@ -80,8 +80,9 @@ def test_each_route_answers_each_scope_as_declared(route, callback, keys_by_scop
 
 
 def scope_named(body: dict, declared: tuple[str, ...]) -> bool:
-    message = body["error"]["message"]
-    return "lacks the" in message and all(scope in message for scope in declared)
+    error = body["error"]
+    named = "lacks the" in error["message"] and all(s in error["message"] for s in declared)
+    return named and error["code"] == "missing_scope"
 
 
 @pytest.mark.parametrize("scope", SCOPES)
@@ -115,3 +116,20 @@ def test_a_missing_scope_on_the_openai_routes_is_openai_s_own_error_shape(keys_b
 
 def test_a_bootstrap_key_is_an_admin_key(api):
     assert api.get("/api/v1/keys").status_code == 200
+
+
+def test_a_view_that_declares_no_scope_is_closed_even_to_an_admin_key():
+    from rest_framework.response import Response
+    from rest_framework.test import APIRequestFactory
+    from rest_framework.views import APIView
+
+    from tests.conftest import API_KEY
+
+    class Forgotten(APIView):
+        def get(self, request):
+            return Response({"open": True})
+
+    request = APIRequestFactory().get("/x", HTTP_AUTHORIZATION=f"Bearer {API_KEY}")
+    response = Forgotten.as_view()(request)
+    assert response.status_code == 403
+    assert response.data["error"]["message"] == "Forgotten declares no scope"
