@@ -146,6 +146,17 @@ def test_patch_changes_scopes_and_limits_for_the_next_request(api):
     assert api.get("/api/v1/keys/key_nope").status_code == 404
 
 
+def test_patch_sets_and_clears_an_expiry(api):
+    record, _ = issue("tasks", name="dated")
+    path = f"/api/v1/keys/{record['id']}"
+    dated = api.patch(path, {"expires_at": later(days=30)}, format="json").json()
+    assert dated["expires_at"] is not None
+    past = api.patch(path, {"expires_at": "2001-01-01T00:00:00Z"}, format="json")
+    assert past.status_code == 400 and past.json()["error"]["field"] == "expires_at"
+    assert api.patch(path, {"expires_at": None}, format="json").json()["expires_at"] is None
+    assert api.patch(path, {"scopes": None}, format="json").status_code == 400
+
+
 def run(*args) -> str:
     out = io.StringIO()
     call_command(*args, stdout=out)

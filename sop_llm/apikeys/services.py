@@ -3,6 +3,7 @@ sha256; every other answer shows the record (id, name, scopes, limits, dates).""
 
 import time
 import uuid
+from typing import Any
 
 from sop_llm import keys
 from sop_llm.errors import Conflict, NotFound, ServiceError
@@ -46,25 +47,30 @@ def key_get(*, key_id: str) -> dict:
     return _load(key_id)[1].public()
 
 
+UNCHANGED: Any = object()
+
+
 def key_update(
     *,
     key_id: str,
     name: str | None = None,
     scopes: list[str] | None = None,
-    expires_at: float | None = None,
+    expires_at: float | None = UNCHANGED,
     limits: Limits | None = None,
 ) -> dict:
-    """Change what was given; a revoked key stays revoked (409)."""
+    """Change what was given (`expires_at=None`: never expires); a revoked key stays
+    revoked (409)."""
     digest, record = _load(key_id)
     if record.revoked_at:
         raise Conflict(f"key {key_id} is revoked; create a new one", code="key_revoked")
-    _check_expiry(expires_at)
+    if expires_at is not UNCHANGED:
+        _check_expiry(expires_at)
+        record.expires_at = expires_at
     if name is not None and name != record.name:
         _claim_name(name, key_id)
         get_redis().hdel(keys.api_key_names(), record.name)
         record.name = name
     record.scopes = sorted(set(scopes)) if scopes is not None else record.scopes
-    record.expires_at = expires_at if expires_at is not None else record.expires_at
     record.limits = limits if limits is not None else record.limits
     get_redis().hset(keys.api_key(digest), mapping=record.to_hash())
     return record.public()
