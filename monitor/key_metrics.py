@@ -1,4 +1,5 @@
-"""/metrics lines of usage per API key, labelled by the key's name (never the key), by model."""
+"""/metrics lines of usage per API key, labelled by the key's name and id (never the key), by
+model."""
 
 from sop_llm.apikeys.services import key_names
 from sop_llm.apikeys.usage import usage_totals
@@ -27,7 +28,9 @@ def key_usage_lines() -> list[str]:
     for counter, metric, help_ in METRICS:
         lines += [f"# HELP {metric} {help_}", f"# TYPE {metric} counter"]
         for (owner, model), counters in sorted(totals.items()):
-            labels = f'key="{_label(names.get(owner, owner))}",model="{_label(model)}"'
+            # The id too: a revoked key's name may be given to a new key (one series each).
+            name = _label(names.get(owner, owner))
+            labels = f'key="{name}",key_id="{owner}",model="{_label(model)}"'
             lines.append(f"{metric}{{{labels}}} {counters[counter]}")
     return lines
 

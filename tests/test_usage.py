@@ -84,7 +84,7 @@ def test_an_admin_reads_everyone_s_usage_and_filters_it(two_tenants, api):
 
 
 def test_usage_is_in_stats_and_in_metrics_by_key_name(two_tenants, api):
-    _, a, _, _ = two_tenants
+    a_record, a, b_record, _ = two_tenants
     out = io.StringIO()
     call_command("stats", "--by-key", "--json", stdout=out)
     rows = json.loads(out.getvalue())
@@ -92,8 +92,9 @@ def test_usage_is_in_stats_and_in_metrics_by_key_name(two_tenants, api):
         ("blog", "fake-llm", 2)
     }
     metrics = api.get("/metrics").content.decode()
-    assert 'sop_llm_key_prompt_tokens_total{key="shop",model="fake-llm"} 9' in metrics
-    assert 'sop_llm_key_tasks_total{key="blog",model="fake-llm"} 1' in metrics
+    shop, blog = f'key="shop",key_id="{a_record["id"]}"', f'key="blog",key_id="{b_record["id"]}"'
+    assert f'sop_llm_key_prompt_tokens_total{{{shop},model="fake-llm"}} 9' in metrics
+    assert f'sop_llm_key_tasks_total{{{blog},model="fake-llm"}} 1' in metrics
     assert a not in metrics
 
 
