@@ -166,6 +166,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["sop_llm.auth.ScopeRequired"],
     "SERVE_AUTHENTICATION": ["sop_llm.auth.ApiKeyAuthentication"],
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "sop_llm.schema.document_scope_refusals",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",  # served from the package: no CDN needed
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
