@@ -5,7 +5,7 @@ oldest-pending messages (and is told how many), never anyone else's, never a wor
 
 A `monitor` (or admin) key sees everything; a `tasks` key sees only its own tasks' events and
 logs. A managed key is re-checked every REVALIDATE_SECONDS: a revoked or expired key's socket
-is closed (4401) within a second.
+is closed (4401) within a second, one that lost its scopes too (4403).
 """
 
 import asyncio
@@ -15,7 +15,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from sop_llm import jsonparse, keys
 from sop_llm.auth import scope_client
-from sop_llm.principals import AuthError, principal_from_hash
+from sop_llm.principals import AuthError, principal_from_hash, scope_refusal
 from sop_llm.redis import get_async_redis
 
 QUEUE_LIMIT = 1000
@@ -84,16 +84,24 @@ class MonitorConsumer(AsyncWebsocketConsumer):
             await self.send(data)
 
     async def _revalidate(self):
-        """Re-read the key's record: revocation and expiry reach an open socket too."""
+        """Re-read the key's record: revocation, expiry and scope changes reach an open
+        socket too."""
         while True:
             await asyncio.sleep(REVALIDATE_SECONDS)
             raw = await self.redis.hgetall(keys.api_key(self.principal.digest))
             try:
-                principal_from_hash(raw, self.principal.digest)
+                principal = principal_from_hash(raw, self.principal.digest)
             except AuthError as exc:
-                await self.send(json.dumps({"type": "error", "message": exc.message}))
-                await self.close(code=CLOSE_UNAUTHORIZED)
-                return
+                return await self._refuse(exc.message, CLOSE_UNAUTHORIZED)
+            if not principal.allows(self.required_scope):
+                return await self._refuse(
+                    scope_refusal(self.required_scope).message, CLOSE_FORBIDDEN
+                )
+            self.tenant = None if principal.allows(("monitor",)) else principal.id
+
+    async def _refuse(self, message: str, code: int) -> None:
+        await self.send(json.dumps({"type": "error", "message": message}))
+        await self.close(code=code)
 
     async def _wanted(self, data: str) -> bool:
         if self.types is None and self.task_id is None and self.tenant is None:

@@ -7,7 +7,7 @@ import logging
 import requests
 from channels.testing import WebsocketCommunicator
 
-from sop_llm.apikeys.services import key_revoke
+from sop_llm.apikeys.services import key_revoke, key_update
 from sop_llm.asgi import application
 from sop_llm.redis import get_redis
 from tests.fakes.servers import FakeServer, Reply, openai_chat
@@ -89,3 +89,17 @@ def test_a_key_is_never_stored_or_logged_in_clear(api, burst, caplog, redis_pref
     assert "apikey:" in stored and created["id"] in stored  # the scan does see the key's record
     assert key not in stored and key.removeprefix("sk-sop-") not in stored
     assert caplog.text and key not in caplog.text
+
+
+def test_a_scope_change_reaches_an_open_websocket():
+    record, key = issue("monitor", name="narrowed")
+
+    async def scenario():
+        socket = WebsocketCommunicator(application, "/ws/monitor", headers=bearer(key))
+        assert (await socket.connect())[0]
+        await asyncio.to_thread(key_update, key_id=record["id"], scopes=["models"])
+        said = json.loads(await socket.receive_from(timeout=3))
+        assert said["type"] == "error" and "lacks the monitor or tasks scope" in said["message"]
+        assert await socket.receive_output(timeout=3) == {"type": "websocket.close", "code": 4403}
+
+    asyncio.run(scenario())
