@@ -184,3 +184,9 @@ def test_the_command_line_refuses_bad_input_naming_the_field():
         run("keys", "create", "taken", "--scopes", "tasks")
     with pytest.raises(CommandError, match="not_found"):
         run("keys", "revoke", "key_unknown")
+
+
+def test_the_command_line_says_when_redis_is_unreachable(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    with pytest.raises(CommandError, match="redis_unavailable"):
+        run("keys", "list")

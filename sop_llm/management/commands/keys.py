@@ -62,4 +62,10 @@ def _created(record: dict) -> list[str]:
 
 def _row(record: dict) -> dict:
     limits = ",".join(f"{k}={v}" for k, v in record["limits"].items() if v is not None)
-    return {**record, "scopes": ",".join(record["scopes"]), "limits": limits or "-"}
+    expires = record["expires_at"] or "never"
+    return {
+        **record,
+        "scopes": ",".join(record["scopes"]),
+        "limits": limits or "-",
+        "expires_at": expires,
+    }
