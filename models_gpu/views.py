@@ -17,6 +17,7 @@ from models_gpu.services import (
     model_unload,
 )
 from sop_llm.errors import ServiceError, json_error
+from sop_llm.principals import ANY_KEY
 from sop_llm.schema import errors
 
 
@@ -61,6 +62,8 @@ def waiting(drf_view):
 class ModelList(APIView):
     """The catalog: GGUF files under MODELS_DIR with their header metadata."""
 
+    required_scope = ANY_KEY
+
     @extend_schema(responses={200: ModelListSerializer, **errors(401)})
     def get(self, request):
         return Response({"models": model_list()})
@@ -69,6 +72,8 @@ class ModelList(APIView):
 class ModelStatus(APIView):
     """The GPU (or "no GPU") and the model the GPU worker holds."""
 
+    required_scope = ANY_KEY
+
     @extend_schema(responses={200: ModelStatusSerializer, **errors(401, 503)})
     def get(self, request):
         return Response(model_status())
@@ -76,6 +81,8 @@ class ModelStatus(APIView):
 
 class ModelLoad(APIView):
     """Load a catalog model on the GPU worker, ahead of queued tasks."""
+
+    required_scope = "models"
 
     def get_serializer(self, *args, **kwargs):
         return ModelLoadSerializer(*args, **kwargs)
@@ -101,6 +108,8 @@ class ModelLoad(APIView):
 class ModelUnload(APIView):
     """Unload the model and free the GPU."""
 
+    required_scope = "models"
+
     def get_serializer(self, *args, **kwargs):
         return ModelUnloadSerializer(*args, **kwargs)
 
@@ -122,6 +131,8 @@ class ModelUnload(APIView):
 
 class ModelJob(APIView):
     """Follow a load/unload that outlasted its wait."""
+
+    required_scope = "models"
 
     @extend_schema(
         responses={

@@ -3,6 +3,7 @@
 import time
 
 from models_gpu.services import model_status
+from monitor.key_metrics import key_usage_lines
 from sop_llm import __version__, keys
 from sop_llm.lanes import LANES, TASK_LANES
 from sop_llm.redis import get_redis, redis_ping
@@ -78,7 +79,8 @@ def metrics_text() -> str:
     ]
     if not up:
         return "\n".join(lines) + "\n"
-    return "\n".join(lines + _counter_lines() + _liveness_lines() + _slot_lines()) + "\n"
+    lines += _counter_lines() + key_usage_lines() + _liveness_lines() + _slot_lines()
+    return "\n".join(lines) + "\n"
 
 
 def _slot_lines() -> list[str]:

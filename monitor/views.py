@@ -27,6 +27,8 @@ from sop_llm.schema import errors
 class Status(APIView):
     """Health of everything: Redis, workers per lane, GPU, loaded model, queues, today."""
 
+    required_scope = "monitor"
+
     @extend_schema(responses={200: StatusSerializer, **errors(401)})
     def get(self, request):
         return Response(monitor_status())
@@ -34,6 +36,8 @@ class Status(APIView):
 
 class Queue(APIView):
     """Pending tasks of each lane in run order, and what is processing."""
+
+    required_scope = "monitor"
 
     @extend_schema(responses={200: QueueSerializer, **errors(401, 503)})
     def get(self, request):
@@ -50,6 +54,8 @@ class LogsQuery(serializers.Serializer):
 
 class Logs(APIView):
     """Recent logs (newest first), by task and minimum level."""
+
+    required_scope = "monitor"
 
     @extend_schema(responses={200: LogsSerializer, **errors(400, 401, 503)}, parameters=[LogsQuery])
     def get(self, request):
@@ -71,6 +77,8 @@ class StatsQuery(serializers.Serializer):
 class Stats(APIView):
     """Daily counters: created/completed/failed/cancelled, tokens, per provider."""
 
+    required_scope = "monitor"
+
     @extend_schema(
         responses={200: StatsSerializer, **errors(400, 401, 503)}, parameters=[StatsQuery]
     )
@@ -80,13 +88,13 @@ class Stats(APIView):
         return Response(monitor_stats(days=query.validated_data["days"]))
 
 
-@api_key_required(token=lambda: settings.METRICS_TOKEN)
+@api_key_required(scope="monitor", token=lambda: settings.METRICS_TOKEN)
 def metrics(request):
     """Prometheus text format. Takes an API key, or METRICS_TOKEN for scrapers."""
     return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4")
 
 
-@api_key_required(pages=True)
+@api_key_required(scope="monitor", pages=True)
 def dashboard(request):
     """The live dashboard; signs in through the API-key page (a signed cookie)."""
     return render(request, "monitor/dashboard.html")
@@ -94,6 +102,8 @@ def dashboard(request):
 
 class RqStats(APIView):
     """django-rq's own statistics (queues, jobs, workers), behind the service's API key."""
+
+    required_scope = "monitor"
 
     @extend_schema(responses={200: RqStatsSerializer, **errors(401, 503)})
     def get(self, request):

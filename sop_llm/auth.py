@@ -1,20 +1,19 @@
 """Who is calling: `Authorization: Bearer <key>`, or a signed cookie set by the sign-in page.
 
-One policy, three doors: `ApiKeyAuthentication` for DRF views, `@api_key_required` for plain
-and async views, `scope_client` for the WebSocket. Each also applies the per-key rate limit,
-and a Redis outage while checking is a 503 in the route's own error shape.
+One policy, three doors: `ApiKeyAuthentication` + `ScopeRequired` for DRF views,
+`@api_key_required(scope=...)` for plain and async views, `scope_client` for the WebSocket. The
+caller is a `Principal` (sop_llm.principals), request.user on every door. Every route declares
+its scope; each door also applies the per-key rate limit, and a Redis outage while checking is
+a 503 in the route's own error shape.
 """
 
-import hashlib
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import parse_qs, urlsplit
 
 import redis
 from asgiref.sync import iscoroutinefunction, sync_to_async
-from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.cookie import parse_cookie
@@ -22,6 +21,7 @@ from rest_framework import authentication, exceptions, permissions, renderers
 from rest_framework.authentication import CSRFCheck
 
 from sop_llm.errors import ServiceError, json_error, redis_unavailable
+from sop_llm.principals import PUBLIC, AuthError, Principal, principal_for, scope_refusal
 from sop_llm.ratelimit import rate_limited
 
 COOKIE_NAME = "sop_llm_key"
@@ -29,26 +29,22 @@ COOKIE_SALT = "sop-llm-signin"
 COOKIE_MAX_AGE_SECONDS = 12 * 3600
 
 
-@dataclass(frozen=True)
-class ApiClient:
-    """The caller behind a key. `id` is a short hash: safe to log and to count by."""
-
-    id: str
-    is_authenticated: bool = True
-
-
 def key_is_valid(candidate: str | None) -> bool:
-    if not candidate:
+    """For the sign-in page: does this key open anything now?"""
+    try:
+        principal_for(candidate)
+    except AuthError:
         return False
-    # Compare against every key, without an early exit, so timing says nothing about which.
-    matched = False
-    for key in settings.API_KEYS:
-        matched |= hmac.compare_digest(candidate.encode(), key.encode())
-    return matched
+    return True
 
 
-def client_for(key: str) -> ApiClient:
-    return ApiClient(id=hashlib.sha256(key.encode()).hexdigest()[:12])
+def scope_declared(view) -> tuple[str, ...] | None:
+    """The scopes a view declares (`required_scope`: a scope, or a tuple of them any one of
+    which will do); None when it declares none, which the policy refuses (fails closed)."""
+    declared = getattr(view, "required_scope", None)
+    if declared is None:
+        return None
+    return (declared,) if isinstance(declared, str) else tuple(declared)
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -78,17 +74,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION")
         if header:
-            key = bearer_token(header)
-            if not key_is_valid(key):
-                raise exceptions.AuthenticationFailed("invalid API key")
-            return client_for(key), key
+            return _drf_principal(bearer_token(header)), "bearer"
         key = cookie_key(request._request)
         if key is None:
             return None
-        if not key_is_valid(key):
-            raise exceptions.AuthenticationFailed("the signed-in key is no longer valid")
+        principal = _drf_principal(key)
         self._enforce_csrf(request)
-        return client_for(key), key
+        return principal, "cookie"
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="sop-llm"'
@@ -103,9 +95,27 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.PermissionDenied(f"CSRF check failed: {reason}")
 
 
-class HasApiKey(permissions.BasePermission):
+def _drf_principal(key: str | None) -> Principal:
+    try:
+        return principal_for(key)
+    except AuthError as exc:
+        raise exceptions.AuthenticationFailed(exc.message) from None
+
+
+class ScopeRequired(permissions.BasePermission):
+    """Every DRF view declares `required_scope`; a key without it is a 403 naming it."""
+
     def has_permission(self, request, view) -> bool:
-        return request.auth is not None
+        accepted = scope_declared(view)
+        if accepted is None:
+            raise exceptions.PermissionDenied(f"{type(view).__name__} declares no scope")
+        if accepted == PUBLIC:
+            return True
+        if request.auth is None:
+            return False  # DRF answers 401: not authenticated
+        if not request.user.allows(accepted):
+            raise scope_refusal(accepted)  # the same 403 as the other doors give
+        return True
 
 
 class SignedInBrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
@@ -114,26 +124,36 @@ class SignedInBrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
     template = "sop_llm/api.html"
 
 
-def _request_client(request, *, cookie: bool, token: str | None) -> ApiClient | None:
+METRICS_SCRAPER = Principal(id="metrics-token", name="metrics-token", scopes=frozenset())
+
+
+def _request_principal(request, *, cookie: bool, token: str | None) -> Principal:
     key = bearer_token(request.headers.get("Authorization"))
     if key is None and cookie:
         key = cookie_key(request)
-    if key_is_valid(key):
-        return client_for(key)
     if token and key and hmac.compare_digest(key.encode(), token.encode()):
-        return ApiClient(id="metrics-token")
-    return None
+        return METRICS_SCRAPER  # scrape-only: passes the metrics route, nothing else
+    return principal_for(key)
 
 
-def _gate(request, *, pages: bool, token: str | None) -> ServiceError | HttpResponse | None:
-    """None when the request may go on (request.client set); else what to answer."""
-    request.client = _request_client(request, cookie=pages, token=token)
-    if request.client is None and pages:
-        return HttpResponseRedirect(f"/signin/?next={request.path}")
-    if request.client is None:
-        return ServiceError("missing or invalid API key", code="unauthorized", status=401)
+def _gate(
+    request, *, scope: tuple[str, ...], pages: bool, token: str | None
+) -> ServiceError | HttpResponse | None:
+    """None when the request may go on (request.client and request.user set); else what to
+    answer."""
     try:
-        return rate_limited(request.client.id)
+        principal = _request_principal(request, cookie=pages, token=token)
+    except AuthError as exc:
+        if pages:
+            return HttpResponseRedirect(f"/signin/?next={request.path}")
+        return exc
+    except (redis.ConnectionError, redis.TimeoutError):
+        return redis_unavailable()
+    request.client = request.user = principal
+    if principal is not METRICS_SCRAPER and not principal.allows(scope):
+        return scope_refusal(scope)
+    try:
+        return rate_limited(principal)
     except (redis.ConnectionError, redis.TimeoutError):
         return redis_unavailable()
 
@@ -141,13 +161,17 @@ def _gate(request, *, pages: bool, token: str | None) -> ServiceError | HttpResp
 def api_key_required(
     view=None,
     *,
+    scope: str | tuple[str, ...],
     respond: Callable[[ServiceError], HttpResponse] = json_error,
     pages: bool = False,
     token: Callable[[], str | None] = lambda: None,
 ):
-    """The policy for views DRF does not serve. `pages`: people, who may use the sign-in
+    """The policy for views DRF does not serve. `scope`: what the route declares (any one of
+    them lets a key in; admin always does); `pages`: people, who may use the sign-in
     cookie and are sent to sign in; `respond`: the route's error shape; `token`: another
     accepted bearer token (the scrape-only METRICS_TOKEN)."""
+
+    accepted = (scope,) if isinstance(scope, str) else tuple(scope)
 
     def decorate(view):
         def answer(outcome):
@@ -158,22 +182,24 @@ def api_key_required(
             @wraps(view)
             async def async_wrapper(request, *args, **kwargs):
                 gate = sync_to_async(_gate, thread_sensitive=False)
-                outcome = await gate(request, pages=pages, token=token())
+                outcome = await gate(request, scope=accepted, pages=pages, token=token())
                 return answer(outcome) if outcome else await view(request, *args, **kwargs)
 
+            async_wrapper.required_scope = accepted
             return async_wrapper
 
         @wraps(view)
         def wrapper(request, *args, **kwargs):
-            outcome = _gate(request, pages=pages, token=token())
+            outcome = _gate(request, scope=accepted, pages=pages, token=token())
             return answer(outcome) if outcome else view(request, *args, **kwargs)
 
+        wrapper.required_scope = accepted
         return wrapper
 
     return decorate(view) if view is not None else decorate
 
 
-def scope_client(scope: dict) -> ApiClient | None:
+def scope_client(scope: dict) -> Principal | None:
     """The WebSocket's caller: a bearer header, `?token=`, or the sign-in cookie from our own
     origin (a cookie rides along cross-site, so only same-origin is trusted)."""
     headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
@@ -183,4 +209,7 @@ def scope_client(scope: dict) -> ApiClient | None:
         cookie = parse_cookie(headers.get("cookie", "")).get(COOKIE_NAME)
         same_origin = urlsplit(headers.get("origin", "")).netloc == headers.get("host")
         key = unsign_cookie(cookie) if cookie and same_origin else None
-    return client_for(key) if key_is_valid(key) else None
+    try:
+        return principal_for(key)
+    except AuthError:
+        return None

@@ -53,10 +53,10 @@ def redis_unavailable() -> ServiceError:
     )
 
 
-def too_many(wait: float | None) -> ServiceError:
+def too_many(wait: float | None, *, limit: str = "RATE_LIMIT_PER_MINUTE") -> ServiceError:
     seconds = int(wait or 1) + 1
     return ServiceError(
-        f"rate limit exceeded (RATE_LIMIT_PER_MINUTE); retry in {seconds}s",
+        f"rate limit exceeded ({limit}); retry in {seconds}s",
         code="rate_limited",
         status=429,
         headers={"Retry-After": str(seconds)},

@@ -42,8 +42,9 @@ def session_timeline(task_id: str) -> str:
     return _p(f"session:{task_id}:timeline")
 
 
-def idempotency(key: str) -> str:
-    return _p(f"idempotency:{key}")
+def idempotency(owner: str, key: str) -> str:
+    """An idempotency key is its owner's own: two tenants may use the same one."""
+    return _p(f"idempotency:{owner}:{key}")
 
 
 def logs_recent() -> str:
@@ -149,3 +150,43 @@ def metrics_histogram(name: str) -> str:
 def rate_limit(client_id: str, window: int) -> str:
     """Requests of one API key in one fixed one-minute window."""
     return _p(f"ratelimit:{client_id}:{window}")
+
+
+# --- Managed API keys, usage and per-key limits (issue 20) ---
+# A key itself is never stored: only its sha256 (the digest below).
+
+
+def api_key(digest: str) -> str:
+    """Hash: one managed key's record (id, name, scopes, expiry, limits), by the key's sha256."""
+    return _p(f"apikey:{digest}")
+
+
+def api_key_ids() -> str:
+    """Hash id -> digest of every managed key (revoked ones too, for listing)."""
+    return _p("apikeys:ids")
+
+
+def api_key_names() -> str:
+    """Hash name -> id of the live managed keys (a name is unique among them)."""
+    return _p("apikeys:names")
+
+
+def principal_open(principal_id: str) -> str:
+    """Set of a principal's tasks not yet final (its queued-at-once limit)."""
+    return _p(f"principal:{principal_id}:open")
+
+
+def principal_tokens(principal_id: str, date: str) -> str:
+    """Tokens charged to a principal on a UTC day: reserved max_tokens of tasks in flight,
+    then what they really used (its tokens-per-day limit)."""
+    return _p(f"principal:{principal_id}:tokens:{date}")
+
+
+def usage_day(date: str) -> str:
+    """Hash "{principal}|{model}|{counter}" -> amount for one UTC day."""
+    return _p(f"usage:{date}")
+
+
+def usage_total() -> str:
+    """Hash "{principal}|{model}|{counter}" -> amount since the start (for /metrics)."""
+    return _p("usage:total")

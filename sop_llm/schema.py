@@ -12,7 +12,9 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "One of SOP_LLM_API_KEYS: `Authorization: Bearer <key>`.",
+            "description": "`Authorization: Bearer <key>`: a managed key (`sk-sop-…`, "
+            "from /api/v1/keys) or one of SOP_LLM_API_KEYS (admin). Each route needs a scope "
+            "(tasks, monitor, models, admin); a key without it gets a 403 naming it.",
         }
 
 
@@ -28,3 +30,17 @@ class ErrorSerializer(serializers.Serializer):
 
 def errors(*statuses: int) -> dict:
     return dict.fromkeys(statuses, ErrorSerializer)
+
+
+def document_scope_refusals(result, generator, request, public):
+    """Every route that takes a key may answer 403 (the key lacks the route's scope): say so
+    once here rather than in each view's responses."""
+    forbidden = {
+        "description": "the API key lacks the route's scope (the message names it)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "401" in operation.get("responses", {}):
+                operation["responses"].setdefault("403", forbidden)
+    return result

@@ -145,7 +145,7 @@ CACHES = {
 REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_AUTHENTICATION_CLASSES": ["sop_llm.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["sop_llm.auth.HasApiKey"],
+    "DEFAULT_PERMISSION_CLASSES": ["sop_llm.auth.ScopeRequired"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "sop_llm.auth.SignedInBrowsableAPIRenderer",
@@ -163,13 +163,20 @@ SPECTACULAR_SETTINGS = {
     "The OpenAI-compatible routes (`/v1/...`) follow OpenAI's own published spec.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["sop_llm.auth.HasApiKey"],
+    "SERVE_PERMISSIONS": ["sop_llm.auth.ScopeRequired"],
     "SERVE_AUTHENTICATION": ["sop_llm.auth.ApiKeyAuthentication"],
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "sop_llm.schema.document_scope_refusals",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",  # served from the package: no CDN needed
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"KvCacheTypeEnum": "models_gpu.serializers.KV_CACHE_TYPES"},
+    "ENUM_NAME_OVERRIDES": {
+        "KvCacheTypeEnum": "models_gpu.serializers.KV_CACHE_TYPES",
+        "KeyStateEnum": "sop_llm.apikeys.serializers.KEY_STATES",
+    },
 }
 
 

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from monitor import views as monitor_views
 from sop_llm import views
 from sop_llm.auth import api_key_required
+from sop_llm.principals import ANY_KEY
 
 handler404 = "sop_llm.errors.handler404"
 
@@ -17,6 +18,8 @@ handler500 = "sop_llm.errors.handler500"
 
 class ApiRoot(APIView):
     """SOP LLM: a dumb executor for LLM inference. Every call needs an API key."""
+
+    required_scope = ANY_KEY
 
     @extend_schema(exclude=True)
     def get(self, request):
@@ -37,8 +40,18 @@ class ApiRoot(APIView):
                 "docs": url("docs"),
                 "schema": url("schema"),
                 "openai_models": url("openai-models"),
+                "keys": url("keys-list"),
+                "usage": url("usage"),
             }
         )
+
+
+class Schema(SpectacularJSONAPIView):
+    required_scope = ANY_KEY
+
+
+class Docs(SpectacularSwaggerView):
+    required_scope = ANY_KEY
 
 
 urlpatterns = [
@@ -47,16 +60,17 @@ urlpatterns = [
     path("signin/", views.signin, name="signin"),
     path("signout/", views.signout, name="signout"),
     path("api/v1/", ApiRoot.as_view(), name="api-root"),
-    path("api/schema/", SpectacularJSONAPIView.as_view(), name="schema"),
+    path("api/schema/", Schema.as_view(), name="schema"),
     path(
         "api/docs/",
-        api_key_required(SpectacularSwaggerView.as_view(url_name="schema"), pages=True),
+        api_key_required(Docs.as_view(url_name="schema"), scope=ANY_KEY, pages=True),
         name="docs",
     ),
     path("api/v1/", include("tasks.urls")),
     path("api/v1/", include("models_gpu.urls")),
     path("api/v1/", include("tasks.grammar_urls")),
     path("api/v1/", include("monitor.urls")),
+    path("api/v1/", include("sop_llm.apikeys.urls")),
     path("metrics", monitor_views.metrics, name="metrics"),
     path("", include("tasks.openai_compat.urls")),
     path("monitor/", monitor_views.dashboard, name="dashboard"),

@@ -19,6 +19,7 @@ from sop_llm.auth import (
     key_is_valid,
 )
 from sop_llm.errors import ServiceError, json_error
+from sop_llm.principals import ANY_KEY, PUBLIC
 from sop_llm.redis import redis_ping
 
 STARTED_AT = time.time()
@@ -54,7 +55,7 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 @json_only("GET", "HEAD")
-@api_key_required
+@api_key_required(scope=ANY_KEY)
 def ready(request: HttpRequest) -> JsonResponse:
     """Readiness: Redis answers within a second (503 with the reason otherwise). Needs a key."""
     reason = redis_ping(timeout=settings.READY_TIMEOUT_SECONDS)
@@ -67,6 +68,9 @@ def ready(request: HttpRequest) -> JsonResponse:
         )
         return json_error(error)
     return JsonResponse({"status": "ready", "redis": "ok", "uptime_seconds": _uptime()})
+
+
+health.required_scope = PUBLIC
 
 
 def _uptime() -> float:
@@ -105,3 +109,6 @@ def signout(request: HttpRequest):
     response = HttpResponseRedirect("/signin/")
     response.delete_cookie(COOKIE_NAME)
     return response
+
+
+signin.required_scope = signout.required_scope = PUBLIC

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from grammars.formats import named_grammars
+from sop_llm.principals import ANY_KEY
 from sop_llm.providers import REGISTRY
 from sop_llm.providers.structured import preflight_for
 from sop_llm.schema import errors
@@ -45,6 +46,8 @@ class PreflightSerializer(serializers.Serializer):
 class GrammarList(APIView):
     """The named GBNF grammars (`response_format: {"type": "grammar", "name": ...}`)."""
 
+    required_scope = ANY_KEY
+
     @extend_schema(responses={200: GrammarListSerializer, **errors(401)})
     def get(self, request):
         grammars = []
@@ -62,6 +65,8 @@ class CheckSerializer(StrictSerializer):
 
 class GrammarCheck(APIView):
     """Preflight: per keyword of a JSON schema, how `provider` would enforce it."""
+
+    required_scope = ANY_KEY
 
     def get_serializer(self, *args, **kwargs):
         return CheckSerializer(*args, **kwargs)

@@ -24,6 +24,7 @@ from sop_llm.telemetry.events import publish
 from sop_llm.telemetry.stats import stats_incr
 from tasks import lua, queue
 from tasks.store import Effects, Task, flat_args, load, pairs_to_dict, timeline_add
+from tasks.usage import usage_effects
 from tasks.webhooks import webhook_schedule
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ def _finish(task: Task, status: str, fields: dict, *, counts=None, effects=None,
     timeline_add(task.task_id, status, pipe=effects, **({"code": code} if code else {}))
     stats_incr(effects, {status: 1, f"{status}:{task.provider}": 1, **(counts or {})})
     publish(f"task.{status}", pipe=effects, task_id=task.task_id, status=status)
+    usage_effects(effects, task, fields)
     return transition(task, status, {"finished_at": time.time(), **fields}, effects, allowed)
 
 

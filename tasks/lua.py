@@ -19,10 +19,15 @@ def run(source: str, *, keys: list[str], args: list, client=None):
     return _registered(source)(keys=keys, args=args, client=client or get_redis())
 
 
+# The owner's limits are checked and charged in the same step, so they hold exactly however
+# many submissions race: its open tasks (a set) and its tokens today (reserved max_tokens).
 # -> {'created', position} | {'exists', stored idempotency value} | {'full', depth}
-# KEYS: session, timeline, pending, idempotency ('' = none), deadlines
+#    | {'limit', 'max_queued' | 'tokens_per_day', current amount}
+# KEYS: session, timeline, pending, idempotency ('' = none), deadlines, owner's open tasks,
+#       owner's tokens today
 # ARGV: task_id, idem_value, idem_ttl, session_ttl, score, max_pending, timeline_json,
-#       deadline_at ('' = none), then field/value pairs for the session hash
+#       deadline_at ('' = none), max_queued ('' = none), tokens_per_day ('' = none),
+#       tokens to reserve, tokens counter ttl, then field/value pairs for the session hash
 CREATE = """
 if KEYS[4] ~= '' then
   local existing = redis.call('GET', KEYS[4])
@@ -30,10 +35,21 @@ if KEYS[4] ~= '' then
 end
 local depth = redis.call('ZCARD', KEYS[3])
 if depth >= tonumber(ARGV[6]) then return {'full', tostring(depth)} end
+local open = redis.call('SCARD', KEYS[6])
+if ARGV[9] ~= '' and open >= tonumber(ARGV[9]) then
+  return {'limit', 'max_queued', tostring(open)}
+end
+local charged = tonumber(redis.call('GET', KEYS[7]) or '0')
+if ARGV[10] ~= '' and charged + tonumber(ARGV[11]) > tonumber(ARGV[10]) then
+  return {'limit', 'tokens_per_day', tostring(charged)}
+end
 if KEYS[4] ~= '' then
   redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[3])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+redis.call('SADD', KEYS[6], ARGV[1])
+redis.call('INCRBY', KEYS[7], ARGV[11])
+redis.call('EXPIRE', KEYS[7], ARGV[12])
+redis.call('HSET', KEYS[1], unpack(ARGV, 13))
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 if ARGV[8] ~= '' then redis.call('ZADD', KEYS[5], ARGV[8], ARGV[1]) end

@@ -9,12 +9,13 @@ from django.conf import settings
 
 from sop_llm import keys
 from sop_llm.errors import Conflict, NotFound, ServiceError
+from sop_llm.principals import Limits
 from sop_llm.providers import lane_for
 from sop_llm.providers.types import SamplingParams
 from sop_llm.redis import get_redis, get_rq_redis
 from sop_llm.telemetry.events import publish
 from sop_llm.telemetry.stats import stats_incr
-from tasks import lifecycle, lua, queue, store
+from tasks import lifecycle, lua, queue, quota, store
 from tasks.estimate import queue_estimate
 from tasks.presenters import task_public, task_report_view
 from tasks.recovery import live_workers, why_lost
@@ -43,12 +44,19 @@ def _split_secrets(data: dict) -> tuple[dict, dict]:
 
 
 def task_create(
-    *, data: dict, idempotency_key: str | None, client_id: str, task_id: str | None = None
+    *,
+    data: dict,
+    idempotency_key: str | None,
+    client_id: str,
+    limits: Limits | None = None,
+    task_id: str | None = None,
 ) -> tuple[dict, bool]:
     """Store and enqueue a validated task. -> (the task as the API shows it, created?).
 
-    `task_id` lets a caller subscribe to the task's events before it exists."""
+    `client_id`: its owner (the principal's id), who alone sees it and whose `limits` it
+    counts against. `task_id` lets a caller subscribe to the task's events before it exists."""
     data = {k: v for k, v in data.items() if k not in ("idempotency_key", "wait")}
+    quota.check_priority(limits, data["priority"])
     task_id = task_id or new_task_id()
     lane = lane_for(data["provider"])
     now = time.time()
@@ -74,16 +82,19 @@ def task_create(
         "crash_count": 0,
         "max_tokens": (data.get("params") or {}).get("max_tokens", SamplingParams.max_tokens),
     }
+    fields["reserved_tokens"] = fields["max_tokens"]
     fingerprint = _fingerprint(data)
     entry = json.dumps({"at": now, "event": "created", "lane": lane, "priority": data["priority"]})
-    outcome, value = lua.run(
+    outcome, value, *current = lua.run(
         lua.CREATE,
         keys=[
             keys.session(task_id),
             keys.session_timeline(task_id),
             keys.queue_pending(lane),
-            keys.idempotency(idempotency_key) if idempotency_key else "",
+            keys.idempotency(client_id, idempotency_key) if idempotency_key else "",
             keys.queue_deadlines(),
+            keys.principal_open(client_id),
+            keys.principal_tokens(client_id, quota.day_of(now)),
         ],
         args=[
             task_id,
@@ -94,11 +105,16 @@ def task_create(
             settings.QUEUE_MAX_PENDING,
             entry,
             fields["deadline_at"] or "",
+            *quota.limit_args(limits),
+            fields["reserved_tokens"],
+            quota.TOKENS_TTL_SECONDS,
             *store.flat_args(fields),
         ],
     )
     if outcome == "exists":
-        return _replay(value, fingerprint, idempotency_key), False
+        return _replay(value, fingerprint, idempotency_key, client_id), False
+    if outcome == "limit":
+        raise quota.limit_refusal(value, current[0], limits, fields["reserved_tokens"])
     if outcome == "full":
         raise ServiceError(
             f"the {lane} queue is full ({value} pending, QUEUE_MAX_PENDING="
@@ -140,40 +156,42 @@ def _after_create(task_id: str, lane: str, data: dict) -> None:
     pipe.execute()
 
 
-def _replay(stored: str, fingerprint: str, key: str) -> dict:
+def _replay(stored: str, fingerprint: str, key: str, owner: str) -> dict:
     task_id, _, stored_fingerprint = stored.partition("|")
     if stored_fingerprint != fingerprint:
         raise Conflict(
             f"Idempotency-Key {key!r} was already used for a different request (task {task_id})",
             code="idempotency_conflict",
         )
-    return task_get(task_id=task_id)
+    return task_get(task_id=task_id, tenant=owner)
 
 
-def _load(task_id: str) -> store.Task:
+def _load(task_id: str, tenant: str | None) -> store.Task:
+    """The task, if `tenant` may see it (None: anyone's). Another tenant's task is a 404
+    like a missing one: whether it exists is not told."""
     task = store.load(task_id) if task_id and len(task_id) <= 64 else None
-    if task is None:
+    if task is None or (tenant is not None and task.client != tenant):
         raise NotFound(f"no task {task_id!r} (unknown, or expired after its TTL)")
     return task
 
 
-def task_get(*, task_id: str) -> dict:
-    task = _load(task_id)
+def task_get(*, task_id: str, tenant: str | None = None) -> dict:
+    task = _load(task_id, tenant)
     view = task_public(task)
     if task.status == "queued":
         view["queue"] = queue_estimate(task.lane, task_id, len(live_workers(task.lane)))
     return view
 
 
-def task_report(*, task_id: str) -> dict:
-    task = _load(task_id)
+def task_report(*, task_id: str, tenant: str | None = None) -> dict:
+    task = _load(task_id, tenant)
     logs = get_redis().lrange(keys.logs_task(task_id), 0, -1)
     return task_report_view(task, store.timeline(task_id), [json.loads(x) for x in logs])
 
 
-def task_cancel(*, task_id: str) -> dict:
+def task_cancel(*, task_id: str, tenant: str | None = None) -> dict:
     """Queued: removed and never runs. Running: the worker stops at the next token."""
-    task = _load(task_id)
+    task = _load(task_id, tenant)
     if task.status == "queued" and lifecycle.task_cancel(
         task, code="cancelled", message="cancelled by the client"
     ):

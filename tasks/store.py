@@ -58,6 +58,7 @@ class Task:
     worker: str | None = None
     crash_count: int = 0
     max_tokens: int = 0
+    reserved_tokens: int = 0  # charged to its owner's tokens-per-day until it finishes
     passed_over: int = 0
     run: int = 0
     result: dict | None = None
@@ -184,6 +185,12 @@ class Effects:
 
     def zrem(self, key: str, member: str):
         return self._add("ZREM", key, member)
+
+    def srem(self, key: str, member: str):
+        return self._add("SREM", key, member)
+
+    def incrby(self, key: str, amount: int):
+        return self._add("INCRBY", key, amount)
 
     def encoded(self) -> str:
         return json.dumps(self.ops, separators=(",", ":"), ensure_ascii=False)

@@ -31,6 +31,7 @@ class TaskViewSet(viewsets.ViewSet):
     """Create a task (202), read it, read its full report, cancel it."""
 
     lookup_value_regex = "[^/]+"
+    required_scope = "tasks"
 
     def get_serializer(self, *args, **kwargs):
         """For the browsable API's form: prefilled with a valid example, not with every
@@ -79,7 +80,10 @@ class TaskViewSet(viewsets.ViewSet):
         serializer.is_valid(raise_exception=True)
         key = idempotency_key_for(request, serializer.validated_data.get("idempotency_key"))
         task, created = task_create(
-            data=serializer.validated_data, idempotency_key=key, client_id=request.user.id
+            data=serializer.validated_data,
+            idempotency_key=key,
+            client_id=request.user.id,
+            limits=request.user.limits,
         )
         code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         headers = {"Location": f"/api/v1/tasks/{task['task_id']}"}
@@ -91,22 +95,23 @@ class TaskViewSet(viewsets.ViewSet):
 
     @extend_schema(responses={200: TaskSerializer, **errors(401, 404, 503)})
     def retrieve(self, request, pk: str):
-        return Response(task_get(task_id=pk))
+        return Response(task_get(task_id=pk, tenant=request.user.tenant))
 
     @extend_schema(responses={200: TaskReportSerializer, **errors(401, 404, 503)})
     @action(detail=True, methods=["get"])
     def report(self, request, pk: str):
-        return Response(task_report(task_id=pk))
+        return Response(task_report(task_id=pk, tenant=request.user.tenant))
 
     @extend_schema(request=None, responses={200: TaskSerializer, **errors(401, 404, 409, 503)})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk: str):
-        return Response(task_cancel(task_id=pk))
+        return Response(task_cancel(task_id=pk, tenant=request.user.tenant))
 
     @extend_schema(request=None, responses={202: RedeliverSerializer, **errors(401, 404, 409, 503)})
     @action(detail=True, methods=["post"], url_path="webhook/redeliver")
     def redeliver(self, request, pk: str):
-        return Response(webhook_redeliver(task_id=pk), status=status.HTTP_202_ACCEPTED)
+        redelivery = webhook_redeliver(task_id=pk, tenant=request.user.tenant)
+        return Response(redelivery, status=status.HTTP_202_ACCEPTED)
 
 
 _create = TaskViewSet.as_view({"post": "create", "get": "list"})
@@ -149,7 +154,9 @@ task_create_view.cls, task_create_view.initkwargs, task_create_view.actions = (
 
 
 class DeadLetterList(APIView):
-    """Webhook deliveries that used up their retries, newest first."""
+    """Webhook deliveries that used up their retries, newest first (every tenant's)."""
+
+    required_scope = "admin"
 
     @extend_schema(responses={200: DeadLetterListSerializer, **errors(401, 503)})
     def get(self, request):
@@ -158,6 +165,8 @@ class DeadLetterList(APIView):
 
 class DeadLetterReplay(APIView):
     """Replay dead deliveries: all of them, or one task's (`{"task_id": ...}`)."""
+
+    required_scope = "admin"
 
     @extend_schema(
         request=ReplaySerializer, responses={202: ReplayedSerializer, **errors(400, 401, 503)}

@@ -18,12 +18,19 @@ def test_it_refuses_a_request_without_a_key(anon, path):
 
 @pytest.mark.parametrize("path", PROTECTED)
 def test_it_refuses_a_wrong_key(anon, path):
-    anon.credentials(HTTP_AUTHORIZATION="Bearer not-a-key")
+    anon.credentials(HTTP_AUTHORIZATION="Bearer sk-sop-" + "x" * 40)
     response = anon.get(path)
     assert response.status_code == 401
     assert response.json() == {
         "error": {"code": "unauthorized", "message": "invalid API key", "field": None}
     }
+
+
+def test_it_refuses_a_malformed_key_saying_what_a_key_looks_like(anon):
+    anon.credentials(HTTP_AUTHORIZATION="Bearer not-a-key")
+    response = anon.get("/api/v1/")
+    assert response.status_code == 401
+    assert response.json()["error"]["message"].startswith("malformed API key")
 
 
 def test_it_accepts_every_configured_key(anon, settings):

@@ -3,6 +3,7 @@
 import json
 import sys
 
+import redis
 from django.core.management.base import BaseCommand, CommandError
 
 from sop_llm.errors import ServiceError
@@ -28,6 +29,8 @@ class OpsCommand(BaseCommand):
             return super().execute(*args, **options)
         except ServiceError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise CommandError(f"redis_unavailable: {exc} (is REDIS_URL right?)") from None
 
     def confirm(self, question: str) -> bool:
         if self.options.get("yes"):

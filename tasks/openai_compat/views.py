@@ -64,7 +64,8 @@ def openai_error(
 
 # ServiceError code -> (OpenAI error type, OpenAI code, message) for the policy's refusals
 POLICY_ERRORS = {
-    "unauthorized": ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    "unauthorized": ("invalid_request_error", "invalid_api_key", None),
+    "missing_scope": ("permission_error", "missing_scope", None),
     "rate_limited": ("rate_limit_error", "rate_limit_exceeded", None),
     "redis_unavailable": ("server_error", "redis_unavailable", None),
 }
@@ -72,9 +73,8 @@ POLICY_ERRORS = {
 
 def openai_error_from(error: ServiceError):
     """One error factory for the OpenAI routes: our ServiceError in OpenAI's shape."""
-    type_, code, message = POLICY_ERRORS.get(
-        error.code, ("invalid_request_error", error.code, None)
-    )
+    fallback = "rate_limit_error" if error.status == 429 else "invalid_request_error"
+    type_, code, message = POLICY_ERRORS.get(error.code, (fallback, error.code, None))
     response = openai_error(
         error.status, message or error.message, type_=type_, param=error.field, code=code
     )
@@ -83,7 +83,7 @@ def openai_error_from(error: ServiceError):
     return response
 
 
-openai_key_required = api_key_required(respond=openai_error_from)
+openai_key_required = api_key_required(scope="tasks", respond=openai_error_from)
 
 
 def _create(request, body: dict, *, chat: bool, client_id: str, task_id: str) -> dict:
@@ -95,6 +95,7 @@ def _create(request, body: dict, *, chat: bool, client_id: str, task_id: str) ->
             request, serializer.validated_data.get("idempotency_key")
         ),
         client_id=client_id,
+        limits=request.client.limits,
         task_id=task_id,
     )[0]
 
@@ -151,8 +152,7 @@ def _create_error(exc: Exception, body: dict):
         field, message = _first_error(exc.detail)  # the field goes in `param`, not the message
         return openai_error(400, message, param=openai_param(field, body), code="invalid_value")
     if isinstance(exc, ServiceError):
-        type_ = "rate_limit_error" if exc.status == 429 else "invalid_request_error"
-        return openai_error(exc.status, exc.message, type_=type_, param=exc.field, code=exc.code)
+        return openai_error_from(exc)
     if isinstance(exc, redis.RedisError):
         return openai_error(
             503,
