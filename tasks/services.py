@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import math
 import time
 import uuid
 
@@ -43,11 +44,17 @@ def _split_secrets(data: dict) -> tuple[dict, dict]:
 
 
 def task_create(
-    *, data: dict, idempotency_key: str | None, client_id: str, task_id: str | None = None
+    *,
+    data: dict,
+    idempotency_key: str | None,
+    client_id: str,
+    task_id: str | None = None,
+    batch: dict | None = None,
 ) -> tuple[dict, bool]:
     """Store and enqueue a validated task. -> (the task as the API shows it, created?).
 
-    `task_id` lets a caller subscribe to the task's events before it exists."""
+    `task_id` lets a caller subscribe to the task's events before it exists. `batch`: the
+    Batch API line this task runs (tasks.batches), whose window is its deadline."""
     data = {k: v for k, v in data.items() if k not in ("idempotency_key", "wait")}
     task_id = task_id or new_task_id()
     lane = lane_for(data["provider"])
@@ -74,6 +81,9 @@ def task_create(
         "crash_count": 0,
         "max_tokens": (data.get("params") or {}).get("max_tokens", SamplingParams.max_tokens),
     }
+    if batch:
+        fields["batch"] = batch
+        fields["deadline_at"] = min(fields["deadline_at"] or math.inf, batch["expires_at"])
     fingerprint = _fingerprint(data)
     entry = json.dumps({"at": now, "event": "created", "lane": lane, "priority": data["priority"]})
     outcome, value = lua.run(

@@ -1,0 +1,183 @@
+"""The Batch API's bookkeeping, in process: a real Redis, real rq workers in burst mode and a
+real HTTP server on 127.0.0.1 speaking OpenAI's wire format as the remote provider."""
+
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from sop_llm import keys
+from sop_llm.redis import get_redis
+from tests.fakes.servers import FakeServer, Reply, openai_chat
+
+ENDPOINT = "/v1/chat/completions"
+
+
+@pytest.fixture
+def other_api() -> APIClient:
+    """The second test key: another owner."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer test-key-secondary-0002")
+    return client
+
+
+@pytest.fixture
+def remote(settings):
+    with FakeServer() as fake:
+        fake.reply(Reply(200, openai_chat("done")))
+        settings.OPENAI_COMPATIBLE_BASE_URL = f"{fake.url}/v1"
+        yield fake
+
+
+def line(custom_id: str, **body) -> dict:
+    body = {
+        "model": "openai_compatible/m",
+        "messages": [{"role": "user", "content": f"say {custom_id}"}],
+        "max_tokens": 5,
+        **body,
+    }
+    return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}
+
+
+def jsonl(items) -> bytes:
+    return "".join(
+        (item if isinstance(item, str) else json.dumps(item)) + "\n" for item in items
+    ).encode()
+
+
+def upload(api, content: bytes, name: str = "in.jsonl") -> dict:
+    response = api.post(
+        "/v1/files",
+        {"purpose": "batch", "file": SimpleUploadedFile(name, content)},
+        format="multipart",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def create(api, file_id: str, **extra) -> dict:
+    body = {"input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h", **extra}
+    response = api.post("/v1/batches", body, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def lines_of(api, file_id: str) -> list[dict]:
+    response = api.get(f"/v1/files/{file_id}/content")
+    assert response.status_code == 200
+    return [json.loads(x) for x in response.content.decode().splitlines()]
+
+
+def test_a_batch_runs_every_line_and_writes_the_output_file(api, remote, burst):
+    batch = create(api, upload(api, jsonl([line("a"), line("b"), line("c")]))["id"])
+    assert batch["status"] == "validating"
+    burst("remote")
+    done = api.get(f"/v1/batches/{batch['id']}").json()
+    assert done["status"] == "completed"
+    assert done["request_counts"] == {"total": 3, "completed": 3, "failed": 0}
+    out = lines_of(api, done["output_file_id"])
+    assert sorted(x["custom_id"] for x in out) == ["a", "b", "c"]
+    first = out[0]
+    assert first["error"] is None and first["response"]["status_code"] == 200
+    assert first["response"]["body"]["choices"][0]["message"]["content"] == "done"
+    assert first["response"]["body"]["model"] == "openai_compatible/m"
+    assert done["error_file_id"] is None
+
+
+def failed_batch(api, burst, items) -> dict:
+    batch = create(api, upload(api, jsonl(items))["id"])
+    burst("remote")
+    return api.get(f"/v1/batches/{batch['id']}").json()
+
+
+BAD_LINES = {
+    "not_json": ("{not json", "invalid_json_line", None),
+    "not_an_object": ("[1, 2]", "invalid_json_line", None),
+    "duplicate_custom_id": (line("a"), "duplicate_custom_id", "custom_id"),
+    "wrong_url": ({**line("x"), "url": "/v1/completions"}, "invalid_url", "url"),
+    "not_post": ({**line("x"), "method": "GET"}, "invalid_method", "method"),
+    "unknown_model": (line("x", model="no-such-model"), "model_not_found", "body.model"),
+    "bad_param": (line("x", temperature="hot"), "invalid_request", "body.temperature"),
+    "streaming": (line("x", stream=True), "invalid_request", "body.stream"),
+    "unknown_key": ({**line("x"), "extra": 1}, "invalid_request", "extra"),
+    "no_custom_id": (
+        {k: v for k, v in line("x").items() if k != "custom_id"},
+        "invalid_custom_id",
+        "custom_id",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_LINES)
+def test_a_bad_line_fails_the_batch_naming_it_and_nothing_is_enqueued(api, remote, burst, case):
+    bad, code, param = BAD_LINES[case]
+    batch = failed_batch(api, burst, [line("a"), bad, line("b")])
+    assert batch["status"] == "failed" and batch["failed_at"]
+    [error] = batch["errors"]["data"]
+    assert (error["code"], error["line"], error["param"]) == (code, 2, param)
+    assert error["message"]
+    assert batch["request_counts"] == {"total": 0, "completed": 0, "failed": 0}
+    assert remote.seen == [] and batch["output_file_id"] is None
+    assert not get_redis().exists(keys.session(batch["id"].removeprefix("batch_") + "-1"))
+
+
+def test_a_line_larger_than_a_request_body_is_refused_by_number(api, remote, burst, settings):
+    settings.MAX_REQUEST_BODY_BYTES = 1024
+    batch = failed_batch(
+        api, burst, [line("a"), line("big", messages=[{"role": "user", "content": "x" * 2000}])]
+    )
+    [error] = batch["errors"]["data"]
+    assert (error["code"], error["line"]) == ("request_too_large", 2)
+    assert "MAX_REQUEST_BODY_BYTES" in error["message"]
+
+
+def test_every_bad_line_is_listed_up_to_a_cap(api, remote, burst):
+    batch = failed_batch(api, burst, ["{"] * 120)
+    errors = batch["errors"]["data"]
+    assert [e["line"] for e in errors[:100]] == list(range(1, 101))
+    assert errors[-1]["code"] == "too_many_errors" and "20 more" in errors[-1]["message"]
+
+
+def test_a_batch_over_the_line_limit_fails_whole(api, remote, burst, settings):
+    file_id = upload(api, jsonl([line("a"), line("b"), line("c")]))["id"]
+    settings.BATCH_MAX_LINES = 2  # lowered after the upload
+    batch = create(api, file_id)
+    burst("remote")
+    batch = api.get(f"/v1/batches/{batch['id']}").json()
+    assert batch["status"] == "failed" and batch["errors"]["data"][0]["code"] == "too_many_lines"
+    assert remote.seen == []
+
+
+@pytest.mark.parametrize(
+    "body,param",
+    [
+        ({"endpoint": "/v1/embeddings"}, "endpoint"),
+        ({"completion_window": "1h"}, "completion_window"),
+        ({"input_file_id": "file-nope"}, None),
+        ({"surprise": True}, "surprise"),
+    ],
+)
+def test_a_bad_create_request_is_refused_in_openais_shape(api, body, param):
+    file_id = upload(api, jsonl([line("a")]))["id"]
+    request = {"input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h", **body}
+    response = api.post("/v1/batches", request, format="json")
+    error = response.json()["error"]
+    assert response.status_code == (404 if param is None else 400)
+    assert set(error) == {"message", "type", "param", "code"} and error["param"] == param
+
+
+def test_another_owners_batch_is_not_found_and_not_listed(api, other_api, remote, burst):
+    batch = create(api, upload(api, jsonl([line("a")]))["id"])
+    assert other_api.get(f"/v1/batches/{batch['id']}").status_code == 404
+    assert other_api.post(f"/v1/batches/{batch['id']}/cancel").status_code == 404
+    assert other_api.get("/v1/batches").json()["data"] == []
+    assert [b["id"] for b in api.get("/v1/batches").json()["data"]] == [batch["id"]]
+
+
+def test_batches_list_newest_first_and_page_with_after(api, remote):
+    file_id = upload(api, jsonl([line("a")]))["id"]
+    ids = [create(api, file_id)["id"] for _ in range(3)]
+    assert [b["id"] for b in api.get("/v1/batches").json()["data"]] == ids[::-1]
+    page = api.get("/v1/batches", {"after": ids[2], "limit": 1}).json()
+    assert [b["id"] for b in page["data"]] == [ids[1]] and page["has_more"] is True
