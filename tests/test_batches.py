@@ -6,9 +6,12 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
+from standardwebhooks import Webhook
 
 from sop_llm import keys
 from sop_llm.redis import get_redis
+from tasks.batches.records import batch_load
+from tests.conftest import wait_for
 from tests.fakes.servers import FakeServer, Reply, openai_chat
 
 ENDPOINT = "/v1/chat/completions"
@@ -181,3 +184,108 @@ def test_batches_list_newest_first_and_page_with_after(api, remote):
     assert [b["id"] for b in api.get("/v1/batches").json()["data"]] == ids[::-1]
     page = api.get("/v1/batches", {"after": ids[2], "limit": 1}).json()
     assert [b["id"] for b in page["data"]] == [ids[1]] and page["has_more"] is True
+
+
+def local_line(custom_id: str) -> dict:
+    """A line for the local model: it waits in the gpu lane, which no worker serves here."""
+    return line(custom_id, model="gemma")
+
+
+def test_a_failed_request_goes_to_the_error_file_in_openais_shape(api, burst, settings):
+    settings.PROVIDER_MAX_RETRIES = 0
+    with FakeServer() as fake:
+        fake.reply(Reply(400, {"error": {"message": "model m does not exist"}}))
+        settings.OPENAI_COMPATIBLE_BASE_URL = f"{fake.url}/v1"
+        batch = create(api, upload(api, jsonl([line("a")]))["id"])
+        burst("remote")
+    done = api.get(f"/v1/batches/{batch['id']}").json()
+    assert done["status"] == "completed" and done["output_file_id"] is None
+    assert done["request_counts"] == {"total": 1, "completed": 0, "failed": 1}
+    [bad] = lines_of(api, done["error_file_id"])
+    assert bad["custom_id"] == "a" and bad["error"] is None
+    response = bad["response"]
+    assert response["status_code"] == 502 and response["request_id"]
+    assert "model m does not exist" in response["body"]["error"]["message"]
+    assert response["body"]["error"]["code"] == "bad_request"
+
+
+def test_a_cancelled_batch_writes_every_unrun_line_to_the_error_file(api, remote, burst):
+    batch = create(api, upload(api, jsonl([local_line(str(n)) for n in range(5)]))["id"])
+    burst("remote")  # validated and enqueued; nothing serves the gpu lane
+    assert api.get(f"/v1/batches/{batch['id']}").json()["status"] == "in_progress"
+    cancelling = api.post(f"/v1/batches/{batch['id']}/cancel").json()
+    assert cancelling["status"] == "cancelling" and cancelling["cancelling_at"]
+    burst("remote")
+    done = api.get(f"/v1/batches/{batch['id']}").json()
+    assert done["status"] == "cancelled" and done["cancelled_at"]
+    assert done["request_counts"] == {"total": 5, "completed": 0, "failed": 5}
+    errors = lines_of(api, done["error_file_id"])
+    assert sorted(x["custom_id"] for x in errors) == [str(n) for n in range(5)]
+    assert {x["error"]["code"] for x in errors} == {"batch_cancelled"}
+    assert get_redis().zcard(keys.queue_pending("gpu")) == 0
+    again = api.post(f"/v1/batches/{batch['id']}/cancel")
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+
+
+def test_a_finished_batch_cannot_be_cancelled(api, remote, burst):
+    batch = create(api, upload(api, jsonl([line("a")]))["id"])
+    burst("remote")
+    response = api.post(f"/v1/batches/{batch['id']}/cancel")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "batch_not_cancellable"
+
+
+def test_an_enqueue_step_run_twice_makes_no_second_task_or_line(api, remote, burst):
+    from tasks.batches.runner import batch_run
+
+    batch = create(api, upload(api, jsonl([local_line(str(n)) for n in range(4)]))["id"])
+    burst("remote")
+    # As if the runner had died before it recorded its progress: it runs again from line 1.
+    get_redis().hset(keys.batch(batch["id"]), mapping={"cursor": 0, "enqueue_done": 0})
+    assert batch_run(batch_id=batch["id"]) == "done"
+    assert get_redis().zcard(keys.queue_pending("gpu")) == 4
+    api.post(f"/v1/batches/{batch['id']}/cancel")
+    burst("remote")
+    done = api.get(f"/v1/batches/{batch['id']}").json()
+    assert done["request_counts"] == {"total": 4, "completed": 0, "failed": 4}
+    assert len(lines_of(api, done["error_file_id"])) == 4
+
+
+def test_a_batch_past_its_window_expires_its_unrun_lines(api, remote, burst, settings):
+    from tasks.lifecycle import deadlines_sweep
+
+    settings.BATCH_WINDOW_SECONDS = 1
+    batch = create(api, upload(api, jsonl([local_line("a"), local_line("b")]))["id"])
+    burst("remote")
+    wait_for(lambda: deadlines_sweep(), what="the lines' deadline (the window) to pass")
+    done = api.get(f"/v1/batches/{batch['id']}").json()
+    assert done["status"] == "expired" and done["expired_at"]
+    errors = lines_of(api, done["error_file_id"])
+    assert sorted(x["custom_id"] for x in errors) == ["a", "b"]
+    assert {x["error"]["code"] for x in errors} == {"batch_expired"}
+
+
+def test_lines_not_yet_enqueued_at_expiry_are_written_as_expired(api, remote, burst, settings):
+    settings.BATCH_WINDOW_SECONDS = 1
+    batch = create(api, upload(api, jsonl([line("a"), line("b")]))["id"])
+    wait_for(lambda: batch_load(batch["id"]).expired, what="the window to pass")
+    burst("remote")
+    done = api.get(f"/v1/batches/{batch['id']}").json()
+    assert done["status"] == "expired"
+    assert {x["error"]["code"] for x in lines_of(api, done["error_file_id"])} == {"batch_expired"}
+    assert remote.seen == []
+
+
+def test_a_batch_webhook_is_signed_and_names_the_final_status(api, remote, burst, settings):
+    with FakeServer() as receiver:
+        receiver.reply(Reply(200, {}))
+        batch = create(api, upload(api, jsonl([line("a")]))["id"], webhook_url=f"{receiver.url}/h")
+        burst("remote")
+        burst("webhooks")
+    [seen] = receiver.seen
+    raw = json.dumps(seen.body, separators=(",", ":"))
+    payload = Webhook(settings.WEBHOOK_SECRET).verify(raw, dict(seen.headers))
+    assert payload["event"] == "batch.completed" and payload["batch"]["id"] == batch["id"]
+    assert payload["batch"]["request_counts"]["completed"] == 1
+    assert seen.headers["X-SOP-Batch-Id"] == batch["id"]
+    assert json.loads(get_redis().hget(keys.batch(batch["id"]), "webhook"))["state"] == "delivered"
