@@ -10,10 +10,13 @@ batch that needs one and has none.
 """
 
 import json
+import os
+import socket
 import uuid
 
 from sop_llm import keys
 from sop_llm.lanes import rq_queue
+from sop_llm.procs import provably_dead
 from sop_llm.redis import get_redis
 from tasks import lua
 from tasks.batches.enqueue import lines_enqueue
@@ -57,8 +60,22 @@ def needs_runner(batch: Batch | None) -> bool:
     return batch.status == "in_progress" and not batch.counts["enqueue_done"]
 
 
+def lease_token() -> str:
+    """Names its holder, so that the sweep can break the lease of a process that died."""
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "id": uuid.uuid4().hex})
+
+
+def lease_break_if_dead(batch_id: str) -> bool:
+    """-> whether the batch is free to run (no lease, or its holder's pid is gone)."""
+    holder = get_redis().get(keys.batch_lease(batch_id))
+    if holder and provably_dead(holder):
+        lua.run(RELEASE, keys=[keys.batch_lease(batch_id)], args=[holder])
+        return True
+    return holder is None
+
+
 def batch_run(*, batch_id: str) -> str:
-    token = uuid.uuid4().hex
+    token = lease_token()
     if not get_redis().set(keys.batch_lease(batch_id), token, nx=True, ex=LEASE_SECONDS):
         return "busy"  # another runner has it
     try:

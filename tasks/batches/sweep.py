@@ -8,7 +8,7 @@ from sop_llm import keys
 from sop_llm.redis import get_redis
 from tasks.batches.finish import batch_settle
 from tasks.batches.records import batch_load
-from tasks.batches.runner import batch_schedule, needs_runner
+from tasks.batches.runner import batch_schedule, lease_break_if_dead, needs_runner
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def batches_recover() -> dict:
         if batch is None or batch.final:
             client.srem(keys.batches_active(), batch_id)
         elif needs_runner(batch):
-            if not client.exists(keys.batch_lease(batch_id)):
+            if lease_break_if_dead(batch_id):
                 batch_schedule(batch_id=batch_id)
                 report["scheduled"].append(batch_id)
         elif batch_settle(batch_id=batch_id):
