@@ -1,17 +1,20 @@
 """The Batch API's bookkeeping, in process: a real Redis, real rq workers in burst mode and a
 real HTTP server on 127.0.0.1 speaking OpenAI's wire format as the remote provider."""
 
+import asyncio
 import json
 
 import pytest
+from channels.testing import WebsocketCommunicator
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 from standardwebhooks import Webhook
 
 from sop_llm import keys
+from sop_llm.asgi import application
 from sop_llm.redis import get_redis
 from tasks.batches.records import batch_load
-from tests.conftest import wait_for
+from tests.conftest import API_KEY, wait_for
 from tests.fakes.servers import FakeServer, Reply, openai_chat
 
 ENDPOINT = "/v1/chat/completions"
@@ -289,3 +292,47 @@ def test_a_batch_webhook_is_signed_and_names_the_final_status(api, remote, burst
     assert payload["batch"]["request_counts"]["completed"] == 1
     assert seen.headers["X-SOP-Batch-Id"] == batch["id"]
     assert json.loads(get_redis().hget(keys.batch(batch["id"]), "webhook"))["state"] == "delivered"
+
+
+def test_status_and_metrics_show_an_active_batch_with_live_counts(api, client, remote, burst):
+    batch = create(api, upload(api, jsonl([local_line(str(n)) for n in range(3)]))["id"])
+    burst("remote")  # in progress: its lines wait in the gpu lane
+    status = api.get("/api/v1/monitor/status").json()["batches"]
+    assert status["active"] == 1 and status["by_status"] == {"in_progress": 1}
+    assert status["lines_waiting"] == 3
+    [row] = status["list"]
+    assert row["id"] == batch["id"] and row["request_counts"]["total"] == 3
+    text = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {API_KEY}").content.decode()
+    assert 'sop_llm_batches_total{status="created"} 1' in text
+    assert 'sop_llm_batches_active{status="in_progress"} 1' in text
+    assert "sop_llm_batch_lines_waiting 3" in text
+    api.post(f"/v1/batches/{batch['id']}/cancel")
+    burst("remote")
+    text = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {API_KEY}").content.decode()
+    assert 'sop_llm_batches_total{status="cancelled"} 1' in text
+    assert "sop_llm_batch_lines_waiting 0" in text
+    assert api.get("/api/v1/monitor/status").json()["batches"]["active"] == 0
+
+
+def test_batch_status_changes_reach_the_monitor_websocket(api, remote, burst):
+    async def scenario():
+        path = f"/ws/monitor?token={API_KEY}"
+        communicator = WebsocketCommunicator(application, path)
+        assert (await communicator.connect())[0]
+        await communicator.send_to(json.dumps({"types": BATCH_EVENTS}))
+        assert json.loads(await communicator.receive_from(timeout=5))["type"] == "filter.ok"
+        # In the loop's own thread (rq's worker needs the main thread); the events wait in the
+        # subscription meanwhile.
+        batch = create(api, upload(api, jsonl([line("a")]))["id"])
+        burst("remote")
+        seen = [json.loads(await communicator.receive_from(timeout=5)) for _ in BATCH_EVENTS]
+        await communicator.disconnect()
+        return batch, seen
+
+    batch, seen = asyncio.run(scenario())
+    assert [e["type"] for e in seen] == BATCH_EVENTS
+    assert {e["batch_id"] for e in seen} == {batch["id"]}
+    assert seen[-1]["request_counts"] == {"total": 1, "completed": 1, "failed": 0}
+
+
+BATCH_EVENTS = ["batch.validating", "batch.in_progress", "batch.completed"]
