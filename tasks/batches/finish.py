@@ -2,6 +2,10 @@
 completed / expired / cancelled, with its event and its webhook. Safe to run twice: the final
 move is guarded, and only the run that made it announces it."""
 
+import logging
+
+import redis
+
 from sop_llm import keys
 from sop_llm.redis import get_redis
 from sop_llm.telemetry.events import publish
@@ -11,11 +15,20 @@ from tasks.batches.presenters import batch_object
 from tasks.batches.records import Batch, batch_load, batch_move, batch_progress
 from tasks.batches.webhook import batch_webhook_schedule
 
+log = logging.getLogger(__name__)
+
 
 def batch_settle(*, batch_id: str) -> str | None:
-    """After a line finished (or a sweep): end the batch if nothing is outstanding."""
-    if batch_progress(batch_id):
-        return batch_finish(batch_id=batch_id)
+    """After a line finished (or a sweep): end the batch if nothing is outstanding. Only a
+    Redis outage escapes (the caller retries); anything else is logged and left to the sweep,
+    never charged to the task whose line was just written."""
+    try:
+        if batch_progress(batch_id):
+            return batch_finish(batch_id=batch_id)
+    except (redis.ConnectionError, redis.TimeoutError):
+        raise
+    except Exception:
+        log.exception("batch %s: ending it failed; the recovery sweep will retry", batch_id)
     return None
 
 

@@ -22,7 +22,7 @@ from tasks import lua
 from tasks.batches.enqueue import lines_enqueue
 from tasks.batches.files import ttl_seconds
 from tasks.batches.finish import batch_announce, batch_settle
-from tasks.batches.input import input_lines, parse_all, skipped_lines
+from tasks.batches.input import input_lines, parse_all, parsed_forget, skipped_lines
 from tasks.batches.records import Batch, batch_load, batch_move, lines_skip
 from tasks.batches.stop import tasks_cancel
 
@@ -127,6 +127,7 @@ def _stop(batch: Batch, token: str) -> str:
     """Lines never enqueued go to the error file; enqueued ones are cancelled (a cancel) or
     left to their deadline, which is the batch's window (an expiry)."""
     code = "batch_cancelled" if batch.status == "cancelling" else "batch_expired"
+    parsed_forget(batch.id)
     raw = input_lines(batch)
     total = batch.counts["total"] or len(raw)  # cancelled before validation counted them
     enqueued = cursor = batch.counts["cursor"]
