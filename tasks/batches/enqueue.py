@@ -3,14 +3,14 @@
 Each line's task has a derived id and the idempotency key `batch:{id}:{line}`, so a chunk run
 again after a crash finds the tasks it made and makes no second one. Batch lines leave a share
 of each lane's QUEUE_MAX_PENDING free, so a large batch never makes interactive POSTs see 429;
-when its lane is that full the runner hands over (`later`) and a continuation picks up."""
+when its lane is that full the runner hands over (`later`) and a continuation picks up. A
+chunk is stored in two round trips (tasks_create_many), not two per line."""
 
 import time
 
 from django.conf import settings
 
 from sop_llm import keys
-from sop_llm.errors import ServiceError
 from sop_llm.providers import lane_for
 from sop_llm.redis import get_redis
 from tasks import queue
@@ -19,7 +19,7 @@ from tasks.batches.input import parsed_forget, parsed_lines
 from tasks.batches.lines import line_task_id
 from tasks.batches.records import Batch, batch_load
 from tasks.batches.validate import Line
-from tasks.services import task_create
+from tasks.services import NewTask, tasks_create_many
 
 CHUNK = 500
 INTERACTIVE_SHARE = 0.2  # of QUEUE_MAX_PENDING per lane that batch lines leave free
@@ -69,17 +69,20 @@ def _fitting(chunk: list[Line]) -> list[Line]:
 
 
 def _chunk_create(batch: Batch, chunk: list[Line]) -> int | None:
-    """-> the number of the last line made, None when not one fitted."""
+    """The chunk's tasks, in two round trips. -> the number of the last line of the run of
+    lines that are now tasks (made now, or found by their idempotency key), None if none."""
+    if not chunk:
+        return None
+    outcomes = tasks_create_many(items=[_new_task(batch, line) for line in chunk])
     made = None
-    for line in chunk:
-        if not _line_create(batch, line):
+    for line, outcome in zip(chunk, outcomes, strict=True):
+        if outcome == "full":  # interactive work filled the lane meanwhile: it goes first
             break
         made = line.number
     return made
 
 
-def _line_create(batch: Batch, line: Line) -> bool:
-    """False when the lane filled up meanwhile (interactive work came first)."""
+def _new_task(batch: Batch, line: Line) -> NewTask:
     link = {
         "id": batch.id,
         "line": line.number,
@@ -91,16 +94,10 @@ def _line_create(batch: Batch, line: Line) -> bool:
         "ttl": ttl_seconds(),
         "expires_at": batch.stamps["expires_at"],
     }
-    try:
-        task_create(
-            data=line.data,
-            idempotency_key=f"batch:{batch.id}:{line.number}",
-            client_id=batch.owner,
-            task_id=line_task_id(batch.id, line.number),
-            batch=link,
-        )
-    except ServiceError as exc:
-        if exc.code == "queue_full":
-            return False
-        raise
-    return True
+    return NewTask(
+        data=line.data,
+        idempotency_key=f"batch:{batch.id}:{line.number}",
+        client_id=batch.owner,
+        task_id=line_task_id(batch.id, line.number),
+        batch=link,
+    )
