@@ -1,6 +1,7 @@
 """Batch services: create, get, list, cancel. The POST answers at once; the runner (an rq job)
 validates and enqueues."""
 
+import json
 import time
 import uuid
 
@@ -56,8 +57,6 @@ def batch_create(
 
 
 def _json(value) -> str:
-    import json
-
     return json.dumps(value, separators=(",", ":")) if value else ""
 
 
