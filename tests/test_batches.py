@@ -336,3 +336,15 @@ def test_batch_status_changes_reach_the_monitor_websocket(api, remote, burst):
 
 
 BATCH_EVENTS = ["batch.validating", "batch.in_progress", "batch.completed"]
+
+
+def test_a_large_batch_leaves_room_in_the_lane_for_interactive_requests(api, remote, settings):
+    from tasks.batches.runner import batch_run
+
+    settings.QUEUE_MAX_PENDING = 10  # batch lines may fill 8 of them
+    batch = create(api, upload(api, jsonl([local_line(str(n)) for n in range(12)]))["id"])
+    assert batch_run(batch_id=batch["id"]) == "later"  # a continuation goes on when there is room
+    assert get_redis().zcard(keys.queue_pending("gpu")) == 8
+    assert int(get_redis().hget(keys.batch(batch["id"]), "cursor")) == 8
+    interactive = {"provider": "local", "model": "gemma", "prompt": "hi"}
+    assert api.post("/api/v1/tasks", interactive, format="json").status_code == 202
