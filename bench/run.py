@@ -14,7 +14,7 @@ import time
 import redis
 import requests
 
-from bench import continuous, engine, peer, pipeline
+from bench import batches, continuous, engine, peer, pipeline
 from bench.common import ROOT, Service, machine, start_stub, write_json
 from bench.report import markdown, verdicts
 
@@ -27,6 +27,7 @@ FULL = {
     "latency_clients": 50,
     "per_client": 20,
     "scale_tasks": 10_000,
+    "batch_lines": 10_000,
     "batching": {"smoke": False, "clients": (1, 2, 4, 8), "tokens": 128, "reps": 3},
 }
 SMOKE = {
@@ -38,6 +39,7 @@ SMOKE = {
     "latency_clients": 5,
     "per_client": 2,
     "scale_tasks": 50,
+    "batch_lines": 50,
     "batching": {"smoke": True, "clients": (1, 2), "tokens": 16, "reps": 1},
 }
 
@@ -79,11 +81,15 @@ def run(smoke: bool, only: set[str] | None) -> dict:
             ),
             ("throughput", lambda: _pipeline(svc, client, stub_url, size)),
             ("scale", lambda: pipeline.scale(svc, client, size["scale_tasks"])),
+            (
+                "batch",
+                lambda: batches.batch_vs_posts(svc, client, stub_url, size["batch_lines"]),
+            ),
         ]
         for name, step in steps:
             if not wanted(name):
                 continue
-            if name in ("batching", "throughput") and "gpu" in svc.procs:
+            if name in ("batching", "throughput", "batch") and "gpu" in svc.procs:
                 svc.stop("gpu")  # free the cores for the pipeline
             started = time.perf_counter()
             print(f"[bench] {name} ...", flush=True)
@@ -148,7 +154,8 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--smoke", action="store_true", help="each scenario once, small")
     parser.add_argument(
-        "--only", help="comma-separated: engine,peer,structured,load,batching,throughput,scale"
+        "--only",
+        help="comma-separated: engine,peer,structured,load,batching,throughput,scale,batch",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)

@@ -50,6 +50,22 @@ class DayStatsSerializer(serializers.Serializer):
     tokens_out = serializers.IntegerField(required=False)
 
 
+class BatchRowSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.CharField()
+    endpoint = serializers.CharField()
+    created_at = serializers.IntegerField()
+    expires_at = serializers.IntegerField()
+    request_counts = serializers.DictField(child=serializers.IntegerField())
+
+
+class BatchesSerializer(serializers.Serializer):
+    active = serializers.IntegerField(help_text="batches not yet ended")
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    lines_waiting = serializers.IntegerField(help_text="lines of active batches not written yet")
+    list = BatchRowSerializer(many=True, help_text="the oldest active batches, at most 50")
+
+
 class StatusSerializer(serializers.Serializer):
     version = serializers.CharField()
     uptime_seconds = serializers.FloatField(
@@ -63,6 +79,7 @@ class StatusSerializer(serializers.Serializer):
     processing = RunningSerializer(many=True, required=False)
     today = DayStatsSerializer(required=False)
     dead_letters = serializers.IntegerField(required=False)
+    batches = BatchesSerializer(required=False)
 
 
 class PendingSerializer(serializers.Serializer):

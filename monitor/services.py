@@ -10,6 +10,7 @@ from sop_llm.redis import get_redis, redis_ping
 from sop_llm.telemetry.logs import recent_logs
 from sop_llm.telemetry.stats import HISTOGRAMS, stats_days, today
 from tasks import queue
+from tasks.batches.snapshot import batches_snapshot
 from tasks.presenters import iso
 from tasks.recovery import live_workers, lost_tasks
 from tasks.snapshot import processing_snapshot, queue_snapshot
@@ -44,6 +45,7 @@ def monitor_status(*, web: bool = True) -> dict:
         processing=processing_snapshot(),
         today=stats_days(1)[0] | {"date": today()},
         dead_letters=len(dead_letters(limit=10_000)),
+        batches=batches_snapshot(),
     )
     return status
 
@@ -142,7 +144,36 @@ def _counter_lines() -> list[str]:
         "# TYPE sop_llm_queue_depth gauge",
     ]
     lines += [f'sop_llm_queue_depth{{lane="{lane}"}} {queue.depth(lane)}' for lane in TASK_LANES]
-    return lines + _histograms(redis) + _webhook_and_model_lines(totals) + _gpu_lines()
+    return (
+        lines
+        + _histograms(redis)
+        + _webhook_and_model_lines(totals)
+        + _batch_lines(totals)
+        + _gpu_lines()
+    )
+
+
+def _batch_lines(totals: dict) -> list[str]:
+    snapshot = batches_snapshot(limit=0)
+    lines = [
+        "# HELP sop_llm_batches_total Batches created, and batches that ended, by status.",
+        "# TYPE sop_llm_batches_total counter",
+    ]
+    for status in ("created", "completed", "failed", "expired", "cancelled"):
+        value = totals.get(f"batches_{status}", 0)
+        lines.append(f'sop_llm_batches_total{{status="{status}"}} {value}')
+    lines += [
+        "# HELP sop_llm_batches_active Batches not yet ended, by status.",
+        "# TYPE sop_llm_batches_active gauge",
+    ]
+    for status in ("validating", "in_progress", "finalizing", "cancelling"):
+        value = snapshot["by_status"].get(status, 0)
+        lines.append(f'sop_llm_batches_active{{status="{status}"}} {value}')
+    return lines + [
+        "# HELP sop_llm_batch_lines_waiting Lines of active batches not yet written out.",
+        "# TYPE sop_llm_batch_lines_waiting gauge",
+        f"sop_llm_batch_lines_waiting {snapshot['lines_waiting']}",
+    ]
 
 
 def _histograms(redis) -> list[str]:

@@ -190,3 +190,42 @@ def usage_day(date: str) -> str:
 def usage_total() -> str:
     """Hash "{principal}|{model}|{counter}" -> amount since the start (for /metrics)."""
     return _p("usage:total")
+
+
+# --- Batch API: /v1/files and /v1/batches (issue 19) -------------------------------------
+
+
+def file_meta(file_id: str) -> str:
+    """A stored file's record (hash: owner, purpose, filename, bytes, lines, times)."""
+    return _p(f"file:{file_id}")
+
+
+def file_content(file_id: str) -> str:
+    """A file's bytes (string); a batch's output and error files grow here by APPEND."""
+    return _p(f"file:{file_id}:content")
+
+
+def files_of(owner: str) -> str:
+    """Sorted set of one owner's file ids by creation time (ids of expired files are
+    dropped when a listing meets them)."""
+    return _p(f"files:owner:{owner}")
+
+
+def batch(batch_id: str) -> str:
+    """A batch (hash): its request, status, times and live counters, never per-line lists."""
+    return _p(f"batch:{batch_id}")
+
+
+def batches_of(owner: str) -> str:
+    """Sorted set of one owner's batch ids by creation time."""
+    return _p(f"batches:owner:{owner}")
+
+
+def batches_active() -> str:
+    """Set of the batches not yet final: what the recovery sweep and the monitor look at."""
+    return _p("batches:active")
+
+
+def batch_lease(batch_id: str) -> str:
+    """Held (with a TTL) by the one process running a batch's validation/enqueue/stop steps."""
+    return _p(f"batch:{batch_id}:lease")

@@ -11,17 +11,27 @@ def _too_large(request):
     if not (length.isascii() and length.isdigit()):  # isdigit() alone accepts "²"
         error = ServiceError("the Content-Length header is not a number", code="bad_request")
         return json_error_for(request, error)
-    if int(length) > settings.MAX_REQUEST_BODY_BYTES:
+    limit, name = _limit(request)
+    if int(length) > limit:
         return json_error_for(
             request,
             ServiceError(
-                f"request body is {length} bytes; the limit is {settings.MAX_REQUEST_BODY_BYTES} "
-                "(MAX_REQUEST_BODY_BYTES)",
+                f"request body is {length} bytes; the limit is {limit} ({name})",
                 code="body_too_large",
                 status=413,
             ),
         )
     return None
+
+
+# A batch input file's upload may be up to BATCH_MAX_FILE_BYTES, plus the multipart framing.
+UPLOAD_PATH, MULTIPART_ALLOWANCE = "/v1/files", 64 * 1024
+
+
+def _limit(request) -> tuple[int, str]:
+    if request.path == UPLOAD_PATH and request.method == "POST":
+        return settings.BATCH_MAX_FILE_BYTES + MULTIPART_ALLOWANCE, "BATCH_MAX_FILE_BYTES"
+    return settings.MAX_REQUEST_BODY_BYTES, "MAX_REQUEST_BODY_BYTES"
 
 
 class BodySizeLimitMiddleware:

@@ -55,6 +55,13 @@ PROVIDER_RETRY_BACKOFF_SECONDS = env_float("PROVIDER_RETRY_BACKOFF_SECONDS", 0.5
 PROVIDER_RETRY_AFTER_MAX_SECONDS = env_float("PROVIDER_RETRY_AFTER_MAX_SECONDS", 30, min=0)
 WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5, min=0.1, max=60)
 
+# --- Batch API (/v1/files, /v1/batches) -----------------------------------------------------
+BATCH_MAX_LINES = env_int("BATCH_MAX_LINES", 50_000, min=1)
+BATCH_MAX_FILE_BYTES = env_int("BATCH_MAX_FILE_BYTES", 100 * 1024 * 1024, min=1024)
+BATCH_PRIORITY = env_int("BATCH_PRIORITY", -10, min=-100, max=100)  # below interactive work
+# What a completion_window of "24h" lasts (tests shorten it to see a batch expire).
+BATCH_WINDOW_SECONDS = env_int("BATCH_WINDOW_SECONDS", 86400, min=1, max=7 * 86400)
+
 # --- Remote providers -------------------------------------------------------------------
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "https://api.openai.com/v1", schemes=("http", "https"))

@@ -18,3 +18,15 @@ def deliver_webhook(task_id: str) -> None:
     from tasks.webhooks import webhook_deliver
 
     webhook_deliver(task_id=task_id)
+
+
+def run_batch(batch_id: str) -> str:
+    from tasks.batches.runner import batch_run
+
+    return batch_run(batch_id=batch_id)
+
+
+def deliver_batch_webhook(batch_id: str) -> str:
+    from tasks.batches.webhook import batch_webhook_deliver
+
+    return batch_webhook_deliver(batch_id=batch_id)

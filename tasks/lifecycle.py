@@ -23,6 +23,8 @@ from sop_llm.redis import get_redis
 from sop_llm.telemetry.events import publish
 from sop_llm.telemetry.stats import stats_incr
 from tasks import lua, queue
+from tasks.batches.finish import batch_settle
+from tasks.batches.lines import line_effects
 from tasks.store import Effects, Task, flat_args, load, pairs_to_dict, timeline_add
 from tasks.usage import usage_effects
 from tasks.webhooks import webhook_schedule
@@ -127,6 +129,8 @@ def _finish(task: Task, status: str, fields: dict, *, counts=None, effects=None,
     stats_incr(effects, {status: 1, f"{status}:{task.provider}": 1, **(counts or {})})
     publish(f"task.{status}", pipe=effects, task_id=task.task_id, status=status)
     usage_effects(effects, task, fields)
+    if task.batch:  # a Batch API line: its output line and count ride in the same step
+        line_effects(task, status, fields, effects)
     return transition(task, status, {"finished_at": time.time(), **fields}, effects, allowed)
 
 
@@ -143,6 +147,8 @@ def _hold(task: Task, status: str, fields: dict, **effects) -> bool:
     done = _retrying(write) or (len(tries) > 1 and task.status == status)
     if done and task.webhook_url:
         _retrying(lambda: webhook_schedule(task_id=task.task_id))
+    if done and task.batch:
+        _retrying(lambda: batch_settle(batch_id=task.batch["id"]))
     return done
 
 

@@ -2,8 +2,10 @@
 
 import hashlib
 import json
+import math
 import time
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -43,6 +45,30 @@ def _split_secrets(data: dict) -> tuple[dict, dict]:
     return request, {"options": secret, "fallback": fallback_secrets}
 
 
+@dataclass
+class NewTask:
+    """A validated task to store: what `task_create` takes, for `tasks_create_many`."""
+
+    data: dict
+    idempotency_key: str | None
+    client_id: str  # its owner (the principal's id), whose limits it counts against
+    task_id: str | None = None
+    batch: dict | None = None  # the Batch API line it runs (tasks.batches): its window is
+    # the task's deadline
+    limits: Limits | None = None
+
+
+@dataclass
+class _Prepared:
+    task_id: str
+    lane: str
+    data: dict
+    fields: dict
+    fingerprint: str
+    keys: list[str]
+    args: list
+
+
 def task_create(
     *,
     data: dict,
@@ -50,16 +76,89 @@ def task_create(
     client_id: str,
     limits: Limits | None = None,
     task_id: str | None = None,
+    batch: dict | None = None,
 ) -> tuple[dict, bool]:
     """Store and enqueue a validated task. -> (the task as the API shows it, created?).
 
     `client_id`: its owner (the principal's id), who alone sees it and whose `limits` it
     counts against. `task_id` lets a caller subscribe to the task's events before it exists."""
-    data = {k: v for k, v in data.items() if k not in ("idempotency_key", "wait")}
     quota.check_priority(limits, data["priority"])
-    task_id = task_id or new_task_id()
-    lane = lane_for(data["provider"])
-    now = time.time()
+    new = _prepare(NewTask(data, idempotency_key, client_id, task_id, batch, limits))
+    outcome, value, *current = lua.run(lua.CREATE, keys=new.keys, args=new.args)
+    if outcome == "exists":
+        return _replay(value, new.fingerprint, idempotency_key, client_id), False
+    if outcome == "limit":
+        raise quota.limit_refusal(value, current[0], limits, new.fields["reserved_tokens"])
+    if outcome == "full":
+        raise _queue_full(new.lane, value)
+    _after_create([new])
+    # The answer is built from what was just written (no read-back round trip).
+    view = task_public(store.Task.from_hash(store.encode(new.fields)))
+    view["queue"] = {"position": int(value), "estimated_start_at": None, "recent_avg_ms": None}
+    return view, True
+
+
+def tasks_create_many(*, items: list[NewTask]) -> list[str]:
+    """`task_create` for many tasks in two round trips. -> each one's outcome: 'created',
+    'exists' (its idempotency key was taken), 'full' (its lane is at QUEUE_MAX_PENDING) or
+    'limit' (its owner is at one of its key's limits)."""
+    prepared = [_prepare(item) for item in items]
+    pipe = get_redis().pipeline(transaction=False)
+    for new in prepared:
+        lua.run(lua.CREATE, keys=new.keys, args=new.args, client=pipe)
+    outcomes = [outcome for outcome, *_ in pipe.execute()]
+    created = [new for new, outcome in zip(prepared, outcomes, strict=True) if outcome == "created"]
+    if created:
+        _after_create(created)
+    return outcomes
+
+
+def _queue_full(lane: str, depth) -> ServiceError:
+    return ServiceError(
+        f"the {lane} queue is full ({depth} pending, QUEUE_MAX_PENDING="
+        f"{settings.QUEUE_MAX_PENDING}); retry later",
+        code="queue_full",
+        status=429,
+        headers={"Retry-After": "5"},
+    )
+
+
+def _prepare(item: NewTask) -> _Prepared:
+    """The session hash and the CREATE script's keys and arguments of one task."""
+    data = {k: v for k, v in item.data.items() if k not in ("idempotency_key", "wait")}
+    task_id = item.task_id or new_task_id()
+    lane, now = lane_for(data["provider"]), time.time()
+    fields = _fields(data, task_id=task_id, lane=lane, now=now, item=item)
+    fingerprint = _fingerprint(data)
+    entry = json.dumps({"at": now, "event": "created", "lane": lane, "priority": data["priority"]})
+    idempotency_key = item.idempotency_key
+    task_keys = [
+        keys.session(task_id),
+        keys.session_timeline(task_id),
+        keys.queue_pending(lane),
+        keys.idempotency(item.client_id, idempotency_key) if idempotency_key else "",
+        keys.queue_deadlines(),
+        keys.principal_open(item.client_id),
+        keys.principal_tokens(item.client_id, quota.day_of(now)),
+    ]
+    args = [
+        task_id,
+        f"{task_id}|{fingerprint}",
+        settings.IDEMPOTENCY_TTL_HOURS * 3600,
+        store.session_ttl(),
+        fields["score"],
+        settings.QUEUE_MAX_PENDING,
+        entry,
+        fields["deadline_at"] or "",
+        *quota.limit_args(item.limits),
+        fields["reserved_tokens"],
+        quota.TOKENS_TTL_SECONDS,
+        *store.flat_args(fields),
+    ]
+    return _Prepared(task_id, lane, data, fields, fingerprint, task_keys, args)
+
+
+def _fields(data: dict, *, task_id: str, lane: str, now: float, item: NewTask) -> dict:
     request, secrets = _split_secrets(data)
     fields = {
         "task_id": task_id,
@@ -72,9 +171,9 @@ def task_create(
         "score": queue.score(data["priority"], now),
         "created_at": now,
         "queued_at": now,
-        "client": client_id,
+        "client": item.client_id,
         "deadline_at": now + data["deadline_seconds"] if data.get("deadline_seconds") else None,
-        "idempotency_key": idempotency_key,
+        "idempotency_key": item.idempotency_key,
         "webhook_url": data.get("webhook_url"),
         "metadata": data.get("metadata"),
         "request": request,
@@ -83,51 +182,10 @@ def task_create(
         "max_tokens": (data.get("params") or {}).get("max_tokens", SamplingParams.max_tokens),
     }
     fields["reserved_tokens"] = fields["max_tokens"]
-    fingerprint = _fingerprint(data)
-    entry = json.dumps({"at": now, "event": "created", "lane": lane, "priority": data["priority"]})
-    outcome, value, *current = lua.run(
-        lua.CREATE,
-        keys=[
-            keys.session(task_id),
-            keys.session_timeline(task_id),
-            keys.queue_pending(lane),
-            keys.idempotency(client_id, idempotency_key) if idempotency_key else "",
-            keys.queue_deadlines(),
-            keys.principal_open(client_id),
-            keys.principal_tokens(client_id, quota.day_of(now)),
-        ],
-        args=[
-            task_id,
-            f"{task_id}|{fingerprint}",
-            settings.IDEMPOTENCY_TTL_HOURS * 3600,
-            store.session_ttl(),
-            fields["score"],
-            settings.QUEUE_MAX_PENDING,
-            entry,
-            fields["deadline_at"] or "",
-            *quota.limit_args(limits),
-            fields["reserved_tokens"],
-            quota.TOKENS_TTL_SECONDS,
-            *store.flat_args(fields),
-        ],
-    )
-    if outcome == "exists":
-        return _replay(value, fingerprint, idempotency_key, client_id), False
-    if outcome == "limit":
-        raise quota.limit_refusal(value, current[0], limits, fields["reserved_tokens"])
-    if outcome == "full":
-        raise ServiceError(
-            f"the {lane} queue is full ({value} pending, QUEUE_MAX_PENDING="
-            f"{settings.QUEUE_MAX_PENDING}); retry later",
-            code="queue_full",
-            status=429,
-            headers={"Retry-After": "5"},
-        )
-    _after_create(task_id, lane, data)
-    # The answer is built from what was just written (no read-back round trip).
-    view = task_public(store.Task.from_hash(store.encode(fields)))
-    view["queue"] = {"position": int(value), "estimated_start_at": None, "recent_avg_ms": None}
-    return view, True
+    if item.batch:
+        fields["batch"] = item.batch
+        fields["deadline_at"] = min(fields["deadline_at"] or math.inf, item.batch["expires_at"])
+    return fields
 
 
 def new_task_id() -> str:
@@ -139,20 +197,29 @@ def seal_if(secrets: dict) -> str:
     return seal(secrets) if has_any else ""
 
 
-def _after_create(task_id: str, lane: str, data: dict) -> None:
-    """Stats, the event and the lane's rq job: one round trip."""
+def _after_create(created: list[_Prepared]) -> None:
+    """Stats, the events and the lanes' rq jobs: one round trip."""
     pipe = get_rq_redis().pipeline(transaction=False)
-    queue.wake(lane, pipe=pipe)  # first: rq may WATCH before it queues its commands
-    stats_incr(pipe, {"created": 1, f"created:{data['provider']}": 1})
-    publish(
-        "task.queued",
-        pipe=pipe,
-        task_id=task_id,
-        lane=lane,
-        provider=data["provider"],
-        model=data["model"],
-        priority=data["priority"],
-    )
+    lanes: dict[str, int] = {}
+    counts: dict[str, int] = {"created": len(created)}
+    for new in created:
+        lanes[new.lane] = lanes.get(new.lane, 0) + 1
+        counts[f"created:{new.data['provider']}"] = (
+            counts.get(f"created:{new.data['provider']}", 0) + 1
+        )
+    for lane, count in lanes.items():
+        queue.wake(lane, count, pipe=pipe)  # first: rq may WATCH before it queues its commands
+    stats_incr(pipe, counts)
+    for new in created:
+        publish(
+            "task.queued",
+            pipe=pipe,
+            task_id=new.task_id,
+            lane=new.lane,
+            provider=new.data["provider"],
+            model=new.data["model"],
+            priority=new.data["priority"],
+        )
     pipe.execute()
 
 

@@ -25,6 +25,7 @@ JSON_FIELDS = (
     "metadata",
     "repro",
     "webhook",
+    "batch",
 )
 
 
@@ -68,6 +69,7 @@ class Task:
     timings: dict | None = None
     repro: dict | None = None
     webhook: dict | None = None
+    batch: dict | None = None  # a Batch API line: {id, line, custom_id, ...} (tasks.batches)
 
     @property
     def final(self) -> bool:
@@ -165,6 +167,12 @@ class Effects:
 
     def publish(self, channel: str, message: str):
         return self._add("PUBLISH", channel, message)
+
+    def append(self, key: str, value: str):
+        return self._add("APPEND", key, value)
+
+    def hset(self, key: str, name: str, value: Any):
+        return self._add("HSET", key, name, value)
 
     def hincrby(self, key: str, name: str, amount: int = 1):
         return self._add("HINCRBY", key, name, amount)

@@ -20,6 +20,7 @@ from rq import SimpleWorker
 
 from sop_llm import keys
 from sop_llm.redis import get_redis
+from tasks.batches.sweep import batches_recover
 from tasks.recovery import alive_record, tasks_recover, tasks_recover_if_due
 from tasks.worker_identity import running, set_current_worker_name, stop_requested
 
@@ -64,6 +65,7 @@ class HeartbeatWorker(SimpleWorker):
             report = tasks_recover()
             if report["requeued"] or report["failed"]:
                 log.warning("recovery at start-up: %s", report)
+            batches_recover()
         except redis.RedisError as exc:
             log.warning("recovery at start-up skipped: %s", exc)
 
@@ -84,7 +86,8 @@ class HeartbeatWorker(SimpleWorker):
                 self.on_heartbeat()
                 if beats % RECOVERY_EVERY_BEATS == 0:
                     ttl = max(1, int(settings.WORKER_HEARTBEAT_SECONDS * RECOVERY_EVERY_BEATS))
-                    tasks_recover_if_due(ttl)
+                    if tasks_recover_if_due(ttl) is not None:
+                        batches_recover()
             except redis.RedisError as exc:  # Redis blips: keep beating, it comes back
                 log.warning("heartbeat failed: %s", exc)
             except Exception:

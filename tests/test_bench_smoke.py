@@ -39,6 +39,7 @@ def test_every_benchmark_scenario_runs_and_reports():
         "5. Pipeline",
         "6. Scale",
         "7. Continuous batching",
+        "8. Batch API",
     ):
         assert heading in out, heading
     assert "ordering correct: True" in out

@@ -1,0 +1,1 @@
+"""The OpenAI Batch API on the task queue: stored files, batches, their runner and sweep."""
