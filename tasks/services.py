@@ -124,13 +124,17 @@ def seal_if(secrets: dict) -> str:
 
 
 def _after_create(task_id: str, lane: str, data: dict) -> None:
-    """Stats, the event and the lane's rq job: one round trip."""
-    pipe = get_rq_redis().pipeline(transaction=False)
+    """Stats, the event and the lane's rq job: one round trip (two under REDIS_WAIT_REPLICAS)."""
+    client = get_rq_redis()
+    pipe = client.pipeline(transaction=False)
     queue.wake(lane, pipe=pipe)  # first: rq may WATCH before it queues its commands
-    stats_incr(pipe, {"created": 1, f"created:{data['provider']}": 1})
+    # rq turns its pipeline into MULTI, where WAIT would not block: the wait rides on a
+    # pipeline of its own, whose writes come after every write of this task.
+    tail = client.pipeline(transaction=False) if settings.REDIS_WAIT_REPLICAS else pipe
+    stats_incr(tail, {"created": 1, f"created:{data['provider']}": 1})
     publish(
         "task.queued",
-        pipe=pipe,
+        pipe=tail,
         task_id=task_id,
         lane=lane,
         provider=data["provider"],
@@ -138,6 +142,32 @@ def _after_create(task_id: str, lane: str, data: dict) -> None:
         priority=data["priority"],
     )
     pipe.execute()
+    if tail is not pipe:
+        _replicas_wait(tail, task_id)
+
+
+def _replicas_wait(pipe, task_id: str) -> None:
+    """WAIT counts the replicas that hold this connection's last write: the stats above, so
+    every earlier write of the task too (a replica applies the stream in order)."""
+    wanted = settings.REDIS_WAIT_REPLICAS
+    pipe.execute_command("WAIT", wanted, settings.REDIS_WAIT_TIMEOUT_MS)
+    acked = pipe.execute()[-1]
+    if acked < wanted:
+        raise not_replicated(task_id, acked)
+
+
+def not_replicated(task_id: str, acked: int) -> ServiceError:
+    """The promise of a 202 under REDIS_WAIT_REPLICAS is "on a replica too": without it, no
+    202. The task is on the master and may well run, so the client is told how to find it."""
+    return ServiceError(
+        f"task {task_id} was stored but only {acked} of REDIS_WAIT_REPLICAS="
+        f"{settings.REDIS_WAIT_REPLICAS} replicas confirmed it within "
+        f"{settings.REDIS_WAIT_TIMEOUT_MS} ms: it may run; GET it, or retry with the same "
+        "Idempotency-Key",
+        code="not_replicated",
+        status=503,
+        headers={"Retry-After": "1"},
+    )
 
 
 def _replay(stored: str, fingerprint: str, key: str) -> dict:

@@ -25,6 +25,8 @@ from tasks.worker_identity import running, set_current_worker_name, stop_request
 
 log = logging.getLogger(__name__)
 RECOVERY_EVERY_BEATS = 3
+REDIS_RETRY_FIRST_SECONDS, REDIS_RETRY_MAX_SECONDS = 0.25, 5.0
+REDIS_OUTAGE_MAX_SECONDS = 120  # then rq's own handling (the worker ends; a supervisor restarts)
 STARTED_AT = time.time()
 
 
@@ -54,6 +56,36 @@ class HeartbeatWorker(SimpleWorker):
     def request_stop(self, signum, frame):
         stop_requested()  # a slot scheduler stops admitting; running tasks finish
         return super().request_stop(signum, frame)
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        """rq waits out a lost connection only around its blocking pop; its bookkeeping just
+        before and after it (state, heartbeat) raises instead and ends the worker. A Redis
+        restart or Sentinel failover between jobs is waited out here, with backoff."""
+        wait = REDIS_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except redis.ConnectionError as exc:
+                if self._stop_requested:
+                    return None  # rq's loop then stops as asked
+                log.warning("Redis unreachable between jobs (%s); retrying in %g s", exc, wait)
+                time.sleep(wait)
+                wait = min(wait * 2, REDIS_RETRY_MAX_SECONDS)
+
+    # rq's bookkeeping after a job raises on a lost connection, and its loop then ends the
+    # worker: retried through a Redis restart or failover instead (the task's own result is
+    # already kept by the processor, which retries on its own).
+    def handle_job_success(self, *args, **kwargs):
+        return _through_outage(super().handle_job_success, *args, **kwargs)
+
+    def handle_job_failure(self, *args, **kwargs):
+        return _through_outage(super().handle_job_failure, *args, **kwargs)
+
+    def handle_execution_ended(self, *args, **kwargs):
+        return _through_outage(super().handle_execution_ended, *args, **kwargs)
+
+    def heartbeat(self, *args, **kwargs):
+        return _through_outage(super().heartbeat, *args, **kwargs)
 
     def lanes(self) -> list[str]:
         prefix = keys.prefix()
@@ -92,6 +124,19 @@ class HeartbeatWorker(SimpleWorker):
 
     def on_heartbeat(self) -> None:
         """Hook for subclasses (the GPU worker renews its GPU lock here)."""
+
+
+def _through_outage(call, *args, **kwargs):
+    wait, deadline = REDIS_RETRY_FIRST_SECONDS, time.monotonic() + REDIS_OUTAGE_MAX_SECONDS
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except redis.ConnectionError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("Redis unreachable after a job (%s); retrying in %g s", exc, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, REDIS_RETRY_MAX_SECONDS)
 
 
 class GpuWorker(HeartbeatWorker):
