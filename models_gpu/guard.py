@@ -1,8 +1,9 @@
 """The GPU Guard: one per GPU worker process, the only way to the model and the GPU.
 
-- Across processes: a Redis lock `gpu:lock:{GPU_INDEX}` held by the GPU worker for its whole
-  life (renewed by its heartbeat). A second GPU worker on the same GPU waits and says so; a lock
-  left by a killed worker is broken as soon as its process is provably gone.
+- Across processes: a Redis lease `gpu:lock:{GPU_ID}` held by the GPU worker for its whole
+  life (models_gpu/lease.py). A second GPU worker on the same GPU waits and says so; a lock left
+  by a killed worker lapses within a few heartbeats on any host, at once when its pid is
+  provably gone on this one.
 - Inside the process: a lock around load, unload and every generation.
 - Hot path: the model already loaded with compatible load parameters is reused (0 ms load).
 - Before a load: NVML's free VRAM against the estimate; refused, with the numbers, when it would
@@ -13,7 +14,6 @@
 import json
 import logging
 import os
-import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -24,21 +24,17 @@ from django.conf import settings
 
 from models_gpu.catalog import ModelInfo
 from models_gpu.engine import LlamaEngine, LoadParams, single_n_ctx, slots
+from models_gpu.lease import GpuLease
 from models_gpu.vram import MB, gpu_read
 from sop_llm import keys
-from sop_llm.procs import provably_dead, rss_mb
+from sop_llm.procs import hostname, rss_mb
 from sop_llm.providers.errors import ProviderError
 from sop_llm.redis import get_redis
 from sop_llm.telemetry.events import publish
 from sop_llm.telemetry.stats import stats_incr
 
 log = logging.getLogger(__name__)
-LOCK_TTL_SECONDS = 30
-WAIT_LOG_EVERY_SECONDS = 10
-
-
-class GpuBusy(ProviderError):
-    pass
+CLAIM_TIMEOUT_SECONDS = 30  # a process outside a worker waits this long for the GPU
 
 
 @dataclass
@@ -54,63 +50,29 @@ class Loaded:
 
 
 class GpuGuard:
-    def __init__(self, index: int):
-        self.index = index
+    def __init__(self, gpu_id: str):
+        self.index = gpu_id  # what its keys and log lines call this GPU (GPU_ID)
+        self.lease = GpuLease(gpu_id)
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)  # no generation is using the model
         self._users = 0
-        self._owner: str | None = None
         self.loaded: Loaded | None = None
 
-    # --- ownership across processes ------------------------------------------------
-    def _token(self, owner: str) -> str:
-        return json.dumps({"owner": owner, "pid": os.getpid(), "host": socket.gethostname()})
+    # --- ownership across processes (models_gpu/lease.py) ---------------------------
+    @property
+    def _owner(self) -> str | None:
+        return self.lease.owner
 
     def claim(self, *, owner: str, wait: bool, timeout: float | None = None) -> None:
-        if self._owner is not None:
-            return
-        token, key, started, last_log = (
-            self._token(owner),
-            keys.gpu_lock(self.index),
-            time.monotonic(),
-            0.0,
-        )
-        while not get_redis().set(key, token, nx=True, ex=LOCK_TTL_SECONDS):
-            holder = get_redis().get(key)
-            if holder and provably_dead(holder):
-                log.warning("GPU %s: breaking the lock of a dead holder %s", self.index, holder)
-                _delete_if(key, holder)
-                continue
-            waited = time.monotonic() - started
-            if not wait or (timeout is not None and waited >= timeout):
-                raise GpuBusy(
-                    f"GPU {self.index} is held by another worker: {holder}",
-                    code="gpu_busy",
-                    retryable=True,
-                    provider="local",
-                )
-            if waited - last_log >= WAIT_LOG_EVERY_SECONDS or last_log == 0.0:
-                log.warning("GPU %s is held by %s; waiting for it", self.index, holder)
-                last_log = waited or 0.001
-            time.sleep(0.5)
-        self._owner = owner
-        log.info("GPU %s claimed by %s", self.index, owner)
+        self.lease.claim(owner=owner, wait=wait, timeout=timeout)
 
     def renew(self) -> None:
-        if self._owner is None:
-            return
-        key, token = keys.gpu_lock(self.index), self._token(self._owner)
-        if get_redis().get(key) != token:
-            log.error("GPU %s lock was lost; reclaiming", self.index)
-            get_redis().set(key, token, nx=True, ex=LOCK_TTL_SECONDS)
-        get_redis().expire(key, LOCK_TTL_SECONDS)
+        self.lease.renew()
 
     def shutdown(self) -> None:
         with self._lock:
             self.unload()
-            if self._owner is not None:
-                _delete_if(keys.gpu_lock(self.index), self._token(self._owner))
-                self._owner = None
+            self.lease.release()
 
     # --- models --------------------------------------------------------------------
     @contextmanager
@@ -120,9 +82,9 @@ class GpuGuard:
         with self._lock:
             if self._owner is None:
                 self.claim(
-                    owner=f"proc-{socket.gethostname()}-{os.getpid()}",
+                    owner=f"proc-{hostname()}-{os.getpid()}",
                     wait=True,
-                    timeout=LOCK_TTL_SECONDS,
+                    timeout=CLAIM_TIMEOUT_SECONDS,
                 )
             hot = (
                 self.loaded is not None
@@ -253,15 +215,6 @@ def check_vram(info: ModelInfo, params: LoadParams) -> None:
         )
 
 
-_DELETE_IF = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-)
-
-
-def _delete_if(key: str, value: str) -> None:
-    get_redis().eval(_DELETE_IF, 1, key, value)
-
-
 _guard: GpuGuard | None = None
 _guard_lock = threading.Lock()
 
@@ -270,7 +223,7 @@ def gpu_guard() -> GpuGuard:
     global _guard
     with _guard_lock:
         if _guard is None:
-            _guard = GpuGuard(settings.GPU_INDEX)
+            _guard = GpuGuard(settings.GPU_ID)
         return _guard
 
 

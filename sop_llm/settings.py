@@ -47,6 +47,11 @@ DATA_DIR = Path(env_str("SOP_LLM_DATA_DIR", str(BASE_DIR / "var"))).expanduser()
 
 # --- GPU and models ----------------------------------------------------------------------
 GPU_INDEX = env_int("GPU_INDEX", 0, min=0, max=63)
+# The GPU's name in Redis (its lock, what it has loaded): distinct per physical GPU across all
+# hosts (e.g. `gpu-b:0`), the same for processes that share one GPU. Default: GPU_INDEX.
+GPU_ID = env_str("GPU_ID", str(GPU_INDEX))
+# This machine's name in liveness records (default: the OS hostname).
+SOP_LLM_HOSTNAME = env_str("SOP_LLM_HOSTNAME")
 MAX_VRAM_USAGE_PERCENT = env_int("MAX_VRAM_USAGE_PERCENT", 95, min=1, max=100)
 VRAM_RESERVE_MB = env_int("VRAM_RESERVE_MB", 1024, min=0)
 MODELS_DIR = Path(env_str("MODELS_DIR", str(BASE_DIR / "models"))).expanduser().resolve()

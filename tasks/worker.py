@@ -40,7 +40,7 @@ class HeartbeatWorker(SimpleWorker):
             return super().work(*args, **kwargs)
         finally:
             self._stop.set()
-            if self._thread is not None:
+            if self._thread is not None and self._thread.is_alive():  # a stop may beat its start
                 self._thread.join(timeout=5)
             get_redis().delete(keys.worker_alive(self.name))
             set_current_worker_name(None)
@@ -123,7 +123,7 @@ class HeartbeatWorker(SimpleWorker):
                 log.exception("heartbeat error")
 
     def on_heartbeat(self) -> None:
-        """Hook for subclasses (the GPU worker renews its GPU lock here)."""
+        """Hook for subclasses (the GPU lock renews itself: models_gpu/lease.py)."""
 
 
 def _through_outage(call, *args, **kwargs):
@@ -140,7 +140,7 @@ def _through_outage(call, *args, **kwargs):
 
 
 class GpuWorker(HeartbeatWorker):
-    """The one process that touches the GPU: owns the GPU lock for its whole life."""
+    """The one process that touches its GPU (GPU_ID): owns the GPU lock for its whole life."""
 
     def work(self, *args, **kwargs):
         from models_gpu.guard import gpu_guard
@@ -154,8 +154,3 @@ class GpuWorker(HeartbeatWorker):
         finally:
             ticker.stop()
             gpu_guard().shutdown()
-
-    def on_heartbeat(self) -> None:
-        from models_gpu.guard import gpu_guard
-
-        gpu_guard().renew()
