@@ -13,6 +13,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from grammars.errors import GrammarError
@@ -20,22 +22,44 @@ from grammars.errors import GrammarError
 CHECK_TIMEOUT_SECONDS = 20
 CACHE_TTL_SECONDS = 30 * 86400
 _ROOT = Path(__file__).resolve().parent.parent
-_verdicts: dict[str, dict] = {}
+# Bounded, because every distinct grammar a client sends lands here: the oldest go first
+# (Redis still has them). Children are bounded too: each is a Python start plus a vocab load.
+VERDICTS_KEPT = 512
+CHILDREN_AT_ONCE = 2
+_verdicts: OrderedDict[str, dict] = OrderedDict()
+_verdicts_lock = threading.Lock()
+_children = threading.BoundedSemaphore(CHILDREN_AT_ONCE)
 
 
 def native_gbnf(kind: str, text: str, vocab_path: str | None = None) -> str:
     """The GBNF llama.cpp will run for a source (a JSON schema is converted first), parsed by
     llama.cpp against the model's vocabulary; GrammarError names what llama.cpp refused."""
     digest = _digest(kind, text, vocab_path)
-    verdict = _verdicts.get(digest) or _cached(digest)
+    verdict = _recalled(digest) or _cached(digest)
     if verdict is None:
         verdict = _run_child(kind, text, vocab_path)
         if verdict.get("final", True):
             _remember(digest, verdict)
-    _verdicts[digest] = verdict
+    _keep(digest, verdict)
     if "error" in verdict:
         raise GrammarError(f"llama.cpp refuses the grammar: {verdict['error']}")
     return verdict["gbnf"]
+
+
+def _recalled(digest: str) -> dict | None:
+    with _verdicts_lock:
+        verdict = _verdicts.get(digest)
+        if verdict is not None:
+            _verdicts.move_to_end(digest)
+        return verdict
+
+
+def _keep(digest: str, verdict: dict) -> None:
+    with _verdicts_lock:
+        _verdicts[digest] = verdict
+        _verdicts.move_to_end(digest)
+        while len(_verdicts) > VERDICTS_KEPT:
+            _verdicts.popitem(last=False)
 
 
 def _digest(kind: str, text: str, vocab_path: str | None) -> str:
@@ -47,6 +71,15 @@ def _digest(kind: str, text: str, vocab_path: str | None) -> str:
 
 
 def _run_child(kind: str, text: str, vocab_path: str | None) -> dict:
+    if not _children.acquire(timeout=CHECK_TIMEOUT_SECONDS):
+        return {"error": "the grammar checker is busy; try again", "final": False}
+    try:
+        return _child_verdict(kind, text, vocab_path)
+    finally:
+        _children.release()
+
+
+def _child_verdict(kind: str, text: str, vocab_path: str | None) -> dict:
     request = json.dumps({"kind": kind, "text": text, "vocab": vocab_path})
     try:
         done = subprocess.run(

@@ -67,6 +67,11 @@ def pubsub_cancel() -> str:
     return _p("pubsub:cancel")
 
 
+def pubsub_lane_queued(lane: str) -> str:
+    """Rung when a task is queued on a lane: a slot scheduler with a free slot admits it now."""
+    return _p(f"pubsub:lane:{lane}:queued")
+
+
 def system_gpu() -> str:
     return _p("system:gpu")
 

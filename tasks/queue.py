@@ -32,12 +32,17 @@ def priority_of(score_value: float) -> int:
     return PRIORITY_MAX - int(score_value // BAND)
 
 
+def slot_scheduled(lane: str) -> bool:
+    """Does a slot scheduler (tasks.slots) run this lane's tasks several at a time?"""
+    return lane == "gpu" and settings.GPU_SLOTS > 1
+
+
 def wake(lane: str, count: int = 1, pipe=None) -> None:
     """Enqueue `count` generic jobs on the lane: each will claim the best pending task.
     With `pipe` (an rq-connection pipeline) the jobs ride in the caller's round trip."""
     queue = rq_queue(lane)
     timeout = settings.TASK_MAX_TIMEOUT_SECONDS + JOB_TIMEOUT_MARGIN_SECONDS
-    if lane == "gpu" and settings.GPU_SLOTS > 1:
+    if slot_scheduled(lane):
         timeout += SLOT_ADMIT_SECONDS
     for _ in range(count):
         queue.enqueue_call(
@@ -49,6 +54,8 @@ def wake(lane: str, count: int = 1, pipe=None) -> None:
             description=f"process next {lane} task",
             pipeline=pipe,
         )
+    if lane == "gpu":  # the web may not know the worker's GPU_SLOTS: ring regardless
+        (pipe if pipe is not None else queue.connection).publish(keys.pubsub_lane_queued(lane), "")
 
 
 def claim(

@@ -11,8 +11,9 @@ when its slots are empty.
 """
 
 import logging
+import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import redis
 from rq.job import Job
@@ -20,26 +21,29 @@ from rq.job import Job
 from models_gpu.guard import preferred_model_key
 from sop_llm.lanes import rq_queue
 from tasks import lifecycle, worker_identity
+from tasks.bell import lane_bell
 from tasks.cancel import cancel_watch
 from tasks.processor import task_claim_next, task_run_claimed
 from tasks.queue import PROCESS_NEXT_JOB, SLOT_ADMIT_SECONDS
 from tasks.store import Task, load
 
 log = logging.getLogger(__name__)
-# How often a scheduler with free slots looks for newly queued tasks while others generate.
-ADMIT_EVERY_SECONDS = 0.1
+# New tasks ring the lane's bell; this poll only covers a ring missed during a reconnect.
+ADMIT_POLL_SECONDS = 1.0
 CONTROL_CHECK_SECONDS = 1.0
 
 
 def task_process_slots(*, lane: str, slots: int) -> list[str]:
     """Run the lane's tasks `slots` at a time until none is left -> the ids it finished."""
     scheduler = _Scheduler(lane, slots)
+    lane_bell(lane).attach(scheduler.wake)
     try:
         return scheduler.run()
     except BaseException:  # a cold stop or the job's timeout: hand every slot's task back
         _requeue_all(scheduler.in_flight())
         raise
     finally:
+        lane_bell(lane).detach(scheduler.wake)
         scheduler.pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -52,6 +56,7 @@ class _Scheduler:
         self.model = ""  # of the tasks running now: one model at a time (it may be loading)
         self.held: Task | None = None  # claimed for another model: runs once the batch drains
         self.finished: list[str] = []
+        self.wake = threading.Event()  # a slot finished or a task was queued
         self._control_checked, self._control_waiting = 0.0, False
 
     def run(self) -> list[str]:
@@ -61,7 +66,9 @@ class _Scheduler:
                 self._start_held()
             if not self.running:
                 return self.finished
-            done, _ = wait(self.running, timeout=ADMIT_EVERY_SECONDS, return_when=FIRST_COMPLETED)
+            self.wake.wait(timeout=ADMIT_POLL_SECONDS)
+            self.wake.clear()  # before looking: a later ring or finish sets it again
+            done = [future for future in self.running if future.done()]
             self.finished += [_collect(future, self.running) for future in done]
 
     def _admit(self) -> None:
@@ -104,7 +111,9 @@ class _Scheduler:
 
     def _start(self, task: Task) -> None:
         self.model = task.model_key
-        self.running[self.pool.submit(task_run_claimed, task)] = task
+        future = self.pool.submit(task_run_claimed, task)
+        self.running[future] = task
+        future.add_done_callback(lambda _: self.wake.set())
 
     def in_flight(self) -> list[Task]:
         return [*self.running.values(), *([self.held] if self.held else [])]

@@ -87,6 +87,21 @@ def test_a_gpu_worker_killed_with_four_in_flight_leaves_none_stuck(processes):
     assert not queue.processing("gpu")
 
 
+def test_a_sigterm_lets_every_slot_finish_and_leaves_the_queued_tasks_queued(processes):
+    base = processes.web()
+    worker = processes.worker("gpu", gpu=True, GPU_SLOTS="4")
+    running = [_submit(base, max_tokens=60) for _ in range(4)]
+    wait_for(lambda: len(queue.processing("gpu")) == 4, what="four slots busy", timeout=120)
+    waiting = [_submit(base, max_tokens=8) for _ in range(2)]
+    os.kill(worker.pid, signal.SIGTERM)
+    assert worker.wait(timeout=180) == 0
+    assert [store.load(t).status for t in running] == ["completed"] * 4
+    assert [store.load(t).status for t in waiting] == ["queued"] * 2
+    processes.worker("gpu", gpu=True, GPU_SLOTS="4")
+    tasks = [wait_for(lambda t=t: _final(t), what="the queued ones", timeout=180) for t in waiting]
+    assert all(t.status == "completed" and t.crash_count == 0 for t in tasks)
+
+
 @pytest.mark.parametrize("max_tokens", [1024, 2000])
 def test_an_answer_that_cannot_fit_a_slot_is_refused_at_submit(api, max_tokens, settings):
     settings.GPU_SLOTS = 4  # gemma's preset n_ctx 4096: 1024 tokens a slot

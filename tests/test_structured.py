@@ -360,3 +360,15 @@ def test_the_gpu_worker_never_runs_a_native_grammar_llama_cpp_has_not_parsed(api
     assert done["status"] == "failed" and done["error"]["code"] == "bad_request"
     assert "expecting ')'" in done["error"]["message"]
     assert worker.poll() is None
+
+
+def test_the_native_grammar_verdicts_kept_in_memory_are_bounded(monkeypatch):
+    from grammars import native
+
+    monkeypatch.setattr(native, "VERDICTS_KEPT", 2)
+    monkeypatch.setattr(native, "_verdicts", native.OrderedDict())
+    grammars = [f'root ::= "{word}"' for word in ("one", "two", "three")]
+    for grammar in grammars:
+        native.native_gbnf("grammar", grammar)
+    assert len(native._verdicts) == 2
+    assert native.native_gbnf("grammar", grammars[0])  # forgotten here, found again in Redis

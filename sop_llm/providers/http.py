@@ -23,26 +23,8 @@ def post_json(
     method: str = "POST",
 ) -> dict | list:
     """Send JSON, return the decoded JSON answer, or raise a classified ProviderError."""
-    try:
-        response = _session.request(
-            method, url, json=body, headers=headers, timeout=timeout, allow_redirects=False
-        )
-    except requests.Timeout:
-        raise ProviderError(
-            f"{provider} ({model}) did not answer within {timeout:g}s",
-            code="timeout",
-            retryable=True,
-            provider=provider,
-            model=model,
-        ) from None
-    except requests.RequestException as exc:
-        raise ProviderError(
-            f"{provider} ({model}) could not be reached: {type(exc).__name__}",
-            code="connection",
-            retryable=True,
-            provider=provider,
-            model=model,
-        ) from None
+    who = f"{provider} ({model})"
+    response = _send(method, url, body, headers, timeout, who, provider=provider, model=model)
     if response.status_code >= 300:
         raise error_for_status(
             response.status_code,
@@ -55,13 +37,25 @@ def post_json(
         return response.json()
     except ValueError:
         raise ProviderError(
-            f"{provider} ({model}) answered with a body that is not JSON: {response.text[:200]!r}",
+            f"{who} answered with a body that is not JSON: {response.text[:200]!r}",
             code="bad_response",
             retryable=False,
             status=response.status_code,
             provider=provider,
             model=model,
         ) from None
+
+
+def _send(method, url, body, headers, timeout, who, **names) -> requests.Response:
+    try:
+        return _session.request(
+            method, url, json=body, headers=headers, timeout=timeout, allow_redirects=False
+        )
+    except requests.Timeout:
+        message, code = f"{who} did not answer within {timeout:g}s", "timeout"
+    except requests.RequestException as exc:
+        message, code = f"{who} could not be reached: {type(exc).__name__}", "connection"
+    raise ProviderError(message, code=code, retryable=True, **names)
 
 
 def _detail(response: requests.Response) -> str:
