@@ -175,11 +175,18 @@ class SentinelCluster:
 
     # --- faults ----------------------------------------------------------------------
     def kill_master(self) -> int:
-        """SIGKILL the master now (no shutdown, no last write) -> its port."""
-        port = self.master_port()
+        """SIGKILL the master now (no shutdown, no last write) -> its port. The node asked,
+        not a Sentinel: a Sentinel's view may lag behind an earlier failover."""
+        port = next(p for p in self.nodes if self._role(p) == "master")
         self.nodes[port].send_signal(signal.SIGKILL)
         self.nodes[port].wait()
         return port
+
+    def _role(self, port: int) -> str | None:
+        if self.nodes[port].poll() is not None:
+            return None
+        client = redis.Redis(port=port, password=PASSWORD, socket_timeout=1)
+        return _quiet(lambda: client.info("replication")["role"])
 
     def wait_failover(self, old_port: int, timeout: float = 60) -> int:
         """-> the new master's port, once the Sentinels have promoted one."""

@@ -11,7 +11,6 @@
   serialises work; models then run on the CPU.
 """
 
-import json
 import logging
 import os
 import threading
@@ -25,8 +24,8 @@ from django.conf import settings
 from models_gpu.catalog import ModelInfo
 from models_gpu.engine import LlamaEngine, LoadParams, single_n_ctx, slots
 from models_gpu.lease import GpuLease
+from models_gpu.registry import loaded_publish, models_elsewhere
 from models_gpu.vram import MB, gpu_read
-from sop_llm import keys
 from sop_llm.procs import hostname, rss_mb
 from sop_llm.providers.errors import ProviderError
 from sop_llm.redis import get_redis
@@ -35,6 +34,7 @@ from sop_llm.telemetry.stats import stats_incr
 
 log = logging.getLogger(__name__)
 CLAIM_TIMEOUT_SECONDS = 30  # a process outside a worker waits this long for the GPU
+INTENT_SECONDS = 30  # a claim announces its model this long before the load itself does
 
 
 @dataclass
@@ -57,6 +57,8 @@ class GpuGuard:
         self._idle = threading.Condition(self._lock)  # no generation is using the model
         self._users = 0
         self.loaded: Loaded | None = None
+        self.loading: str | None = None  # the model being loaded now, or just claimed for
+        self._intent_at = 0.0
 
     # --- ownership across processes (models_gpu/lease.py) ---------------------------
     @property
@@ -112,8 +114,13 @@ class GpuGuard:
                 self.unload()
             check_vram(info, params)
             publish("model.loading", model=info.name, params=params.to_dict())
+            self.loading, self._intent_at = info.name, float("inf")
+            self._publish_loaded()
             before, started = rss_mb(), time.perf_counter()
-            engine = LlamaEngine(info.path, params)
+            try:
+                engine = LlamaEngine(info.path, params)
+            finally:
+                self.loading = None
             load_ms = round((time.perf_counter() - started) * 1000, 1)
             now = time.time()
             self.loaded = Loaded(info, params, engine, now, load_ms, now, before, rss_mb())
@@ -141,6 +148,14 @@ class GpuGuard:
             self._publish_loaded()
             return freed
 
+    def intend(self, model_key: str) -> None:
+        """A task for `model_key` was just claimed: with nothing loaded, tell the other GPU
+        workers now (its load starts only once its slot runs), so they leave its model's
+        tasks to this worker instead of loading it too."""
+        if self.loaded is None and self.loading is None:
+            self.loading, self._intent_at = model_key, time.monotonic()
+            self._publish_loaded()
+
     def status(self) -> dict | None:
         if self.loaded is None:
             return None
@@ -164,13 +179,12 @@ class GpuGuard:
         self._publish_loaded()
 
     def _publish_loaded(self) -> None:
-        key = keys.gpu_loaded(self.index)
         try:
             status = self.status()
-            if status is None:
-                get_redis().delete(key)
-            else:
-                get_redis().set(key, json.dumps(status))
+            intended = time.monotonic() - self._intent_at < INTENT_SECONDS
+            if status is None and self.loading is not None and intended:  # claimed: say so
+                status = {"name": self.loading, "loading": True, "owner": self._owner}
+            loaded_publish(self.index, status)
         except redis.RedisError as exc:
             log.warning("could not publish the loaded model: %s", exc)
 
@@ -225,6 +239,12 @@ def gpu_guard() -> GpuGuard:
         if _guard is None:
             _guard = GpuGuard(settings.GPU_ID)
         return _guard
+
+
+def models_held_elsewhere() -> tuple[str, ...]:
+    """Models other GPU workers hold: their tasks are left to them (bounded, see the claim)."""
+    own = preferred_model_key()
+    return tuple(m for m in models_elsewhere(settings.GPU_ID) if m != own)
 
 
 def preferred_model_key() -> str:

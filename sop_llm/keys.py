@@ -99,6 +99,12 @@ def gpu_loaded(gpu_id: str | int) -> str:
     return _p(f"gpu:loaded:{gpu_id}")
 
 
+# --- Several GPU workers (issue 21): which GPUs publish what they hold ---------------------
+def gpu_ids() -> str:
+    """Set of GPU_IDs that published a `gpu:loaded` entry (model affinity in the claim)."""
+    return _p("gpu:ids")
+
+
 def recovery_lock() -> str:
     return _p("lock:recovery")
 
