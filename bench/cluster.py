@@ -48,6 +48,7 @@ class SentinelCluster:
         self.down_after_ms, self.failover_timeout_ms = down_after_ms, failover_timeout_ms
         self.nodes: dict[int, subprocess.Popen] = {}  # data nodes by port
         self.sentinels: dict[int, subprocess.Popen] = {}
+        self.killed_at = 0.0  # time.monotonic() of the last kill_master
 
     # --- life ------------------------------------------------------------------------
     def start(self) -> "SentinelCluster":
@@ -156,7 +157,9 @@ class SentinelCluster:
         }
 
     def _sentinel_client(self, port: int) -> redis.Redis:
-        return redis.Redis(port=port, password=SENTINEL_PASSWORD, socket_timeout=1)
+        return redis.Redis(
+            port=port, password=SENTINEL_PASSWORD, socket_timeout=1, decode_responses=True
+        )
 
     def _manager(self) -> Sentinel:
         return Sentinel(
@@ -177,10 +180,25 @@ class SentinelCluster:
     def kill_master(self) -> int:
         """SIGKILL the master now (no shutdown, no last write) -> its port. The node asked,
         not a Sentinel: a Sentinel's view may lag behind an earlier failover."""
-        port = next(p for p in self.nodes if self._role(p) == "master")
+        port = _until(self._settled_master, what="one master that every Sentinel names")
         self.nodes[port].send_signal(signal.SIGKILL)
+        self.killed_at = time.monotonic()
         self.nodes[port].wait()
         return port
+
+    def _settled_master(self) -> int | None:
+        """The master, once exactly one node says it is and every Sentinel agrees: on a loaded
+        machine a Sentinel may have failed over spuriously, leaving two for a moment."""
+        masters = [port for port in self.nodes if self._role(port) == "master"]
+        named = {
+            _quiet(
+                lambda p=p: self._sentinel_client(p).sentinel_get_master_addr_by_name(MASTER_NAME)
+            )
+            for p in self.sentinels
+        }
+        if len(masters) == 1 and named == {("127.0.0.1", masters[0])}:
+            return masters[0]
+        return None
 
     def _role(self, port: int) -> str | None:
         if self.nodes[port].poll() is not None:

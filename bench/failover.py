@@ -70,8 +70,8 @@ def failover_run(cluster: SentinelCluster, svc: Service, *, wait_replicas: int) 
     thread.start()
     try:
         wait_until(lambda: len(stream.acked()) >= ACKED_BEFORE_KILL, what="tasks before the kill")
-        killed_at = time.monotonic()
         old = cluster.kill_master()
+        killed_at = cluster.killed_at
         wait_until(
             lambda: len(stream.acked(after=killed_at)) >= ACKED_AFTER_RECOVERY,
             timeout=60,

@@ -87,6 +87,9 @@ class HeartbeatWorker(SimpleWorker):
     def heartbeat(self, *args, **kwargs):
         return _through_outage(super().heartbeat, *args, **kwargs)
 
+    def set_state(self, *args, **kwargs):
+        return _through_outage(super().set_state, *args, **kwargs)
+
     def lanes(self) -> list[str]:
         prefix = keys.prefix()
         return [q.name.removeprefix(prefix) for q in self.queues]
