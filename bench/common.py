@@ -90,6 +90,7 @@ class Service:
     prefix: str = f"bench-{uuid.uuid4().hex[:8]}:"
     port: int = field(default_factory=free_port)
     procs: dict = field(default_factory=dict)
+    extra_env: dict = field(default_factory=dict)  # e.g. a Sentinel deployment's settings
 
     @property
     def url(self) -> str:
@@ -109,7 +110,7 @@ class Service:
             "LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "sop_llm.settings",
             "QUEUE_MAX_PENDING": "100000",
-            **{k: str(v) for k, v in extra.items()},
+            **{k: str(v) for k, v in {**self.extra_env, **extra}.items()},
         }
 
     def start(self, name: str, args: list[str], **env) -> subprocess.Popen:

@@ -1,8 +1,9 @@
 """The GPU Guard: one per GPU worker process, the only way to the model and the GPU.
 
-- Across processes: a Redis lock `gpu:lock:{GPU_INDEX}` held by the GPU worker for its whole
-  life (renewed by its heartbeat). A second GPU worker on the same GPU waits and says so; a lock
-  left by a killed worker is broken as soon as its process is provably gone.
+- Across processes: a Redis lease `gpu:lock:{GPU_ID}` held by the GPU worker for its whole
+  life (models_gpu/lease.py). A second GPU worker on the same GPU waits and says so; a lock left
+  by a killed worker lapses within a few heartbeats on any host, at once when its pid is
+  provably gone on this one.
 - Inside the process: a lock around load, unload and every generation.
 - Hot path: the model already loaded with compatible load parameters is reused (0 ms load).
 - Before a load: NVML's free VRAM against the estimate; refused, with the numbers, when it would
@@ -10,10 +11,8 @@
   serialises work; models then run on the CPU.
 """
 
-import json
 import logging
 import os
-import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -24,21 +23,18 @@ from django.conf import settings
 
 from models_gpu.catalog import ModelInfo
 from models_gpu.engine import LlamaEngine, LoadParams, single_n_ctx, slots
+from models_gpu.lease import GpuLease
+from models_gpu.registry import loaded_publish, models_elsewhere
 from models_gpu.vram import MB, gpu_read
-from sop_llm import keys
-from sop_llm.procs import provably_dead, rss_mb
+from sop_llm.procs import hostname, rss_mb
 from sop_llm.providers.errors import ProviderError
 from sop_llm.redis import get_redis
 from sop_llm.telemetry.events import publish
 from sop_llm.telemetry.stats import stats_incr
 
 log = logging.getLogger(__name__)
-LOCK_TTL_SECONDS = 30
-WAIT_LOG_EVERY_SECONDS = 10
-
-
-class GpuBusy(ProviderError):
-    pass
+CLAIM_TIMEOUT_SECONDS = 30  # a process outside a worker waits this long for the GPU
+INTENT_SECONDS = 30  # a claim announces its model this long before the load itself does
 
 
 @dataclass
@@ -54,63 +50,31 @@ class Loaded:
 
 
 class GpuGuard:
-    def __init__(self, index: int):
-        self.index = index
+    def __init__(self, gpu_id: str):
+        self.index = gpu_id  # what its keys and log lines call this GPU (GPU_ID)
+        self.lease = GpuLease(gpu_id)
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)  # no generation is using the model
         self._users = 0
-        self._owner: str | None = None
         self.loaded: Loaded | None = None
+        self.loading: str | None = None  # the model being loaded now, or just claimed for
+        self._intent_at = 0.0
 
-    # --- ownership across processes ------------------------------------------------
-    def _token(self, owner: str) -> str:
-        return json.dumps({"owner": owner, "pid": os.getpid(), "host": socket.gethostname()})
+    # --- ownership across processes (models_gpu/lease.py) ---------------------------
+    @property
+    def _owner(self) -> str | None:
+        return self.lease.owner
 
     def claim(self, *, owner: str, wait: bool, timeout: float | None = None) -> None:
-        if self._owner is not None:
-            return
-        token, key, started, last_log = (
-            self._token(owner),
-            keys.gpu_lock(self.index),
-            time.monotonic(),
-            0.0,
-        )
-        while not get_redis().set(key, token, nx=True, ex=LOCK_TTL_SECONDS):
-            holder = get_redis().get(key)
-            if holder and provably_dead(holder):
-                log.warning("GPU %s: breaking the lock of a dead holder %s", self.index, holder)
-                _delete_if(key, holder)
-                continue
-            waited = time.monotonic() - started
-            if not wait or (timeout is not None and waited >= timeout):
-                raise GpuBusy(
-                    f"GPU {self.index} is held by another worker: {holder}",
-                    code="gpu_busy",
-                    retryable=True,
-                    provider="local",
-                )
-            if waited - last_log >= WAIT_LOG_EVERY_SECONDS or last_log == 0.0:
-                log.warning("GPU %s is held by %s; waiting for it", self.index, holder)
-                last_log = waited or 0.001
-            time.sleep(0.5)
-        self._owner = owner
-        log.info("GPU %s claimed by %s", self.index, owner)
+        self.lease.claim(owner=owner, wait=wait, timeout=timeout)
 
     def renew(self) -> None:
-        if self._owner is None:
-            return
-        key, token = keys.gpu_lock(self.index), self._token(self._owner)
-        if get_redis().get(key) != token:
-            log.error("GPU %s lock was lost; reclaiming", self.index)
-            get_redis().set(key, token, nx=True, ex=LOCK_TTL_SECONDS)
-        get_redis().expire(key, LOCK_TTL_SECONDS)
+        self.lease.renew()
 
     def shutdown(self) -> None:
         with self._lock:
             self.unload()
-            if self._owner is not None:
-                _delete_if(keys.gpu_lock(self.index), self._token(self._owner))
-                self._owner = None
+            self.lease.release()
 
     # --- models --------------------------------------------------------------------
     @contextmanager
@@ -120,9 +84,9 @@ class GpuGuard:
         with self._lock:
             if self._owner is None:
                 self.claim(
-                    owner=f"proc-{socket.gethostname()}-{os.getpid()}",
+                    owner=f"proc-{hostname()}-{os.getpid()}",
                     wait=True,
-                    timeout=LOCK_TTL_SECONDS,
+                    timeout=CLAIM_TIMEOUT_SECONDS,
                 )
             hot = (
                 self.loaded is not None
@@ -150,8 +114,13 @@ class GpuGuard:
                 self.unload()
             check_vram(info, params)
             publish("model.loading", model=info.name, params=params.to_dict())
+            self.loading, self._intent_at = info.name, float("inf")
+            self._publish_loaded()
             before, started = rss_mb(), time.perf_counter()
-            engine = LlamaEngine(info.path, params)
+            try:
+                engine = LlamaEngine(info.path, params)
+            finally:
+                self.loading = None
             load_ms = round((time.perf_counter() - started) * 1000, 1)
             now = time.time()
             self.loaded = Loaded(info, params, engine, now, load_ms, now, before, rss_mb())
@@ -179,6 +148,14 @@ class GpuGuard:
             self._publish_loaded()
             return freed
 
+    def intend(self, model_key: str) -> None:
+        """A task for `model_key` was just claimed: with nothing loaded, tell the other GPU
+        workers now (its load starts only once its slot runs), so they leave its model's
+        tasks to this worker instead of loading it too."""
+        if self.loaded is None and self.loading is None:
+            self.loading, self._intent_at = model_key, time.monotonic()
+            self._publish_loaded()
+
     def status(self) -> dict | None:
         if self.loaded is None:
             return None
@@ -202,13 +179,12 @@ class GpuGuard:
         self._publish_loaded()
 
     def _publish_loaded(self) -> None:
-        key = keys.gpu_loaded(self.index)
         try:
             status = self.status()
-            if status is None:
-                get_redis().delete(key)
-            else:
-                get_redis().set(key, json.dumps(status))
+            intended = time.monotonic() - self._intent_at < INTENT_SECONDS
+            if status is None and self.loading is not None and intended:  # claimed: say so
+                status = {"name": self.loading, "loading": True, "owner": self._owner}
+            loaded_publish(self.index, status)
         except redis.RedisError as exc:
             log.warning("could not publish the loaded model: %s", exc)
 
@@ -253,15 +229,6 @@ def check_vram(info: ModelInfo, params: LoadParams) -> None:
         )
 
 
-_DELETE_IF = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-)
-
-
-def _delete_if(key: str, value: str) -> None:
-    get_redis().eval(_DELETE_IF, 1, key, value)
-
-
 _guard: GpuGuard | None = None
 _guard_lock = threading.Lock()
 
@@ -270,8 +237,14 @@ def gpu_guard() -> GpuGuard:
     global _guard
     with _guard_lock:
         if _guard is None:
-            _guard = GpuGuard(settings.GPU_INDEX)
+            _guard = GpuGuard(settings.GPU_ID)
         return _guard
+
+
+def models_held_elsewhere() -> tuple[str, ...]:
+    """Models other GPU workers hold: their tasks are left to them (bounded, see the claim)."""
+    own = preferred_model_key()
+    return tuple(m for m in models_elsewhere(settings.GPU_ID) if m != own)
 
 
 def preferred_model_key() -> str:

@@ -24,7 +24,7 @@ def model_list() -> list[dict]:
 
 
 def model_status() -> dict:
-    loaded = get_redis().get(keys.gpu_loaded(settings.GPU_INDEX))
+    loaded = get_redis().get(keys.gpu_loaded(settings.GPU_ID))
     return {"gpu": gpu_status().to_dict(), "loaded": json.loads(loaded) if loaded else None}
 
 

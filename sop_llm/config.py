@@ -116,3 +116,24 @@ def env_webhook_secret(name: str) -> str | None:
             "python -c \"import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\")"  # noqa: E501
         )
     return raw
+
+
+def env_hostports(name: str) -> list[tuple[str, int]]:
+    """`host:port,host:port` (Sentinel addresses) -> [(host, port)]; IPv6 as `[::1]:26379`."""
+    pairs = []
+    for item in env_list(name):
+        host, sep, port = item.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{name}: {item!r} is not host:port (e.g. 10.0.0.5:26379)")
+        pairs.append((host, int(port)))
+    return pairs
+
+
+def check_sentinel_settings(sentinels: list, master: str | None, url: str | None) -> None:
+    if sentinels and not master:
+        raise ConfigError("REDIS_SENTINELS is set: REDIS_SENTINEL_MASTER must name the master")
+    if master and not sentinels:
+        raise ConfigError("REDIS_SENTINEL_MASTER is set: REDIS_SENTINELS must list the Sentinels")
+    if sentinels and url:
+        raise ConfigError("set REDIS_URL or REDIS_SENTINELS, not both (which one is the master?)")

@@ -90,13 +90,20 @@ def worker_alive(name: str) -> str:
     return _p(f"worker:alive:{name}")
 
 
-def gpu_lock(gpu_index: int) -> str:
-    return _p(f"gpu:lock:{gpu_index}")
+def gpu_lock(gpu_id: str | int) -> str:
+    """The GPU's lease (GPU_ID): who may use it now."""
+    return _p(f"gpu:lock:{gpu_id}")
 
 
-def gpu_loaded(gpu_index: int) -> str:
+def gpu_loaded(gpu_id: str | int) -> str:
     """What the GPU worker has loaded (hash), for status endpoints in other processes."""
-    return _p(f"gpu:loaded:{gpu_index}")
+    return _p(f"gpu:loaded:{gpu_id}")
+
+
+# --- Several GPU workers (issue 21): which GPUs publish what they hold ---------------------
+def gpu_ids() -> str:
+    """Set of GPU_IDs that published a `gpu:loaded` entry (model affinity in the claim)."""
+    return _p("gpu:ids")
 
 
 def recovery_lock() -> str:

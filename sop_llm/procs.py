@@ -7,9 +7,17 @@ import socket
 MB = 1024 * 1024
 
 
+def hostname() -> str:
+    """This machine's name in liveness records and GPU locks (SOP_LLM_HOSTNAME overrides it:
+    containers, and the tests that play several hosts on one machine)."""
+    from django.conf import settings
+
+    return settings.SOP_LLM_HOSTNAME or socket.gethostname()
+
+
 def process_record(name: str, **extra) -> str:
     """What a process announces in Redis so others can judge whether it still lives."""
-    return json.dumps({"name": name, "pid": os.getpid(), "host": socket.gethostname(), **extra})
+    return json.dumps({"name": name, "pid": os.getpid(), "host": hostname(), **extra})
 
 
 def pid_alive(pid: int) -> bool:
@@ -29,7 +37,7 @@ def provably_dead(record: str) -> bool:
         info = json.loads(record)
     except ValueError:
         return False
-    return info.get("host") == socket.gethostname() and not pid_alive(int(info["pid"]))
+    return info.get("host") == hostname() and not pid_alive(int(info["pid"]))
 
 
 def rss_mb() -> float:

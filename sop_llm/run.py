@@ -1,4 +1,5 @@
-"""`make run`: the whole service in the foreground -- embedded Redis (when REDIS_URL is unset),
+"""`make run`: the whole service in the foreground -- embedded Redis (when neither REDIS_URL nor
+REDIS_SENTINELS is set; with Sentinels every child finds the master through them),
 the web server, the GPU worker, remote workers and the webhook worker. Ctrl-C or SIGTERM stops
 every process it started, in order: web, workers (they finish or requeue), Redis last. Any child
 that dies, Redis included, is restarted with exponential backoff; the service never gives up."""
@@ -217,10 +218,12 @@ def main() -> int:
 
 def _banner(settings, notes: list[str]) -> None:
     url = f"http://{settings.HOST}:{settings.PORT}"
+    from sop_llm.redis import describe_target
+
     where = (
         f"embedded at {settings.REDIS_URL} (AOF in {settings.DATA_DIR / 'redis'})"
         if settings.REDIS_EMBEDDED
-        else settings.REDIS_URL.split("@")[-1]
+        else describe_target()
     )
     lines = [
         "",

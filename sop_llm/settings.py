@@ -5,9 +5,11 @@ import secrets
 from pathlib import Path
 
 from sop_llm.config import (
+    check_sentinel_settings,
     env_bool,
     env_choice,
     env_float,
+    env_hostports,
     env_int,
     env_list,
     env_str,
@@ -21,16 +23,35 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # --- Redis: the only store -------------------------------------------------------------
 # Unset REDIS_URL means "the embedded server": `make run` starts it on EMBEDDED_REDIS_PORT.
 EMBEDDED_REDIS_PORT = env_int("EMBEDDED_REDIS_PORT", 6380, min=1, max=65535)
-REDIS_EMBEDDED = env_str("REDIS_URL") is None
+# Sentinel (high availability): every client asks these for the current master of
+# REDIS_SENTINEL_MASTER and follows a failover by itself. Exclusive with REDIS_URL.
+REDIS_SENTINELS = env_hostports("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER")
+REDIS_SENTINEL_PASSWORD = env_str("REDIS_SENTINEL_PASSWORD")  # the Sentinels' own AUTH
+REDIS_PASSWORD = env_str("REDIS_PASSWORD")  # the master's (and replicas') AUTH, Sentinel mode
+REDIS_DB = env_int("REDIS_DB", 0, min=0, max=15)  # Sentinel mode; with REDIS_URL, in the URL
+check_sentinel_settings(REDIS_SENTINELS, REDIS_SENTINEL_MASTER, env_str("REDIS_URL"))
+REDIS_EMBEDDED = env_str("REDIS_URL") is None and not REDIS_SENTINELS
 REDIS_URL = env_url(
     "REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0", schemes=("redis", "rediss", "unix")
 )
+# Task creation waits for this many replicas to hold the task before its 202 (Redis WAIT),
+# so an acknowledged task survives the loss of the master. 0: the 202 follows the master's
+# write alone (a task written within the replication lag before a master crash may be lost).
+REDIS_WAIT_REPLICAS = env_int("REDIS_WAIT_REPLICAS", 0, min=0, max=16)
+# Below the 0.8 s command timeout of sop_llm/redis.py, which the WAIT must fit in.
+REDIS_WAIT_TIMEOUT_MS = env_int("REDIS_WAIT_TIMEOUT_MS", 300, min=1, max=600)
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "")
 # Where the embedded server keeps its AOF and snapshot (only used when REDIS_URL is unset).
 DATA_DIR = Path(env_str("SOP_LLM_DATA_DIR", str(BASE_DIR / "var"))).expanduser().resolve()
 
 # --- GPU and models ----------------------------------------------------------------------
 GPU_INDEX = env_int("GPU_INDEX", 0, min=0, max=63)
+# The GPU's name in Redis (its lock, what it has loaded): distinct per physical GPU across all
+# hosts (e.g. `gpu-b:0`), the same for processes that share one GPU. Default: GPU_INDEX.
+GPU_ID = env_str("GPU_ID", str(GPU_INDEX))
+# This machine's name in liveness records (default: the OS hostname).
+SOP_LLM_HOSTNAME = env_str("SOP_LLM_HOSTNAME")
 MAX_VRAM_USAGE_PERCENT = env_int("MAX_VRAM_USAGE_PERCENT", 95, min=1, max=100)
 VRAM_RESERVE_MB = env_int("VRAM_RESERVE_MB", 1024, min=0)
 MODELS_DIR = Path(env_str("MODELS_DIR", str(BASE_DIR / "models"))).expanduser().resolve()
@@ -148,6 +169,8 @@ CACHES = {
         "KEY_PREFIX": f"{REDIS_KEY_PREFIX}cache",
     }
 }
+if REDIS_SENTINELS:  # nothing of ours uses Django's cache; it must not point at a fixed master
+    CACHES["default"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 
 REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
@@ -188,7 +211,26 @@ SPECTACULAR_SETTINGS = {
 
 
 def _rq_queue(lane: str) -> tuple[str, dict]:
-    return f"{REDIS_KEY_PREFIX}{lane}", {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}
+    return f"{REDIS_KEY_PREFIX}{lane}", {**_rq_connection(), "DEFAULT_TIMEOUT": 3600}
+
+
+def _rq_connection() -> dict:
+    """django-rq's connection for `manage.py rqworker`: the same master as every client."""
+    if not REDIS_SENTINELS:
+        return {"URL": REDIS_URL}
+    return {
+        "SENTINELS": REDIS_SENTINELS,
+        "MASTER_NAME": REDIS_SENTINEL_MASTER,
+        "DB": REDIS_DB,
+        "PASSWORD": REDIS_PASSWORD,
+        "SOCKET_TIMEOUT": None,  # rq sets its own for blocking dequeues
+        "CONNECTION_KWARGS": {"socket_connect_timeout": 0.5},
+        "SENTINEL_KWARGS": {
+            "password": REDIS_SENTINEL_PASSWORD,
+            "socket_connect_timeout": 0.5,
+            "socket_timeout": 0.5,
+        },
+    }
 
 
 # Queue names carry the key prefix so parallel test runs never share a queue.

@@ -4,14 +4,17 @@
 def process_next(lane: str) -> str | list[str] | None:
     from django.conf import settings
 
-    from models_gpu.guard import preferred_model_key
+    from models_gpu.guard import models_held_elsewhere, preferred_model_key
     from tasks.processor import task_process_next
     from tasks.slots import task_process_slots
 
     if lane == "gpu" and settings.GPU_SLOTS > 1:
         return task_process_slots(lane=lane, slots=settings.GPU_SLOTS)
-    preferred = preferred_model_key() if lane == "gpu" else ""
-    return task_process_next(lane=lane, preferred_model=preferred)
+    if lane != "gpu":
+        return task_process_next(lane=lane)
+    return task_process_next(
+        lane=lane, preferred_model=preferred_model_key(), elsewhere=models_held_elsewhere()
+    )
 
 
 def deliver_webhook(task_id: str) -> None:

@@ -84,11 +84,22 @@ return {1, current}
 # KEYS: pending, processing
 # ARGV: worker, now (epoch s), session-key head, session-key tail, preferred model ('' = none),
 #       scan window, max times the head may be passed over for the preferred model,
-#       priority band width (scores of one priority level lie within one band)
+#       priority band width (scores of one priority level lie within one band),
+#       models another live GPU worker holds (newline-separated: their tasks are left to it),
+#       seconds a task may wait for that worker before any worker takes it
+# Returns a 4th element: how many tasks were left to another worker's model.
 CLAIM = """
 local MAX_EXPIRED = 100
-local expired, seen = {}, {}
+local expired, seen, left = {}, {}, 0
+local avoid = {}
+for model in string.gmatch(ARGV[9] or '', '[^\\n]+') do avoid[model] = true end
 local function session(id) return ARGV[3] .. id .. ARGV[4] end
+local function elsewhere(id)
+  if next(avoid) == nil then return false end
+  local fields = redis.call('HMGET', session(id), 'model_key', 'queued_at')
+  if not avoid[fields[1]] then return false end
+  return tonumber(ARGV[2]) - tonumber(fields[2] or '0') < tonumber(ARGV[10])
+end
 local function runnable(id)
   local fields = redis.call('HMGET', session(id), 'status', 'deadline_at')
   if fields[1] ~= 'queued' then
@@ -107,7 +118,7 @@ local function take(id)
   redis.call('HSET', s, 'status', 'processing', 'started_at', ARGV[2], 'worker', ARGV[1])
   redis.call('HINCRBY', s, 'run', 1)
   redis.call('HSET', KEYS[2], id, ARGV[1])
-  return {id, expired, redis.call('HGETALL', s)}
+  return {id, expired, redis.call('HGETALL', s), left}
 end
 local offset = 0
 while #expired < MAX_EXPIRED do
@@ -116,6 +127,10 @@ while #expired < MAX_EXPIRED do
   local head_id, head_score = head[1], tonumber(head[2])
   if seen[head_id] then
     offset = offset + 1
+  elseif runnable(head_id) and elsewhere(head_id) then
+    seen[head_id] = true
+    left = left + 1
+    if left >= tonumber(ARGV[6]) then break end
   elseif runnable(head_id) then
     if ARGV[5] ~= '' and redis.call('HGET', session(head_id), 'model_key') ~= ARGV[5] then
       local passed = tonumber(redis.call('HGET', session(head_id), 'passed_over') or '0')
@@ -137,5 +152,5 @@ while #expired < MAX_EXPIRED do
     offset = offset + 1
   end
 end
-return {false, expired, {}}
+return {false, expired, {}, left}
 """

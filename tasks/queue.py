@@ -17,6 +17,9 @@ PRIORITY_MIN, PRIORITY_MAX = -100, 100
 BAND = 10**13  # ms since the epoch stay below this until the year 2286
 PREFERRED_MODEL_WINDOW = 32
 MAX_PASSED_OVER = 8  # a task is passed over for the loaded model at most this often
+# Several GPU workers: a task whose model another live worker holds waits for that worker this
+# long (it is the next such task that worker claims), then any worker may load its model.
+AFFINITY_WAIT_SECONDS = 60
 JOB_TIMEOUT_MARGIN_SECONDS = 120
 PROCESS_NEXT_JOB = "tasks.jobs.process_next"  # by name: nothing imports the jobs module
 # A GPU slot scheduler admits tasks this long, then drains (its rq job's timeout covers both).
@@ -59,10 +62,12 @@ def wake(lane: str, count: int = 1, pipe=None) -> None:
 
 
 def claim(
-    lane: str, worker: str, preferred_model: str = ""
+    lane: str, worker: str, preferred_model: str = "", elsewhere: tuple[str, ...] = ()
 ) -> tuple[str | None, list[str], list[str]]:
     """Pop the best runnable task -> (task_id or None, ids past their deadline, the claimed
-    task's hash as field/value pairs). Called by tasks.lifecycle only."""
+    task's hash as field/value pairs). Tasks for a model in `elsewhere` (held by another live
+    GPU worker) are left to that worker for up to AFFINITY_WAIT_SECONDS. Called by
+    tasks.lifecycle only."""
     head, _, tail = keys.session("\x00").partition("\x00")
     args = [
         worker,
@@ -73,10 +78,14 @@ def claim(
         PREFERRED_MODEL_WINDOW,
         MAX_PASSED_OVER,
         BAND,
+        "\n".join(elsewhere),
+        AFFINITY_WAIT_SECONDS,
     ]
-    task_id, expired, fields = lua.run(
+    task_id, expired, fields, left = lua.run(
         lua.CLAIM, keys=[keys.queue_pending(lane), keys.queue_processing(lane)], args=args
     )
+    if task_id is None and left and rq_queue(lane).count == 0:
+        wake(lane)  # an idle worker that holds their model needs a job to come and take them
     return task_id or None, list(expired), list(fields)
 
 

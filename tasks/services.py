@@ -198,8 +198,10 @@ def seal_if(secrets: dict) -> str:
 
 
 def _after_create(created: list[_Prepared]) -> None:
-    """Stats, the events and the lanes' rq jobs: one round trip."""
-    pipe = get_rq_redis().pipeline(transaction=False)
+    """Stats, the events and the lanes' rq jobs: one round trip (two under
+    REDIS_WAIT_REPLICAS)."""
+    client = get_rq_redis()
+    pipe = client.pipeline(transaction=False)
     lanes: dict[str, int] = {}
     counts: dict[str, int] = {"created": len(created)}
     for new in created:
@@ -209,11 +211,14 @@ def _after_create(created: list[_Prepared]) -> None:
         )
     for lane, count in lanes.items():
         queue.wake(lane, count, pipe=pipe)  # first: rq may WATCH before it queues its commands
-    stats_incr(pipe, counts)
+    # rq turns its pipeline into MULTI, where WAIT would not block: the wait rides on a
+    # pipeline of its own, whose writes come after every write of these tasks.
+    tail = client.pipeline(transaction=False) if settings.REDIS_WAIT_REPLICAS else pipe
+    stats_incr(tail, counts)
     for new in created:
         publish(
             "task.queued",
-            pipe=pipe,
+            pipe=tail,
             task_id=new.task_id,
             lane=new.lane,
             provider=new.data["provider"],
@@ -221,6 +226,32 @@ def _after_create(created: list[_Prepared]) -> None:
             priority=new.data["priority"],
         )
     pipe.execute()
+    if tail is not pipe:
+        _replicas_wait(tail, created[-1].task_id)
+
+
+def _replicas_wait(pipe, task_id: str) -> None:
+    """WAIT counts the replicas that hold this connection's last write: the stats above, so
+    every earlier write of the task too (a replica applies the stream in order)."""
+    wanted = settings.REDIS_WAIT_REPLICAS
+    pipe.execute_command("WAIT", wanted, settings.REDIS_WAIT_TIMEOUT_MS)
+    acked = pipe.execute()[-1]
+    if acked < wanted:
+        raise not_replicated(task_id, acked)
+
+
+def not_replicated(task_id: str, acked: int) -> ServiceError:
+    """The promise of a 202 under REDIS_WAIT_REPLICAS is "on a replica too": without it, no
+    202. The task is on the master and may well run, so the client is told how to find it."""
+    return ServiceError(
+        f"task {task_id} was stored but only {acked} of REDIS_WAIT_REPLICAS="
+        f"{settings.REDIS_WAIT_REPLICAS} replicas confirmed it within "
+        f"{settings.REDIS_WAIT_TIMEOUT_MS} ms: it may run; GET it, or retry with the same "
+        "Idempotency-Key",
+        code="not_replicated",
+        status=503,
+        headers={"Retry-After": "1"},
+    )
 
 
 def _replay(stored: str, fingerprint: str, key: str, owner: str) -> dict:

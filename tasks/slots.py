@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import redis
 from rq.job import Job
 
-from models_gpu.guard import preferred_model_key
+from models_gpu.guard import models_held_elsewhere, preferred_model_key
 from sop_llm.lanes import rq_queue
 from tasks import lifecycle, worker_identity
 from tasks.bell import lane_bell
@@ -75,7 +75,9 @@ class _Scheduler:
         try:
             while self._admitting() and self.held is None and len(self.running) < self.slots:
                 preferred = self.model or preferred_model_key()
-                task = task_claim_next(lane=self.lane, preferred_model=preferred)
+                task = task_claim_next(
+                    lane=self.lane, preferred_model=preferred, elsewhere=models_held_elsewhere()
+                )
                 if task is None:
                     return
                 if self.running and task.model_key != self.model:

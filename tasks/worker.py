@@ -26,6 +26,8 @@ from tasks.worker_identity import running, set_current_worker_name, stop_request
 
 log = logging.getLogger(__name__)
 RECOVERY_EVERY_BEATS = 3
+REDIS_RETRY_FIRST_SECONDS, REDIS_RETRY_MAX_SECONDS = 0.25, 5.0
+REDIS_OUTAGE_MAX_SECONDS = 120  # then rq's own handling (the worker ends; a supervisor restarts)
 STARTED_AT = time.time()
 
 
@@ -39,7 +41,7 @@ class HeartbeatWorker(SimpleWorker):
             return super().work(*args, **kwargs)
         finally:
             self._stop.set()
-            if self._thread is not None:
+            if self._thread is not None and self._thread.is_alive():  # a stop may beat its start
                 self._thread.join(timeout=5)
             get_redis().delete(keys.worker_alive(self.name))
             set_current_worker_name(None)
@@ -55,6 +57,39 @@ class HeartbeatWorker(SimpleWorker):
     def request_stop(self, signum, frame):
         stop_requested()  # a slot scheduler stops admitting; running tasks finish
         return super().request_stop(signum, frame)
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        """rq waits out a lost connection only around its blocking pop; its bookkeeping just
+        before and after it (state, heartbeat) raises instead and ends the worker. A Redis
+        restart or Sentinel failover between jobs is waited out here, with backoff."""
+        wait = REDIS_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except redis.ConnectionError as exc:
+                if self._stop_requested:
+                    return None  # rq's loop then stops as asked
+                log.warning("Redis unreachable between jobs (%s); retrying in %g s", exc, wait)
+                time.sleep(wait)
+                wait = min(wait * 2, REDIS_RETRY_MAX_SECONDS)
+
+    # rq's bookkeeping after a job raises on a lost connection, and its loop then ends the
+    # worker: retried through a Redis restart or failover instead (the task's own result is
+    # already kept by the processor, which retries on its own).
+    def handle_job_success(self, *args, **kwargs):
+        return _through_outage(super().handle_job_success, *args, **kwargs)
+
+    def handle_job_failure(self, *args, **kwargs):
+        return _through_outage(super().handle_job_failure, *args, **kwargs)
+
+    def handle_execution_ended(self, *args, **kwargs):
+        return _through_outage(super().handle_execution_ended, *args, **kwargs)
+
+    def heartbeat(self, *args, **kwargs):
+        return _through_outage(super().heartbeat, *args, **kwargs)
+
+    def set_state(self, *args, **kwargs):
+        return _through_outage(super().set_state, *args, **kwargs)
 
     def lanes(self) -> list[str]:
         prefix = keys.prefix()
@@ -94,11 +129,24 @@ class HeartbeatWorker(SimpleWorker):
                 log.exception("heartbeat error")
 
     def on_heartbeat(self) -> None:
-        """Hook for subclasses (the GPU worker renews its GPU lock here)."""
+        """Hook for subclasses (the GPU lock renews itself: models_gpu/lease.py)."""
+
+
+def _through_outage(call, *args, **kwargs):
+    wait, deadline = REDIS_RETRY_FIRST_SECONDS, time.monotonic() + REDIS_OUTAGE_MAX_SECONDS
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except redis.ConnectionError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("Redis unreachable after a job (%s); retrying in %g s", exc, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, REDIS_RETRY_MAX_SECONDS)
 
 
 class GpuWorker(HeartbeatWorker):
-    """The one process that touches the GPU: owns the GPU lock for its whole life."""
+    """The one process that touches its GPU (GPU_ID): owns the GPU lock for its whole life."""
 
     def work(self, *args, **kwargs):
         from models_gpu.guard import gpu_guard
@@ -112,8 +160,3 @@ class GpuWorker(HeartbeatWorker):
         finally:
             ticker.stop()
             gpu_guard().shutdown()
-
-    def on_heartbeat(self) -> None:
-        from models_gpu.guard import gpu_guard
-
-        gpu_guard().renew()

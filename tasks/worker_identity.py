@@ -1,8 +1,9 @@
 """Who is running a task: the rq worker's name, or this process when run outside a worker."""
 
 import os
-import socket
 import threading
+
+from sop_llm.procs import hostname
 
 _current: str | None = None
 _running: set[str] = set()  # task ids this process works on now: its liveness record says so
@@ -15,7 +16,7 @@ def set_current_worker_name(name: str | None) -> None:
 
 
 def current_worker_name() -> str:
-    return _current or f"proc-{socket.gethostname()}-{os.getpid()}"
+    return _current or f"proc-{hostname()}-{os.getpid()}"
 
 
 def running_add(task_id: str) -> None:

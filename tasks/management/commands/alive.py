@@ -1,9 +1,8 @@
-import socket
-
 from django.core.management.base import CommandError
 
 from sop_llm import keys
 from sop_llm.management.base import OpsCommand
+from sop_llm.procs import hostname
 from sop_llm.redis import get_redis
 from tasks.recovery import worker_alive
 
@@ -12,7 +11,7 @@ class Command(OpsCommand):
     help = "Container health check: exit 0 when a worker on this host has a fresh liveness key."
 
     def handle(self, *args, **options):
-        host = socket.gethostname()
+        host = hostname()
         alive = []
         for key in get_redis().scan_iter(match=keys.worker_alive("*"), count=1000):
             record = get_redis().get(key)
