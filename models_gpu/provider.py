@@ -10,6 +10,7 @@ from models_gpu.catalog import DEFAULT_N_CTX, ModelInfo, catalog_resolve
 from models_gpu.engine import LoadParams
 from models_gpu.serializers import LocalOptions
 from sop_llm.providers.errors import ProviderError
+from sop_llm.providers.support import FEATURES
 from sop_llm.providers.types import GenerateRequest, GenerateResult, ProviderCapabilities
 
 LOAD_OPTION_NAMES = {f.name for f in fields(LoadParams)}
@@ -30,6 +31,7 @@ class LocalProvider:
     capabilities = ProviderCapabilities(
         chat=True, completion=True, streaming=True, structured_output="grammar", needs_gpu=True
     )
+    honours = frozenset(FEATURES)  # `user` is kept on the task: there is no vendor to tell
 
     def resolve_model(self, model: str) -> str:
         """The catalog name behind a name or alias (LookupError when there is none)."""

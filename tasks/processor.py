@@ -18,7 +18,7 @@ from tasks import lifecycle, store, worker_identity
 from tasks.cancel import cancel_watch
 from tasks.estimate import completion_record
 from tasks.sealing import unseal
-from tasks.store import Effects, Task
+from tasks.store import REQUEST_EXTRAS, Effects, Task
 
 log = logging.getLogger(__name__)
 DURATIONS_KEPT = 50
@@ -67,6 +67,7 @@ def build_request(task: Task) -> tuple[GenerateRequest, list[Target]]:
         )
     params = dict(stored.get("params") or {})
     params["stop"] = tuple(params.get("stop") or ())
+    params["given"] = tuple(params.get("given") or ())
     request = GenerateRequest(
         model=task.model,
         messages=[Message(**m) for m in stored["messages"]] if stored.get("messages") else None,
@@ -75,6 +76,7 @@ def build_request(task: Task) -> tuple[GenerateRequest, list[Target]]:
         response_format=response_format_from(stored.get("response_format")),
         timeout_seconds=float(stored["timeout_seconds"]),
         options=options,
+        **{name: stored[name] for name in REQUEST_EXTRAS if name in stored},
     )
     return request, targets
 
@@ -177,6 +179,7 @@ def _result_record(result: GenerateResult) -> dict:
         "model": result.model,
         "response_id": result.response_id,
         **result.meta.get("structured", {}),
+        **({"logprobs": result.logprobs} if result.logprobs is not None else {}),
     }
 
 

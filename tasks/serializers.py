@@ -10,6 +10,8 @@ from rest_framework import serializers
 from grammars.formats import named_grammars
 from sop_llm.errors import ServiceError
 from sop_llm.providers import REGISTRY, get_provider
+from sop_llm.providers.support import given_features, unsupported
+from sop_llm.providers.types import MAX_TOP_LOGPROBS
 from sop_llm.strict import (
     StrictBooleanField,
     StrictCharField,
@@ -50,6 +52,20 @@ class ParamsSerializer(StrictSerializer):
     repeat_penalty = StrictFloatField(min_value=0.0, max_value=2.0, default=1.1)
     presence_penalty = StrictFloatField(min_value=-2.0, max_value=2.0, default=0.0)
     frequency_penalty = StrictFloatField(min_value=-2.0, max_value=2.0, default=0.0)
+    logprobs = StrictBooleanField(
+        default=False, help_text="the answer's token log-probabilities in result.logprobs"
+    )
+    top_logprobs = StrictIntegerField(min_value=0, max_value=MAX_TOP_LOGPROBS, default=0)
+
+    def validate(self, data: dict) -> dict:
+        if data.get("top_logprobs") and not data.get("logprobs"):
+            raise serializers.ValidationError({"top_logprobs": "needs logprobs: true"})
+        return data
+
+    def to_internal_value(self, data) -> dict:
+        values = super().to_internal_value(data)
+        values["given"] = sorted(data)  # support checks look at what the caller asked for
+        return values
 
     def validate_max_tokens(self, value: int) -> int:
         if value > settings.MAX_TOKENS_LIMIT:
@@ -128,6 +144,9 @@ class TaskCreateSerializer(TargetSerializer):
     deadline_seconds = StrictIntegerField(min_value=1, max_value=7 * 86400, required=False)
     timeout_seconds = StrictIntegerField(min_value=1, required=False)
     metadata = serializers.DictField(required=False)
+    user = StrictCharField(
+        required=False, max_length=256, help_text="your end user's id, passed where supported"
+    )
     wait = StrictIntegerField(
         min_value=0,
         max_value=300,
@@ -159,12 +178,27 @@ class TaskCreateSerializer(TargetSerializer):
         data.setdefault("response_format", {"type": "text"})
         data.setdefault("timeout_seconds", settings.TASK_DEFAULT_TIMEOUT_SECONDS)
         check_enforceable(data)
+        _check_supported(data)
         _check_fits_a_slot(data)
         if any(_needs_gpu(t) for t in data.get("fallback") or []) and not _needs_gpu(data):
             raise serializers.ValidationError(
                 {"fallback": "a local fallback needs a local primary (the GPU lane runs it)"}
             )
         return data
+
+
+def _check_supported(data: dict) -> None:
+    """Every field the task gives is honoured by its provider and by each fallback."""
+    features = given_features(data, data["params"].get("given", ()))
+    targets = [(data["provider"], data)] + [
+        (f"fallback {i} ({t['provider']})", t) for i, t in enumerate(data.get("fallback") or [])
+    ]
+    for who, target in targets:
+        missing = unsupported(get_provider(target["provider"]), features, target["options"])
+        if missing:
+            raise serializers.ValidationError(
+                {missing[0]: f"{who} does not support it; leave it out or pick another provider"}
+            )
 
 
 def _needs_gpu(target: dict) -> bool:

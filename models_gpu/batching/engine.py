@@ -16,6 +16,7 @@ kept prompts included.
 import random
 import threading
 
+from models_gpu.logprobs import Logprobs
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, GenerateResult
 
@@ -86,9 +87,13 @@ class BatchEngine:
             matcher=new_matcher(self.lltokenizer(), constraint, model_name) if constraint else None,
             stop_ids=stop_token_ids,
             ignore_eos=ignore_eos,
+            logprobs=self._logprobs(request.params),
         )
         self.loop.submit(seq)
         return seq.wait(self.loop.wake)
+
+    def _logprobs(self, params) -> Logprobs | None:
+        return Logprobs(params.top_logprobs, self.loop.vocab.piece) if params.logprobs else None
 
     def _check_fits(self, n_prompt: int, max_tokens: int, model: str) -> None:
         if n_prompt == 0:

@@ -151,6 +151,8 @@ class DecodeLoop:
         seqs = [seq for _, seq in plan.outputs]
         tokens = []
         for seq, row in zip(seqs, rows, strict=True):
+            if seq.logprobs is not None:  # the raw distribution (models_gpu.logprobs)
+                seq.logprobs.seen(row)
             seq.sampler.penalize(row)
             tokens.append(seq.sampler.sample(row))
         self._constrain(seqs, rows, tokens)

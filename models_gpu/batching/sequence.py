@@ -24,6 +24,7 @@ class Sequence:
     def __init__(self, request: GenerateRequest, prompt: list[int], stops: list[str], **kw):
         self.request, self.prompt, self.model = request, prompt, kw["model"]
         self.seed, self.matcher, self.ignore_eos = kw["seed"], kw["matcher"], kw["ignore_eos"]
+        self.logprobs = kw.get("logprobs")
         self.stop_ids = frozenset(kw["stop_ids"])
         self.limit = request.params.max_tokens
         self.sampler = Sampler(SamplerSettings.of(request.params), self.seed)
@@ -95,6 +96,8 @@ class Sequence:
         self.count += 1
         self.first_token_ms = self.first_token_ms or self._ms()
         self.sampler.accept(token)
+        if self.logprobs is not None:
+            self.logprobs.chose(token)
         if self.matcher is not None and not self.matcher.consume_token(token):
             return self.fail(local_error(self.model, "grammar_error", self.matcher.get_error()))
         self.outbox.put(self.stream.push(piece))
@@ -143,4 +146,5 @@ class Sequence:
             model=self.model,
             timings=timings,
             meta={"repro": {"seed_used": self.seed}},
+            logprobs=self.logprobs.within(self.stream.text) if self.logprobs else None,
         )

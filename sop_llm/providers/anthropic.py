@@ -26,6 +26,21 @@ class AnthropicProvider:
     name = "anthropic"
     options_serializer = AnthropicOptions
     capabilities = ProviderCapabilities(chat=True, structured_output="tool_use")
+    # No seed, penalties or logprobs in the Messages API; n > 1 is n requests.
+    honours = frozenset(
+        {
+            "params.temperature",
+            "params.top_p",
+            "params.top_k",
+            "params.stop",
+            "params.max_tokens",
+            "params.n",
+            "tools",
+            "tool_choice",
+            "parallel_tool_calls",
+            "user",
+        }
+    )
 
     def generate(self, request: GenerateRequest) -> GenerateResult:
         import anthropic  # the web process never needs the SDK
@@ -61,13 +76,16 @@ class AnthropicProvider:
         turns = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
         if request.prompt is not None:
             turns = [{"role": "user", "content": request.prompt}]
-        # The Messages API of SDK 2.x takes no temperature/top_p/top_k (current models fix their
-        # own sampling): they are not sent rather than sent and refused.
         body: dict = {"model": request.model, "messages": turns, "max_tokens": p.max_tokens}
+        # Sampling only as the caller set it: several current models refuse temperature and
+        # top_p together, and our defaults are not Anthropic's.
+        body.update({k: getattr(p, k) for k in ("temperature", "top_p", "top_k") if k in p.given})
         if system:
             body["system"] = system
         if p.stop:
             body["stop_sequences"] = list(p.stop)
+        if request.user:
+            body["metadata"] = {"user_id": request.user}
         rf = request.response_format
         if rf.structured:
             # Forced tool use: the tool's input schema is the answer's schema.

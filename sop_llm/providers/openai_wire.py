@@ -7,6 +7,26 @@ from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.http import bad_response, post_json
 from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
 
+# What Chat Completions takes (support.FEATURES); top_k and repeat_penalty are llama.cpp's.
+OPENAI_FIELDS = frozenset(
+    {
+        "params.temperature",
+        "params.top_p",
+        "params.seed",
+        "params.stop",
+        "params.max_tokens",
+        "params.presence_penalty",
+        "params.frequency_penalty",
+        "params.logprobs",
+        "params.top_logprobs",
+        "params.n",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "user",
+    }
+)
+
 
 def chat_body(request: GenerateRequest) -> dict:
     p = request.params
@@ -25,6 +45,12 @@ def chat_body(request: GenerateRequest) -> dict:
         body["presence_penalty"] = p.presence_penalty
     if p.frequency_penalty:
         body["frequency_penalty"] = p.frequency_penalty
+    if request.user:
+        body["user"] = request.user
+    if p.logprobs:
+        body["logprobs"] = True
+        if p.top_logprobs:
+            body["top_logprobs"] = p.top_logprobs
     fmt = _response_format(request)
     if fmt:
         body["response_format"] = fmt
@@ -56,12 +82,18 @@ def enforcement(request: GenerateRequest) -> str:
 
 
 def chat_complete(
-    request: GenerateRequest, *, url: str, headers: dict[str, str], provider: str
+    request: GenerateRequest,
+    *,
+    url: str,
+    headers: dict[str, str],
+    provider: str,
+    extra: dict | None = None,
 ) -> GenerateResult:
+    """`extra`: fields of this server's beyond OpenAI's (top_k for openai_compatible)."""
     started = time.perf_counter()
     data = post_json(
         url,
-        chat_body(request),
+        {**chat_body(request), **(extra or {})},
         headers=headers,
         timeout=request.timeout_seconds,
         provider=provider,
@@ -100,5 +132,12 @@ def parse_chat(data, *, provider: str, model: str, elapsed_ms: float) -> Generat
         model=data.get("model") or model,
         response_id=data.get("id"),
         timings={"generation_ms": round(elapsed_ms, 1)},
+        logprobs=_logprobs(choice),
     )
     return result
+
+
+def _logprobs(choice: dict) -> list[dict] | None:
+    """choices[0].logprobs.content as the server sent it (OpenAI's shape is ours)."""
+    content = (choice.get("logprobs") or {}).get("content")
+    return content if isinstance(content, list) else None

@@ -15,6 +15,7 @@ from sop_llm.strict import (
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
+    StrictIntegerField,
     StrictSerializer,
     wrong_type,
 )
@@ -24,8 +25,6 @@ from tasks.openai_compat.translate import NATIVE_EXTRAS, PARAMS
 PASSED_THROUGH = (*PARAMS, *NATIVE_EXTRAS, "fallback", "fallbacks")
 NOT_YET_CHAT = {
     "n": (1,),
-    "logprobs": (False,),
-    "top_logprobs": (0,),
     "tools": (),
     "tool_choice": ("none",),
     "parallel_tool_calls": (),
@@ -41,12 +40,14 @@ NOT_YET_CHAT = {
     "service_tier": ("auto", "default"),
     "store": (False,),
     "prompt_cache_key": (),
+    "prompt_cache_retention": (),
+    "prompt_cache_options": (),
+    "moderation": (),
 }
 NOT_YET_COMPLETION = {
     "n": (1,),
     "best_of": (1,),
     "echo": (False,),
-    "logprobs": (0,),
     "logit_bias": ({},),
     "suffix": ("",),
 }
@@ -130,9 +131,19 @@ class OpenAIRequest(StrictSerializer):
     model = StrictCharField(max_length=300)
     stream = StrictBooleanField(required=False, allow_null=True)
     stream_options = StreamOptions(required=False, allow_null=True)
-    user = StrictCharField(required=False, allow_null=True, max_length=256)  # no effect
+    user = StrictCharField(required=False, allow_null=True, max_length=256)
     safety_identifier = StrictCharField(required=False, allow_null=True, max_length=256)
     not_yet: dict = {}
+
+    def validate(self, data: dict) -> dict:
+        if data.get("fallback") is not None and data.get("fallbacks") is not None:
+            raise serializers.ValidationError({"fallbacks": "give one of fallback or fallbacks"})
+        user, safety = data.get("user"), data.get("safety_identifier")
+        if None not in (user, safety) and user != safety:
+            raise serializers.ValidationError(
+                {"safety_identifier": "differs from user (its older name); send one of them"}
+            )
+        return data
 
     def get_fields(self) -> dict:
         fields = super().get_fields()
@@ -146,9 +157,11 @@ class ChatRequest(OpenAIRequest):
     not_yet = NOT_YET_CHAT
 
     def get_fields(self) -> dict:
-        return {**super().get_fields(), "max_completion_tokens": PassThrough()}
+        extra = ("max_completion_tokens", "logprobs", "top_logprobs")
+        return {**super().get_fields(), **{name: PassThrough() for name in extra}}
 
     def validate(self, data: dict) -> dict:
+        data = super().validate(data)
         both = (data.get("max_tokens"), data.get("max_completion_tokens"))
         if None not in both and both[0] != both[1]:
             raise serializers.ValidationError(
@@ -175,6 +188,8 @@ class PromptField(serializers.Field):
 
 class CompletionRequest(OpenAIRequest):
     prompt = PromptField()
+    # The legacy API's logprobs: how many top tokens beside each answer token (0..5).
+    logprobs = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=5)
     not_yet = NOT_YET_COMPLETION
 
 
@@ -194,9 +209,13 @@ def openai_param(field: str | None, body: dict) -> str | None:
         name, _, tail = rest.partition(".")
         if name == "max_tokens" and "max_completion_tokens" in body:
             name = "max_completion_tokens"
+        if name == "top_logprobs" and "top_logprobs" not in body:
+            name = "logprobs"  # the legacy API's number of top tokens
         return ".".join(p for p in (name, tail) if p)
     if head == "fallback" and "fallbacks" in body:
         return ".".join(p for p in ("fallbacks", rest) if p)
     if head == "provider":  # the provider comes out of `model` ("openai/gpt-4o")
         return "model"
+    if head == "user" and "user" not in body:
+        return "safety_identifier"  # its newer name, as the caller sent it
     return field

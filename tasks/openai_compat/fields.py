@@ -1,0 +1,98 @@
+"""Every request field of OpenAI's Chat Completions and Completions reference, and what each
+provider does with it: `yes` honoured; `400` refused naming the field (its no-op value passes);
+`tpl` (custom) honoured through its placeholder in options.body_template, else 400.
+
+tests/test_openai_fields.py holds this table to the installed `openai` SDK's request types (no
+field of the reference missing) and to the README's copy, and sends every `400` cell to get its
+400. The README table is rendered by `markdown_table`.
+"""
+
+PROVIDERS = ("local", "openai", "anthropic", "openai_compatible", "custom")
+ALL = ("yes",) * 5
+NOWHERE = ("400",) * 5
+SAMPLING = ("yes", "yes", "yes", "yes", "tpl")
+PENALTY = ("yes", "yes", "400", "yes", "400")
+LOGPROBS = PENALTY  # Anthropic has none; a custom endpoint's shape is unknown
+
+# field -> (cells per PROVIDERS, note)
+COMMON = {
+    "model": (ALL, "`provider/model`, or a local name or alias"),
+    "max_tokens": (
+        ("yes", "yes", "yes", "yes", "tpl"),
+        "at least 1; a different max_completion_tokens beside it is a 400",
+    ),
+    "temperature": (SAMPLING, "anthropic: sent only when given"),
+    "top_p": (SAMPLING, "anthropic: sent only when given"),
+    "seed": (("yes", "yes", "400", "yes", "tpl"), ""),
+    "stop": (SAMPLING, "a string or up to 8 strings"),
+    "presence_penalty": (PENALTY, ""),
+    "frequency_penalty": (PENALTY, ""),
+    "stream": (ALL, "remote providers answer in one piece: their text arrives as one chunk"),
+    "stream_options": (ALL, "`include_usage`; `include_obfuscation` only false"),
+    "user": (("yes", "yes", "yes", "yes", "tpl"), "kept on the task; anthropic: metadata.user_id"),
+    "logit_bias": (NOWHERE, "only `{}`"),
+    "n": (NOWHERE, "only 1"),
+    # Ours, beside OpenAI's (llama.cpp's sampling):
+    "top_k": (("yes", "400", "yes", "yes", "tpl"), "an extension (not OpenAI's)"),
+    "repeat_penalty": (("yes", "400", "400", "400", "400"), "an extension; no-op value 1"),
+}
+CHAT = {
+    **COMMON,
+    "messages": (
+        ALL,
+        "roles system, developer (= system), user, assistant; text parts only (an image part "
+        "is a 400: the models served are text-only)",
+    ),
+    "max_completion_tokens": (("yes", "yes", "yes", "yes", "tpl"), "as max_tokens"),
+    "response_format": (
+        ALL,
+        "an object: text, json_object, json_schema (anthropic: forced tool use; custom: the "
+        "answer is validated against it); a string is a 400",
+    ),
+    "metadata": (ALL, "kept on the task and shown with it"),
+    "safety_identifier": (
+        ("yes", "yes", "yes", "yes", "tpl"),
+        "the newer name of `user`; both given and different is a 400",
+    ),
+    "logprobs": (LOGPROBS, "local: the model's raw distribution (see Logprobs)"),
+    "top_logprobs": (LOGPROBS, "0 to 20; needs logprobs: true"),
+    "tools": (NOWHERE, "only []"),
+    "tool_choice": (NOWHERE, "only none"),
+    "parallel_tool_calls": (NOWHERE, ""),
+    "functions": (NOWHERE, "deprecated by OpenAI: use tools"),
+    "function_call": (NOWHERE, "deprecated by OpenAI: use tool_choice; only none"),
+    "audio": (NOWHERE, ""),
+    "modalities": (NOWHERE, 'only ["text"]'),
+    "prediction": (NOWHERE, ""),
+    "reasoning_effort": (NOWHERE, ""),
+    "verbosity": (NOWHERE, ""),
+    "web_search_options": (NOWHERE, ""),
+    "service_tier": (NOWHERE, "only auto or default"),
+    "store": (NOWHERE, "only false"),
+    "prompt_cache_key": (NOWHERE, ""),
+    "prompt_cache_retention": (NOWHERE, ""),
+    "prompt_cache_options": (NOWHERE, ""),
+    "moderation": (NOWHERE, ""),
+}
+COMPLETIONS = {
+    **COMMON,
+    "prompt": (
+        ALL,
+        "a string, or a list of one; several prompts or token arrays are a 400 (openai, "
+        "anthropic, openai_compatible: sent as one user message)",
+    ),
+    "logprobs": (LOGPROBS, "0 to 5 top tokens beside each answer token"),
+    "best_of": (NOWHERE, "only 1"),
+    "echo": (NOWHERE, "only false"),
+    "suffix": (NOWHERE, 'only ""'),
+}
+
+
+def markdown_table(fields: dict) -> str:
+    head = "| field | " + " | ".join(PROVIDERS) + " | notes |"
+    rule = "|" + "---|" * (len(PROVIDERS) + 2)
+    rows = [
+        f"| `{name}` | " + " | ".join(cells) + f" | {note} |"
+        for name, (cells, note) in sorted(fields.items())
+    ]
+    return "\n".join([head, rule, *rows])
