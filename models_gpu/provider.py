@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import fields
 
+from models_gpu import tools
 from models_gpu.catalog import DEFAULT_N_CTX, ModelInfo, catalog_resolve
 from models_gpu.engine import LoadParams
 from models_gpu.serializers import LocalOptions
@@ -60,6 +61,32 @@ class LocalProvider:
 
 
 def _generate(engine, request: GenerateRequest, model: str) -> tuple[GenerateResult, dict]:
+    if request.messages is not None:
+        request = tools.prompt_request(request)
+    if tools.active(request):
+        return _with_tools(engine, request, model)
+    return _plain(engine, request, model)
+
+
+def _with_tools(engine, request: GenerateRequest, model: str) -> tuple[GenerateResult, dict]:
+    """Held to the tool grammar (llguidance, in the batch or alone); a call becomes tool_calls."""
+    from models_gpu.structured import grammar_constraint
+
+    grammar = tools.grammar(request)
+    if engine.batch is not None:
+        result, structured = _batched(engine, request, model, grammar)
+    else:
+        constraint = grammar_constraint(grammar, engine)
+        result = engine.generate(request, model_name=model, **constraint.kwargs())
+        constraint.finish(result)
+        structured = constraint.report()
+    result.tool_calls = tools.tool_calls_of(result.text)
+    if result.tool_calls:
+        result.text, result.finish_reason = "", "tool_calls"
+    return result, structured
+
+
+def _plain(engine, request: GenerateRequest, model: str) -> tuple[GenerateResult, dict]:
     """In the batch when there is one; alone for llama.cpp's native GBNF (its sampler walks
     the whole vocabulary per token and would hold up every slot)."""
     from models_gpu.batching import batch_constraint

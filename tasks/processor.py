@@ -180,6 +180,7 @@ def _result_record(result: GenerateResult) -> dict:
         "response_id": result.response_id,
         **result.meta.get("structured", {}),
         **({"logprobs": result.logprobs} if result.logprobs is not None else {}),
+        **({"tool_calls": result.tool_calls} if result.tool_calls else {}),
     }
 
 

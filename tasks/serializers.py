@@ -10,6 +10,7 @@ from rest_framework import serializers
 from grammars.formats import named_grammars
 from sop_llm.errors import ServiceError
 from sop_llm.providers import REGISTRY, get_provider
+from sop_llm.providers.structured import method_of
 from sop_llm.providers.support import given_features, unsupported
 from sop_llm.providers.types import MAX_TOP_LOGPROBS
 from sop_llm.strict import (
@@ -24,16 +25,17 @@ from sop_llm.strict import (
 )
 from tasks.queue import PRIORITY_MAX, PRIORITY_MIN
 from tasks.structured_checks import check_enforceable
+from tasks.tool_serializers import (
+    MAX_TOOLS,
+    MessageSerializer,
+    ToolChoiceField,
+    ToolSerializer,
+    check_tools,
+)
 
 MAX_MESSAGES = 1000
 MAX_FALLBACKS = 5
 IDEMPOTENCY_KEY_MAX = 200  # the body field and the Idempotency-Key header alike
-ROLES = ["system", "user", "assistant", "tool"]
-
-
-class MessageSerializer(StrictSerializer):
-    role = StrictChoiceField(choices=ROLES)
-    content = StrictCharField(allow_blank=True, trim_whitespace=False)
 
 
 class ParamsSerializer(StrictSerializer):
@@ -147,6 +149,9 @@ class TaskCreateSerializer(TargetSerializer):
     user = StrictCharField(
         required=False, max_length=256, help_text="your end user's id, passed where supported"
     )
+    tools = ToolSerializer(many=True, required=False, max_length=MAX_TOOLS)
+    tool_choice = ToolChoiceField(required=False)
+    parallel_tool_calls = StrictBooleanField(required=False)
     wait = StrictIntegerField(
         min_value=0,
         max_value=300,
@@ -178,6 +183,7 @@ class TaskCreateSerializer(TargetSerializer):
         data.setdefault("response_format", {"type": "text"})
         data.setdefault("timeout_seconds", settings.TASK_DEFAULT_TIMEOUT_SECONDS)
         check_enforceable(data)
+        check_tools(data, exclusive=_tools_exclude_formats(data))
         _check_supported(data)
         _check_fits_a_slot(data)
         if any(_needs_gpu(t) for t in data.get("fallback") or []) and not _needs_gpu(data):
@@ -199,6 +205,13 @@ def _check_supported(data: dict) -> None:
             raise serializers.ValidationError(
                 {missing[0]: f"{who} does not support it; leave it out or pick another provider"}
             )
+
+
+def _tools_exclude_formats(data: dict) -> bool:
+    """A target that enforces structured output with a grammar (local) or a forced tool call
+    (anthropic) takes tools or a structured format, not both."""
+    methods = {method_of(t["provider"]) for t in [data, *(data.get("fallback") or [])]}
+    return bool(methods & {"grammar", "tool_use"})
 
 
 def _needs_gpu(target: dict) -> bool:

@@ -60,7 +60,11 @@ SAMPLES = {
 }
 COMPLETION_SAMPLES = {"logprobs": 2}
 # Needed beside a sample for it to be valid at all.
-ALONGSIDE = {"top_logprobs": {"logprobs": True}}
+ALONGSIDE = {
+    "top_logprobs": {"logprobs": True},
+    "tool_choice": {"tools": [TOOL]},
+    "parallel_tool_calls": {"tools": [TOOL]},
+}
 MODELS = {
     "local": "gemma",
     "openai": "openai/gpt-4o-mini",

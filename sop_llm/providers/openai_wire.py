@@ -47,6 +47,10 @@ def chat_body(request: GenerateRequest) -> dict:
         body["frequency_penalty"] = p.frequency_penalty
     if request.user:
         body["user"] = request.user
+    if request.tools:
+        body["tools"] = request.tools
+        body["tool_choice"] = request.tool_choice
+        body["parallel_tool_calls"] = request.parallel_tool_calls
     if p.logprobs:
         body["logprobs"] = True
         if p.top_logprobs:
@@ -59,7 +63,7 @@ def chat_body(request: GenerateRequest) -> dict:
 
 def _messages(request: GenerateRequest) -> list[dict]:
     if request.messages is not None:
-        return [{"role": m.role, "content": m.content} for m in request.messages]
+        return [m.to_dict() for m in request.messages]
     return [{"role": "user", "content": request.prompt or ""}]
 
 
@@ -119,6 +123,9 @@ def parse_chat(data, *, provider: str, model: str, elapsed_ms: float) -> Generat
                 provider=provider,
                 model=model,
             )
+        calls = _tool_calls(message)
+        if text is None and calls:
+            text = ""
         if not isinstance(text, str):
             raise TypeError("choices[0].message.content is not a string")
     except (KeyError, IndexError, TypeError) as exc:
@@ -133,8 +140,30 @@ def parse_chat(data, *, provider: str, model: str, elapsed_ms: float) -> Generat
         response_id=data.get("id"),
         timings={"generation_ms": round(elapsed_ms, 1)},
         logprobs=_logprobs(choice),
+        tool_calls=calls,
     )
+    if calls:
+        result.finish_reason = "tool_calls"
     return result
+
+
+def _tool_calls(message: dict) -> list[dict] | None:
+    calls = message.get("tool_calls")
+    if not calls:
+        return None
+    if not isinstance(calls, list):
+        raise TypeError("choices[0].message.tool_calls is not a list")
+    return [
+        {
+            "id": call["id"],
+            "type": "function",
+            "function": {
+                "name": call["function"]["name"],
+                "arguments": call["function"]["arguments"],
+            },
+        }
+        for call in calls
+    ]
 
 
 def _logprobs(choice: dict) -> list[dict] | None:

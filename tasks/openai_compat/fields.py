@@ -12,6 +12,7 @@ ALL = ("yes",) * 5
 NOWHERE = ("400",) * 5
 SAMPLING = ("yes", "yes", "yes", "yes", "tpl")
 PENALTY = ("yes", "yes", "400", "yes", "400")
+TOOLS = ("yes", "yes", "yes", "yes", "400")
 LOGPROBS = PENALTY  # Anthropic has none; a custom endpoint's shape is unknown
 
 # field -> (cells per PROVIDERS, note)
@@ -40,8 +41,9 @@ CHAT = {
     **COMMON,
     "messages": (
         ALL,
-        "roles system, developer (= system), user, assistant; text parts only (an image part "
-        "is a 400: the models served are text-only)",
+        "roles system, developer (= system), user, assistant (with tool_calls), tool (with "
+        "tool_call_id); text parts only (an image part is a 400: the models served are "
+        "text-only); `name` is a 400",
     ),
     "max_completion_tokens": (("yes", "yes", "yes", "yes", "tpl"), "as max_tokens"),
     "response_format": (
@@ -56,9 +58,13 @@ CHAT = {
     ),
     "logprobs": (LOGPROBS, "local: the model's raw distribution (see Logprobs)"),
     "top_logprobs": (LOGPROBS, "0 to 20; needs logprobs: true"),
-    "tools": (NOWHERE, "only []"),
-    "tool_choice": (NOWHERE, "only none"),
-    "parallel_tool_calls": (NOWHERE, ""),
+    "tools": (
+        TOOLS,
+        "function tools; local: constrained decoding (see Tool calling); anthropic: mapped to "
+        "tool_use / tool_result both ways",
+    ),
+    "tool_choice": (TOOLS, "none, auto, required or a named function; needs tools"),
+    "parallel_tool_calls": (TOOLS, "local: false is kept by construction (one call an answer)"),
     "functions": (NOWHERE, "deprecated by OpenAI: use tools"),
     "function_call": (NOWHERE, "deprecated by OpenAI: use tool_choice; only none"),
     "audio": (NOWHERE, ""),

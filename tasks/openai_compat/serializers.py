@@ -25,9 +25,6 @@ from tasks.openai_compat.translate import NATIVE_EXTRAS, PARAMS
 PASSED_THROUGH = (*PARAMS, *NATIVE_EXTRAS, "fallback", "fallbacks")
 NOT_YET_CHAT = {
     "n": (1,),
-    "tools": (),
-    "tool_choice": ("none",),
-    "parallel_tool_calls": (),
     "functions": (),
     "function_call": ("none",),
     "logit_bias": ({},),
@@ -51,7 +48,7 @@ NOT_YET_COMPLETION = {
     "logit_bias": ({},),
     "suffix": ("",),
 }
-NOT_YET_MESSAGE = ("name", "tool_calls", "tool_call_id", "function_call", "refusal", "audio")
+NOT_YET_MESSAGE = ("name", "function_call", "refusal", "audio")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -111,14 +108,13 @@ class ContentField(serializers.Field):
 
 class ChatMessage(StrictSerializer):
     role = StrictChoiceField(choices=["system", "developer", "user", "assistant", "tool"])
-    content = ContentField()
+    content = ContentField(required=False, allow_null=True)  # null beside tool_calls
 
     def get_fields(self) -> dict:
-        return {**super().get_fields(), **{name: NotYet() for name in NOT_YET_MESSAGE}}
+        fields = {**super().get_fields(), **{name: NotYet() for name in NOT_YET_MESSAGE}}
+        return {**fields, "tool_calls": PassThrough(), "tool_call_id": PassThrough()}
 
     def validate_role(self, value: str) -> str:
-        if value == "tool":  # needs tool_call_id, i.e. tools
-            raise serializers.ValidationError("tool messages are not supported by this service yet")
         return "system" if value == "developer" else value  # the newer name of the same role
 
 

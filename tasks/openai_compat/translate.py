@@ -26,7 +26,11 @@ NATIVE_EXTRAS = (
     "webhook_url",
     "idempotency_key",
     "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
 )
+MESSAGE_FIELDS = ("role", "content", "tool_calls", "tool_call_id")
 _FINISH = {"stop": "stop", "length": "length"}
 
 
@@ -65,7 +69,9 @@ def task_data(body: dict, *, chat: bool) -> dict:
     provider, model = resolve_model(body["model"])
     data: dict = {"provider": provider, "model": model}
     if chat:
-        data["messages"] = [{"role": m["role"], "content": m["content"]} for m in body["messages"]]
+        data["messages"] = [
+            {k: m[k] for k in MESSAGE_FIELDS if m.get(k) is not None} for m in body["messages"]
+        ]
     else:
         data["prompt"] = body["prompt"]
     params = {k: body[k] for k in PARAMS if k in body}
