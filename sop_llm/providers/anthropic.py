@@ -26,12 +26,9 @@ class AnthropicProvider:
     name = "anthropic"
     options_serializer = AnthropicOptions
     capabilities = ProviderCapabilities(chat=True, structured_output="tool_use")
-    # No seed, penalties or logprobs in the Messages API; n > 1 is n requests.
+    # No sampling settings, seed, penalties or logprobs in the Messages API; n > 1 is n requests.
     honours = frozenset(
         {
-            "params.temperature",
-            "params.top_p",
-            "params.top_k",
             "params.stop",
             "params.max_tokens",
             "params.n",
@@ -77,9 +74,8 @@ class AnthropicProvider:
         if request.prompt is not None:
             turns = [{"role": "user", "content": request.prompt}]
         body: dict = {"model": request.model, "messages": turns, "max_tokens": p.max_tokens}
-        # Sampling only as the caller set it: several current models refuse temperature and
-        # top_p together, and our defaults are not Anthropic's.
-        body.update({k: getattr(p, k) for k in ("temperature", "top_p", "top_k") if k in p.given})
+        # The Messages API of SDK 2.x takes no temperature/top_p/top_k (current models fix their
+        # own sampling): a task that sets them is refused at submit (see `honours`).
         if system:
             body["system"] = system
         if p.stop:

@@ -10,7 +10,7 @@ field of the reference missing) and to the README's copy, and sends every `400` 
 PROVIDERS = ("local", "openai", "anthropic", "openai_compatible", "custom")
 ALL = ("yes",) * 5
 NOWHERE = ("400",) * 5
-SAMPLING = ("yes", "yes", "yes", "yes", "tpl")
+SAMPLING = ("yes", "yes", "400", "yes", "tpl")  # the Messages API (SDK 2.x) has none
 PENALTY = ("yes", "yes", "400", "yes", "400")
 TOOLS = ("yes", "yes", "yes", "yes", "400")
 LOGPROBS = PENALTY  # Anthropic has none; a custom endpoint's shape is unknown
@@ -22,10 +22,10 @@ COMMON = {
         ("yes", "yes", "yes", "yes", "tpl"),
         "at least 1; a different max_completion_tokens beside it is a 400",
     ),
-    "temperature": (SAMPLING, "anthropic: sent only when given"),
-    "top_p": (SAMPLING, "anthropic: sent only when given"),
+    "temperature": (SAMPLING, "anthropic: its current models fix their own sampling"),
+    "top_p": (SAMPLING, "anthropic: as temperature"),
     "seed": (("yes", "yes", "400", "yes", "tpl"), ""),
-    "stop": (SAMPLING, "a string or up to 8 strings"),
+    "stop": (("yes", "yes", "yes", "yes", "tpl"), "a string or up to 8 strings"),
     "presence_penalty": (PENALTY, ""),
     "frequency_penalty": (PENALTY, ""),
     "stream": (ALL, "remote providers answer in one piece: their text arrives as one chunk"),
@@ -34,7 +34,7 @@ COMMON = {
     "logit_bias": (NOWHERE, "only `{}`"),
     "n": (NOWHERE, "only 1"),
     # Ours, beside OpenAI's (llama.cpp's sampling):
-    "top_k": (("yes", "400", "yes", "yes", "tpl"), "an extension (not OpenAI's)"),
+    "top_k": (("yes", "400", "400", "yes", "tpl"), "an extension (not OpenAI's)"),
     "repeat_penalty": (("yes", "400", "400", "400", "400"), "an extension; no-op value 1"),
 }
 CHAT = {
