@@ -170,8 +170,19 @@ def _usage(result: GenerateResult) -> dict:
     return usage
 
 
+def _choice_record(result: GenerateResult) -> dict:
+    record = {"text": result.text, "finish_reason": result.finish_reason}
+    if result.logprobs is not None:
+        record["logprobs"] = result.logprobs
+    if result.tool_calls:
+        record["tool_calls"] = result.tool_calls
+    return record
+
+
 def _result_record(result: GenerateResult) -> dict:
+    choices = [_choice_record(r) for r in [result, *result.choices]] if result.choices else None
     return {
+        **({"choices": choices} if choices else {}),
         "text": result.text,
         "parsed": result.parsed,
         "finish_reason": result.finish_reason,

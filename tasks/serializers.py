@@ -35,6 +35,7 @@ from tasks.tool_serializers import (
 
 MAX_MESSAGES = 1000
 MAX_FALLBACKS = 5
+MAX_CHOICES = 8
 IDEMPOTENCY_KEY_MAX = 200  # the body field and the Idempotency-Key header alike
 
 
@@ -58,6 +59,7 @@ class ParamsSerializer(StrictSerializer):
         default=False, help_text="the answer's token log-probabilities in result.logprobs"
     )
     top_logprobs = StrictIntegerField(min_value=0, max_value=MAX_TOP_LOGPROBS, default=0)
+    n = StrictIntegerField(min_value=1, max_value=MAX_CHOICES, default=1, help_text="choices")
 
     def validate(self, data: dict) -> dict:
         if data.get("top_logprobs") and not data.get("logprobs"):

@@ -265,7 +265,6 @@ OPENAI_BAD = [
     (chat(fallbacks=[{"provider": "local", "model": "nope"}]), "fallbacks.0"),
 ]
 NOT_YET = [
-    chat(n=2),
     chat(logit_bias={"50256": -100}),
     chat(audio={"voice": "alloy"}),
     chat(reasoning_effort="low"),

@@ -44,3 +44,24 @@ def test_each_answer_token_carries_its_logprob_and_the_top_three(settings, slots
 def test_no_logprobs_unless_asked(settings):
     settings.GPU_SLOTS = 2
     assert get_provider("local").generate(prompt()).logprobs is None
+
+
+STORY = "Write one sentence about a lighthouse keeper who finds a message in a bottle on the shore."
+
+
+@pytest.mark.parametrize("slots", [1, 4], ids=["single", "batched"])
+def test_n_choices_sample_apart_from_one_prompt(settings, slots):
+    settings.GPU_SLOTS = slots
+    request = GenerateRequest(
+        model="gemma",
+        prompt=STORY,
+        params=SamplingParams(max_tokens=8, temperature=1.0, seed=5, n=3),
+    )
+    result = get_provider("local").generate(request)
+    choices = [result, *result.choices]
+    assert len(choices) == 3 and len({c.text for c in choices}) > 1
+    assert 3 <= result.usage.completion_tokens <= 3 * 8  # the choices' tokens together
+    assert [c.meta["repro"]["seed_used"] for c in choices] == [5, 6, 7]
+    if slots > 1:  # one prefill: the others start from the first one's prompt in the KV cache
+        prompt = result.usage.prompt_tokens
+        assert [c.timings["cached_prompt_tokens"] for c in choices[1:]] == [prompt - 1] * 2

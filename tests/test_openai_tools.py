@@ -156,3 +156,18 @@ def test_completions_logprobs_come_in_the_legacy_shape(client):
     assert len(logprobs.tokens) == len(logprobs.token_logprobs) == len(logprobs.text_offset) == 4
     assert all(len(top) == 2 for top in logprobs.top_logprobs)
     assert "".join(logprobs.tokens) == answer.choices[0].text
+
+
+def test_n_three_gives_three_choices_whole_and_streamed(client):
+    answer = chat(client, n=3, max_tokens=6, temperature=1.0, seed=9)
+    assert [c.index for c in answer.choices] == [0, 1, 2]
+    assert all(c.message.content is not None for c in answer.choices)
+    stream = chat(client, n=3, max_tokens=6, temperature=1.0, seed=9, stream=True)
+    texts: dict[int, str] = {}
+    finishes: dict[int, str] = {}
+    for chunk in stream:
+        for choice in chunk.choices:
+            texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
+            finishes[choice.index] = choice.finish_reason or finishes.get(choice.index)
+    assert sorted(texts) == [0, 1, 2]
+    assert set(finishes.values()) <= {"stop", "length"} and len(finishes) == 3

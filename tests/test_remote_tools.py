@@ -149,6 +149,24 @@ def test_custom_fills_the_user_placeholder(server):
     assert server.seen[0].body == {"p": "hi", "who": "u-3"}
 
 
+def test_openai_gets_n_and_every_choice_comes_back(openai_at):
+    body = openai_chat("one")
+    body["choices"].append(
+        {**body["choices"][0], "index": 1, "message": {"role": "assistant", "content": "two"}}
+    )
+    openai_at.reply(Reply(200, body))
+    result = get_provider("openai").generate(request(params={"n": 2}, given=("n",)))
+    assert [result.text, *(c.text for c in result.choices)] == ["one", "two"]
+    assert openai_at.seen[0].body["n"] == 2
+
+
+def test_anthropic_answers_n_with_n_requests(anthropic_at):
+    anthropic_at.reply(Reply(200, anthropic_message("a")), Reply(200, anthropic_message("b")))
+    result = get_provider("anthropic").generate(request(params={"n": 2}, given=("n",)))
+    assert [result.text, *(c.text for c in result.choices)] == ["a", "b"]
+    assert len(anthropic_at.seen) == 2 and result.usage.completion_tokens == 14
+
+
 @pytest.mark.slow
 def test_a_remote_call_reaches_the_sdk_as_tool_calls_whole_and_streamed(processes, server):
     server.reply(Reply(200, with_calls(openai_chat(""), [CALL])))

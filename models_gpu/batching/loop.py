@@ -140,6 +140,8 @@ class DecodeLoop:
             seq.n_past += len(tokens)
             if seq.pending:
                 seq.pending = seq.pending[len(tokens) :]
+                if not seq.pending:
+                    seq.prefilled.set()
             else:
                 seq.next_token = None
         sequences = plan.sequences

@@ -30,6 +30,7 @@ class Sequence:
         self.sampler = Sampler(SamplerSettings.of(request.params), self.seed)
         self.stream, self.outbox = TextStream(stops), queue.SimpleQueue()
         self.done = threading.Event()
+        self.prefilled = threading.Event()  # its prompt is in the KV cache (or it ended)
         self.cancel_requested = False
         self.result: GenerateResult | None = None
         self.error: ProviderError | None = None
@@ -121,6 +122,7 @@ class Sequence:
         return self._done()
 
     def _done(self) -> bool:
+        self.prefilled.set()
         self.done.set()
         self.outbox.put(_DONE)
         return True

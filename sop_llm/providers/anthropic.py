@@ -40,6 +40,15 @@ class AnthropicProvider:
     )
 
     def generate(self, request: GenerateRequest) -> GenerateResult:
+        """n > 1: the Messages API answers once a request, so n requests, one after another."""
+        results = [self._generate(request) for _ in range(request.params.n)]
+        first = results[0]
+        if len(results) > 1:
+            first.choices = results[1:]
+            first.usage.completion_tokens = sum(r.usage.completion_tokens for r in results)
+        return first
+
+    def _generate(self, request: GenerateRequest) -> GenerateResult:
         import anthropic  # the web process never needs the SDK
 
         client = anthropic.Anthropic(

@@ -51,6 +51,8 @@ def chat_body(request: GenerateRequest) -> dict:
         body["tools"] = request.tools
         body["tool_choice"] = request.tool_choice
         body["parallel_tool_calls"] = request.parallel_tool_calls
+    if p.n > 1:
+        body["n"] = p.n
     if p.logprobs:
         body["logprobs"] = True
         if p.top_logprobs:
@@ -111,40 +113,48 @@ def chat_complete(
 
 
 def parse_chat(data, *, provider: str, model: str, elapsed_ms: float) -> GenerateResult:
+    """The first choice, carrying the others (n > 1) in `choices`."""
     try:
-        choice = data["choices"][0]
-        message = choice["message"]
-        text = message.get("content")
-        if message.get("refusal"):
-            raise ProviderError(
-                f"{provider} ({model}) refused: {message['refusal']}",
-                code="content_refused",
-                retryable=False,
-                provider=provider,
-                model=model,
-            )
-        calls = _tool_calls(message)
-        if text is None and calls:
-            text = ""
-        if not isinstance(text, str):
-            raise TypeError("choices[0].message.content is not a string")
+        choices = [_choice(c, provider, model) for c in data["choices"]]
+        first = choices[0]
     except (KeyError, IndexError, TypeError) as exc:
         raise bad_response(provider, model, str(exc)) from None
     usage = data.get("usage") or {}
-    result = GenerateResult(
+    first.usage = Usage(
+        int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    )
+    first.model, first.response_id = data.get("model") or model, data.get("id")
+    first.timings = {"generation_ms": round(elapsed_ms, 1)}
+    first.choices = choices[1:]
+    return first
+
+
+def _choice(choice: dict, provider: str, model: str) -> GenerateResult:
+    message = choice["message"]
+    text = message.get("content")
+    if message.get("refusal"):
+        raise ProviderError(
+            f"{provider} ({model}) refused: {message['refusal']}",
+            code="content_refused",
+            retryable=False,
+            provider=provider,
+            model=model,
+        )
+    calls = _tool_calls(message)
+    if text is None and calls:
+        text = ""
+    if not isinstance(text, str):
+        raise TypeError("choices[0].message.content is not a string")
+    finish = "tool_calls" if calls else choice.get("finish_reason") or "stop"
+    return GenerateResult(
         text=text,
-        finish_reason=choice.get("finish_reason") or "stop",
-        usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
+        finish_reason=finish,
+        usage=Usage(),
         provider=provider,
-        model=data.get("model") or model,
-        response_id=data.get("id"),
-        timings={"generation_ms": round(elapsed_ms, 1)},
+        model=model,
         logprobs=_logprobs(choice),
         tool_calls=calls,
     )
-    if calls:
-        result.finish_reason = "tool_calls"
-    return result
 
 
 def _tool_calls(message: dict) -> list[dict] | None:

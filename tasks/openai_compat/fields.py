@@ -32,7 +32,11 @@ COMMON = {
     "stream_options": (ALL, "`include_usage`; `include_obfuscation` only false"),
     "user": (("yes", "yes", "yes", "yes", "tpl"), "kept on the task; anthropic: metadata.user_id"),
     "logit_bias": (NOWHERE, "only `{}`"),
-    "n": (NOWHERE, "only 1"),
+    "n": (
+        ("yes", "yes", "yes", "yes", "400"),
+        "1 to 8; local: one prefill, n decodes (batch) or n runs reusing the prompt's cache "
+        "(alone); anthropic: n requests",
+    ),
     # Ours, beside OpenAI's (llama.cpp's sampling):
     "top_k": (("yes", "400", "400", "yes", "tpl"), "an extension (not OpenAI's)"),
     "repeat_penalty": (("yes", "400", "400", "400", "400"), "an extension; no-op value 1"),

@@ -24,7 +24,6 @@ from tasks.openai_compat.translate import NATIVE_EXTRAS, PARAMS
 # Passed through to the task serializer as the translation carries them (one list, there).
 PASSED_THROUGH = (*PARAMS, *NATIVE_EXTRAS, "fallback", "fallbacks")
 NOT_YET_CHAT = {
-    "n": (1,),
     "functions": (),
     "function_call": ("none",),
     "logit_bias": ({},),
@@ -42,7 +41,6 @@ NOT_YET_CHAT = {
     "moderation": (),
 }
 NOT_YET_COMPLETION = {
-    "n": (1,),
     "best_of": (1,),
     "echo": (False,),
     "logit_bias": ({},),

@@ -16,6 +16,7 @@ PARAMS = (
     "repeat_penalty",
     "max_tokens",
     "stop",
+    "n",
 )
 NATIVE_EXTRAS = (
     "response_format",
