@@ -169,7 +169,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from the package: no CDN needed
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"KvCacheTypeEnum": "models_gpu.serializers.KV_CACHE_TYPES"},
+    "ENUM_NAME_OVERRIDES": {
+        "KvCacheTypeEnum": "models_gpu.serializers.KV_CACHE_TYPES",
+        "ToolTypeEnum": "tasks.tool_serializers.TOOL_TYPES",
+    },
 }
 
 

@@ -4,6 +4,7 @@
 import json
 
 import jsonschema
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from sop_llm.strict import (
@@ -15,6 +16,7 @@ from sop_llm.strict import (
 )
 
 MAX_TOOLS = 128
+TOOL_TYPES = ["function"]
 NAME = r"^[A-Za-z0-9_-]{1,64}$"
 
 
@@ -33,7 +35,7 @@ class FunctionSerializer(StrictSerializer):
 
 
 class ToolSerializer(StrictSerializer):
-    type = StrictChoiceField(choices=["function"])
+    type = StrictChoiceField(choices=TOOL_TYPES)
     function = FunctionSerializer()
 
 
@@ -42,10 +44,24 @@ class NamedChoiceSerializer(StrictSerializer):
 
 
 class ToolChoiceSerializer(StrictSerializer):
-    type = StrictChoiceField(choices=["function"])
+    type = StrictChoiceField(choices=TOOL_TYPES)
     function = NamedChoiceSerializer()
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "enum": ["none", "auto", "required"]},
+            {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string", "enum": TOOL_TYPES},
+                    "function": {"type": "object", "properties": {"name": {"type": "string"}}},
+                },
+            },
+        ]
+    }
+)
 class ToolChoiceField(serializers.Field):
     """none | auto | required, or {type: function, function: {name}}."""
 
@@ -79,7 +95,7 @@ class ToolCallSerializer(StrictSerializer):
     """An assistant turn's call, as the model (or OpenAI) wrote it."""
 
     id = StrictCharField(max_length=256)
-    type = StrictChoiceField(choices=["function"])
+    type = StrictChoiceField(choices=TOOL_TYPES)
     function = CallFunctionSerializer()
 
 
