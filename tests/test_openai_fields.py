@@ -61,6 +61,7 @@ SAMPLES = {
 COMPLETION_SAMPLES = {"logprobs": 2}
 # Needed beside a sample for it to be valid at all.
 ALONGSIDE = {
+    "stream_options": {"stream": True},
     "top_logprobs": {"logprobs": True},
     "tool_choice": {"tools": [TOOL]},
     "parallel_tool_calls": {"tools": [TOOL]},
@@ -197,6 +198,7 @@ MISHANDLED_ONCE = [
     ({"messages": CHAT_MESSAGE, "response_format": "json_object"}, True, "response_format"),
     ({"messages": CHAT_MESSAGE, "fallbacks": [5]}, True, "fallbacks"),
     ({"messages": CHAT_MESSAGE, "max_completion_tokens": 0}, True, "max_completion_tokens"),
+    ({"messages": CHAT_MESSAGE, "stream_options": {"include_usage": True}}, True, "stream_options"),
     (
         {"messages": CHAT_MESSAGE, "fallback": ["openai/a"], "fallbacks": ["openai/b"]},
         True,

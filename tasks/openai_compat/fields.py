@@ -29,7 +29,7 @@ COMMON = {
     "presence_penalty": (PENALTY, ""),
     "frequency_penalty": (PENALTY, ""),
     "stream": (ALL, "remote providers answer in one piece: their text arrives as one chunk"),
-    "stream_options": (ALL, "`include_usage`; `include_obfuscation` only false"),
+    "stream_options": (ALL, "with stream: true; `include_usage`; `include_obfuscation` only false"),
     "user": (("yes", "yes", "yes", "yes", "tpl"), "kept on the task; anthropic: metadata.user_id"),
     "logit_bias": (NOWHERE, "only `{}`"),
     "n": (

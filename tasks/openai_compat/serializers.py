@@ -130,6 +130,8 @@ class OpenAIRequest(StrictSerializer):
     not_yet: dict = {}
 
     def validate(self, data: dict) -> dict:
+        if data.get("stream_options") and not data.get("stream"):
+            raise serializers.ValidationError({"stream_options": "only with stream: true"})
         if data.get("fallback") is not None and data.get("fallbacks") is not None:
             raise serializers.ValidationError({"fallbacks": "give one of fallback or fallbacks"})
         user, safety = data.get("user"), data.get("safety_identifier")
