@@ -1,4 +1,4 @@
-"""Log-probabilities of the local model's answer tokens, on both engine paths (issue 18)."""
+"""The local model's logprobs, n choices and tool calls on both engine paths (issue 18)."""
 
 import math
 
@@ -65,3 +65,31 @@ def test_n_choices_sample_apart_from_one_prompt(settings, slots):
     if slots > 1:  # one prefill: the others start from the first one's prompt in the KV cache
         prompt = result.usage.prompt_tokens
         assert [c.timings["cached_prompt_tokens"] for c in choices[1:]] == [prompt - 1] * 2
+
+
+def test_a_required_tool_call_on_the_single_path_fits_its_schema(settings):
+    import json
+
+    import jsonschema
+
+    from sop_llm.providers.types import Message
+
+    settings.GPU_SLOTS, settings.LLAMA_THREADS = 1, 1
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 12}},
+        "required": ["city"],
+        "additionalProperties": False,
+    }
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": schema}}
+    request = GenerateRequest(
+        model="gemma",
+        messages=[Message("user", "Weather in Paris?")],
+        params=SamplingParams(max_tokens=40, temperature=1.0, seed=3),
+        tools=[tool],
+        tool_choice="required",
+    )
+    result = get_provider("local").generate(request)
+    (call,) = result.tool_calls
+    assert result.finish_reason == "tool_calls" and call["function"]["name"] == "get_weather"
+    jsonschema.validate(json.loads(call["function"]["arguments"]), schema)
