@@ -1,10 +1,11 @@
 """The OpenAI request bodies we take, under OpenAI's own field names.
 
 Strict like the native API: exact types and no unknown keys. A field of OpenAI's reference that
-we do not implement yet (tools, n > 1, logprobs, ...) is a 400 naming it, never silently ignored:
-only its no-op value (or null) passes. Sampling parameters and our own extensions pass through
-to the task serializer, so their rules live in one place; errors found there are renamed back to
-OpenAI's names by `openai_param`.
+we do not implement (logit_bias, audio, ...; see fields.py) is a 400 naming it, never silently
+ignored: only its no-op value (or null) passes. Sampling parameters, tools, n, logprobs and our
+own extensions pass through to the task serializer, so their rules (and which provider honours
+which) live in one place; errors found there are renamed back to OpenAI's names by
+`openai_param`.
 """
 
 from typing import Any
