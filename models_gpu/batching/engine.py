@@ -97,8 +97,14 @@ class BatchEngine:
             if request.is_cancelled():
                 break
         quiet = replace(request, on_token=None)
-        rest = [self._start(quiet, base + i, prompt_tokens, kw) for i in range(1, n)]
-        return [seq.wait(self.loop.wake) for seq in [first, *rest]]
+        sequences = [first]
+        try:
+            sequences += [self._start(quiet, base + i, prompt_tokens, kw) for i in range(1, n)]
+            return [seq.wait(self.loop.wake) for seq in sequences]
+        finally:  # one failed or was cancelled: the others stop too, their slots freed
+            for seq in sequences:
+                seq.cancel_requested = seq.cancel_requested or not seq.done.is_set()
+            self.loop.wake()
 
     def _start(self, request: GenerateRequest, seed: int, prompt_tokens, kw: dict) -> Sequence:
         request = replace(request, params=replace(request.params, seed=seed))
