@@ -20,6 +20,7 @@ import json
 import uuid
 from dataclasses import replace
 
+from grammars.compile import JSON_OPTIONS
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, Message
 
@@ -73,7 +74,7 @@ def _as_text(message: Message) -> Message:
         {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}
         for c in message.tool_calls
     ]
-    shown = [json.dumps(call) for call in calls]
+    shown = [json.dumps(call, separators=(",", ":")) for call in calls]  # as the grammar writes
     return Message(message.role, "\n".join(filter(None, [message.content, *shown])))
 
 
@@ -83,6 +84,9 @@ def grammar(request: GenerateRequest) -> str:
 
     calls = [_call_schema(f) for f in _functions(request)]
     schema = calls[0] if len(calls) == 1 else {"anyOf": calls}
+    # Compact JSON, as response formats get (grammars.compile): free whitespace lets a sampled
+    # answer spend its max_tokens on blanks.
+    schema = {**schema, "x-guidance": JSON_OPTIONS}
     body = "call | text" if request.tool_choice == "auto" else "call"
     lark = f'start: " "? ({body})\ncall: %json {json.dumps(schema)}\ntext: /[^{{ ][\\s\\S]*/\n'
     compiled = llguidance.grammar_from("lark", lark)
