@@ -4,7 +4,8 @@ provider does with it: `yes` honoured; `400` refused naming the field (its no-op
 
 tests/test_openai_fields.py holds this table to the installed `openai` SDK's request types (no
 field of the reference missing) and to the README's copy, and sends every `400` cell to get its
-400. The README table is rendered by `markdown_table`.
+400. The README tables are `markdown_table(CHAT)` and `markdown_table(COMPLETIONS)`, pasted
+between its `openai-fields` markers.
 """
 
 PROVIDERS = ("local", "openai", "anthropic", "openai_compatible", "custom")
