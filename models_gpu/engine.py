@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from models_gpu.chat import ChatTemplate
+from models_gpu.logprobs import Logprobs, Recorder
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
 
@@ -176,6 +177,9 @@ class LlamaEngine:
             model_name,
             prompt.stop_tokens,
         )
+        if p.logprobs:
+            loop.logprobs = Logprobs(p.top_logprobs, lambda t: self.llama.detokenize([t]))
+            logits_processor = _recording(loop.logprobs, logits_processor)
         generator = self.llama.generate(
             tokens,
             top_k=p.top_k,
@@ -191,6 +195,7 @@ class LlamaEngine:
         text, finish = loop.run(generator)
         elapsed = time.perf_counter() - started
         return GenerateResult(
+            logprobs=loop.logprobs.within(text) if loop.logprobs else None,
             text=text,
             finish_reason=finish,
             usage=Usage(len(tokens), loop.count),
@@ -204,7 +209,16 @@ class LlamaEngine:
         )
 
 
+def _recording(logprobs: Logprobs, processors):
+    """The processors with a recorder first, where it sees the raw logits."""
+    from llama_cpp import LogitsProcessorList
+
+    return LogitsProcessorList([Recorder(logprobs), *(processors or [])])
+
+
 class _TokenLoop:
+    logprobs: Logprobs | None = None
+
     def __init__(
         self, llama, request: GenerateRequest, stops: list[str], limit: int, model, stop_tokens
     ):
@@ -234,6 +248,8 @@ class _TokenLoop:
                     finish = "stop"
                     break
                 self._tick()
+                if self.logprobs is not None:
+                    self.logprobs.chose(token)
                 text += self._decoder.decode(self.llama.detokenize([token]))
                 cut = self._stop_at(text)
                 if cut is not None:

@@ -7,9 +7,11 @@ import os
 from dataclasses import fields
 
 from models_gpu.catalog import DEFAULT_N_CTX, ModelInfo, catalog_resolve
+from models_gpu.choices import local_generate
 from models_gpu.engine import LoadParams
 from models_gpu.serializers import LocalOptions
 from sop_llm.providers.errors import ProviderError
+from sop_llm.providers.support import FEATURES
 from sop_llm.providers.types import GenerateRequest, GenerateResult, ProviderCapabilities
 
 LOAD_OPTION_NAMES = {f.name for f in fields(LoadParams)}
@@ -30,6 +32,7 @@ class LocalProvider:
     capabilities = ProviderCapabilities(
         chat=True, completion=True, streaming=True, structured_output="grammar", needs_gpu=True
     )
+    honours = frozenset(FEATURES)  # `user` is kept on the task: there is no vendor to tell
 
     def resolve_model(self, model: str) -> str:
         """The catalog name behind a name or alias (LookupError when there is none)."""
@@ -46,7 +49,7 @@ class LocalProvider:
             ) from None
         params = load_params_for(info, request.options.get("load"))
         with gpu_guard().use(info, params) as (engine, hot_path, load_ms):
-            result, structured = _generate(engine, request, info.name)
+            result, structured = local_generate(engine, request, info.name)
         result.timings.update(load_ms=load_ms, hot_path=hot_path)
         result.meta["repro"].update(
             gguf_sha256=file_sha256(info.path),
@@ -55,40 +58,6 @@ class LocalProvider:
         )
         result.meta["structured"] = structured
         return result
-
-
-def _generate(engine, request: GenerateRequest, model: str) -> tuple[GenerateResult, dict]:
-    """In the batch when there is one; alone for llama.cpp's native GBNF (its sampler walks
-    the whole vocabulary per token and would hold up every slot)."""
-    from models_gpu.batching import batch_constraint
-    from models_gpu.structured import constraint_for
-
-    if engine.batch is not None:
-        try:
-            grammar = batch_constraint(request.response_format, request.options)
-        except ProviderError as exc:
-            if exc.code != "batch_unsupported":
-                raise
-        else:
-            return _batched(engine, request, model, grammar)
-    constraint = constraint_for(request.response_format, engine, request.options)
-    result = engine.generate(request, model_name=model, **constraint.kwargs())
-    constraint.finish(result)
-    return result, constraint.report()
-
-
-def _batched(engine, request: GenerateRequest, model: str, grammar: str | None):
-    prompt = engine.prompt_tokens(request)
-    result = engine.batch.generate(
-        request,
-        prompt_tokens=prompt.tokens,
-        stops=list(request.params.stop) + list(prompt.stop_strings),
-        stop_token_ids=set(prompt.stop_tokens),
-        constraint=grammar,
-        model_name=model,
-    )
-    result.meta.setdefault("repro", {})["chat_template"] = prompt.template
-    return result, ({"enforcement": "grammar", "engine": "llguidance"} if grammar else {})
 
 
 _sha_cache: dict[tuple, str] = {}

@@ -67,6 +67,11 @@ def engine_name(options: dict) -> str:
     return name
 
 
+def grammar_constraint(grammar: str, engine) -> Constraint:
+    """An llguidance grammar already compiled (a tool call's) held by the mask processor."""
+    return Constraint(engine="llguidance", processor=_MaskProcessor(engine, grammar))
+
+
 def constraint_for(rf: ResponseFormat, engine, options: dict) -> Constraint:
     if rf.type == "text":
         return Constraint()

@@ -206,6 +206,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "KvCacheTypeEnum": "models_gpu.serializers.KV_CACHE_TYPES",
         "KeyStateEnum": "sop_llm.apikeys.serializers.KEY_STATES",
+        "ToolTypeEnum": "tasks.tool_serializers.TOOL_TYPES",
     },
 }
 

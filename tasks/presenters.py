@@ -50,7 +50,16 @@ def task_public(task: Task) -> dict:
 def _result_view(result: dict | None) -> dict | None:
     if not result:
         return None
-    keep = ("text", "parsed", "finish_reason", "enforcement", "validation")
+    keep = (
+        "text",
+        "parsed",
+        "finish_reason",
+        "enforcement",
+        "validation",
+        "logprobs",
+        "tool_calls",
+        "choices",
+    )
     return {name: result.get(name) for name in keep if name in result}
 
 

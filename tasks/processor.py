@@ -18,7 +18,7 @@ from tasks import lifecycle, store, worker_identity
 from tasks.cancel import cancel_watch
 from tasks.estimate import completion_record
 from tasks.sealing import unseal
-from tasks.store import Effects, Task
+from tasks.store import REQUEST_EXTRAS, Effects, Task
 
 log = logging.getLogger(__name__)
 DURATIONS_KEPT = 50
@@ -77,6 +77,7 @@ def build_request(task: Task) -> tuple[GenerateRequest, list[Target]]:
         )
     params = dict(stored.get("params") or {})
     params["stop"] = tuple(params.get("stop") or ())
+    params["given"] = tuple(params.get("given") or ())
     request = GenerateRequest(
         model=task.model,
         messages=[Message(**m) for m in stored["messages"]] if stored.get("messages") else None,
@@ -85,6 +86,7 @@ def build_request(task: Task) -> tuple[GenerateRequest, list[Target]]:
         response_format=response_format_from(stored.get("response_format")),
         timeout_seconds=float(stored["timeout_seconds"]),
         options=options,
+        **{name: stored[name] for name in REQUEST_EXTRAS if name in stored},
     )
     return request, targets
 
@@ -178,8 +180,19 @@ def _usage(result: GenerateResult) -> dict:
     return usage
 
 
+def _choice_record(result: GenerateResult) -> dict:
+    record = {"text": result.text, "finish_reason": result.finish_reason}
+    if result.logprobs is not None:
+        record["logprobs"] = result.logprobs
+    if result.tool_calls:
+        record["tool_calls"] = result.tool_calls
+    return record
+
+
 def _result_record(result: GenerateResult) -> dict:
+    choices = [_choice_record(r) for r in [result, *result.choices]] if result.choices else None
     return {
+        **({"choices": choices} if choices else {}),
         "text": result.text,
         "parsed": result.parsed,
         "finish_reason": result.finish_reason,
@@ -187,6 +200,8 @@ def _result_record(result: GenerateResult) -> dict:
         "model": result.model,
         "response_id": result.response_id,
         **result.meta.get("structured", {}),
+        **({"logprobs": result.logprobs} if result.logprobs is not None else {}),
+        **({"tool_calls": result.tool_calls} if result.tool_calls else {}),
     }
 
 

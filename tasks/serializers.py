@@ -10,6 +10,9 @@ from rest_framework import serializers
 from grammars.formats import named_grammars
 from sop_llm.errors import ServiceError
 from sop_llm.providers import REGISTRY, get_provider
+from sop_llm.providers.structured import method_of
+from sop_llm.providers.support import given_features, unsupported
+from sop_llm.providers.types import MAX_TOP_LOGPROBS
 from sop_llm.strict import (
     StrictBooleanField,
     StrictCharField,
@@ -22,16 +25,18 @@ from sop_llm.strict import (
 )
 from tasks.queue import PRIORITY_MAX, PRIORITY_MIN
 from tasks.structured_checks import check_enforceable
+from tasks.tool_serializers import (
+    MAX_TOOLS,
+    MessageSerializer,
+    ToolChoiceField,
+    ToolSerializer,
+    check_tools,
+)
 
 MAX_MESSAGES = 1000
 MAX_FALLBACKS = 5
+MAX_CHOICES = 8
 IDEMPOTENCY_KEY_MAX = 200  # the body field and the Idempotency-Key header alike
-ROLES = ["system", "user", "assistant", "tool"]
-
-
-class MessageSerializer(StrictSerializer):
-    role = StrictChoiceField(choices=ROLES)
-    content = StrictCharField(allow_blank=True, trim_whitespace=False)
 
 
 class ParamsSerializer(StrictSerializer):
@@ -50,6 +55,21 @@ class ParamsSerializer(StrictSerializer):
     repeat_penalty = StrictFloatField(min_value=0.0, max_value=2.0, default=1.1)
     presence_penalty = StrictFloatField(min_value=-2.0, max_value=2.0, default=0.0)
     frequency_penalty = StrictFloatField(min_value=-2.0, max_value=2.0, default=0.0)
+    logprobs = StrictBooleanField(
+        default=False, help_text="the answer's token log-probabilities in result.logprobs"
+    )
+    top_logprobs = StrictIntegerField(min_value=0, max_value=MAX_TOP_LOGPROBS, default=0)
+    n = StrictIntegerField(min_value=1, max_value=MAX_CHOICES, default=1, help_text="choices")
+
+    def validate(self, data: dict) -> dict:
+        if data.get("top_logprobs") and not data.get("logprobs"):
+            raise serializers.ValidationError({"top_logprobs": "needs logprobs: true"})
+        return data
+
+    def to_internal_value(self, data) -> dict:
+        values = super().to_internal_value(data)
+        values["given"] = sorted(data)  # support checks look at what the caller asked for
+        return values
 
     def validate_max_tokens(self, value: int) -> int:
         if value > settings.MAX_TOKENS_LIMIT:
@@ -128,6 +148,12 @@ class TaskCreateSerializer(TargetSerializer):
     deadline_seconds = StrictIntegerField(min_value=1, max_value=7 * 86400, required=False)
     timeout_seconds = StrictIntegerField(min_value=1, required=False)
     metadata = serializers.DictField(required=False)
+    user = StrictCharField(
+        required=False, max_length=256, help_text="your end user's id, passed where supported"
+    )
+    tools = ToolSerializer(many=True, required=False, max_length=MAX_TOOLS)
+    tool_choice = ToolChoiceField(required=False)
+    parallel_tool_calls = StrictBooleanField(required=False)
     wait = StrictIntegerField(
         min_value=0,
         max_value=300,
@@ -160,12 +186,35 @@ class TaskCreateSerializer(TargetSerializer):
         data.setdefault("response_format", {"type": "text"})
         data.setdefault("timeout_seconds", settings.TASK_DEFAULT_TIMEOUT_SECONDS)
         check_enforceable(data)
+        check_tools(data, exclusive=_tools_exclude_formats(data))
+        _check_supported(data)
         _check_fits_a_slot(data)
         if any(_needs_gpu(t) for t in data.get("fallback") or []) and not _needs_gpu(data):
             raise serializers.ValidationError(
                 {"fallback": "a local fallback needs a local primary (the GPU lane runs it)"}
             )
         return data
+
+
+def _check_supported(data: dict) -> None:
+    """Every field the task gives is honoured by its provider and by each fallback."""
+    features = given_features(data, data["params"].get("given", ()))
+    targets = [(data["provider"], data)] + [
+        (f"fallback {i} ({t['provider']})", t) for i, t in enumerate(data.get("fallback") or [])
+    ]
+    for who, target in targets:
+        missing = unsupported(get_provider(target["provider"]), features, target["options"])
+        if missing:
+            raise serializers.ValidationError(
+                {missing[0]: f"{who} does not support it; leave it out or pick another provider"}
+            )
+
+
+def _tools_exclude_formats(data: dict) -> bool:
+    """A target that enforces structured output with a grammar (local) or a forced tool call
+    (anthropic) takes tools or a structured format, not both."""
+    methods = {method_of(t["provider"]) for t in [data, *(data.get("fallback") or [])]}
+    return bool(methods & {"grammar", "tool_use"})
 
 
 def _needs_gpu(target: dict) -> bool:

@@ -41,6 +41,7 @@ def _split_secrets(data: dict) -> tuple[dict, dict]:
         name: data.get(name)
         for name in ("messages", "prompt", "params", "response_format", "timeout_seconds")
     }
+    request.update({name: data[name] for name in store.REQUEST_EXTRAS if name in data})
     request.update(options=public, fallback=fallback)
     return request, {"options": secret, "fallback": fallback_secrets}
 

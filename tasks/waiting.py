@@ -1,21 +1,38 @@
 """Waiting for a task without polling: subscribe to its own channel, then read its state.
 
 Subscribing first and reading second means no final event can slip between the two.
+
+A wait never outlives Redis: every read has the service's socket timeout, and a subscription
+silent for SILENCE_CHECK_SECONDS pings Redis (with that timeout) before it goes on listening, so
+a Redis that stopped answering raises redis.TimeoutError within seconds instead of leaving the
+wait (and its HTTP request) hanging.
 """
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
 
+import redis
 import redis.asyncio as aioredis
 
 from sop_llm import keys
-from sop_llm.redis import get_async_redis
+from sop_llm.redis import SOCKET_TIMEOUT_SECONDS, get_async_redis
 from tasks import store
 from tasks.presenters import task_public
 
 FINAL_EVENTS = frozenset(f"task.{status}" for status in store.FINAL)
 MAX_WAIT_SECONDS = 300
+SILENCE_CHECK_SECONDS = 3.0
+
+
+async def bounded(awaitable, what: str):
+    """`awaitable`, or redis.TimeoutError once Redis has had its socket timeout to answer."""
+    try:
+        return await asyncio.wait_for(awaitable, SOCKET_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise redis.TimeoutError(f"Redis did not answer {what}") from None
 
 
 async def read_task(client: aioredis.Redis, task_id: str) -> dict | None:
@@ -35,23 +52,34 @@ class TaskEvents:
         self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
 
     async def __aenter__(self) -> "TaskEvents":
-        await self.pubsub.subscribe(*self.channels)
+        try:
+            await bounded(self.pubsub.subscribe(*self.channels), "a subscribe")
+        except BaseException:
+            await self.__aexit__()
+            raise
         return self
 
     async def __aexit__(self, *exc) -> None:
-        await self.pubsub.aclose()
-        await self.client.aclose()
+        with contextlib.suppress(redis.RedisError, OSError):
+            await bounded(self.pubsub.aclose(), "closing a subscription")
+            await bounded(self.client.aclose(), "closing a client")
 
     async def task(self) -> dict | None:
-        return await read_task(self.client, self.task_id)
+        return await bounded(read_task(self.client, self.task_id), "a task read")
 
     async def events(self, timeout: float) -> AsyncIterator[dict]:
-        """Events until `timeout` seconds pass (then the iterator simply ends)."""
+        """Events until `timeout` seconds pass (then the iterator simply ends); a Redis that
+        stops answering raises redis.RedisError."""
         deadline = time.monotonic() + timeout
+        heard = time.monotonic()
         while (left := deadline - time.monotonic()) > 0:
             message = await self.pubsub.get_message(timeout=min(left, 1.0))
             if message is not None:
+                heard = time.monotonic()
                 yield json.loads(message["data"])
+            elif time.monotonic() - heard > SILENCE_CHECK_SECONDS:
+                await bounded(self.client.ping(), "a ping")
+                heard = time.monotonic()
 
 
 async def wait_for_task(task_id: str, seconds: float, events: TaskEvents | None = None) -> dict:

@@ -15,7 +15,9 @@ kept prompts included.
 
 import random
 import threading
+from dataclasses import replace
 
+from models_gpu.logprobs import Logprobs
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, GenerateResult
 
@@ -76,19 +78,64 @@ class BatchEngine:
         `constraint` is an llguidance grammar (see `batch_constraint`); `ignore_eos` is for
         benchmarks, as llama-server's."""
         self._check_fits(len(prompt_tokens), request.params.max_tokens, model_name)
+        seq = self._sequence(request, prompt_tokens, stops, stop_token_ids, constraint, model_name)
+        seq.ignore_eos = ignore_eos
+        self.loop.submit(seq)
+        return seq.wait(self.loop.wake)
+
+    def generate_n(
+        self, request: GenerateRequest, n: int, *, prompt_tokens: list[int], **kw
+    ) -> list[GenerateResult]:
+        """n answers to one prompt, one prefill: the first sequence computes the prompt, the
+        others start once it is in the KV cache and share it (slots.place copies the prefix,
+        cells shared in the unified cache). Seeds are seed, seed+1, ...; only the first
+        streams its text."""
+        base = request.params.seed
+        base = random.randint(0, 2**31 - n) if base is None else base
+        first = self._start(request, base, prompt_tokens, kw)
+        while not first.prefilled.wait(0.05):
+            if request.is_cancelled():
+                break
+        quiet = replace(request, on_token=None)
+        sequences = [first]
+        try:
+            sequences += [self._start(quiet, base + i, prompt_tokens, kw) for i in range(1, n)]
+            return [seq.wait(self.loop.wake) for seq in sequences]
+        finally:  # one failed or was cancelled: the others stop too, their slots freed
+            for seq in sequences:
+                seq.cancel_requested = seq.cancel_requested or not seq.done.is_set()
+            self.loop.wake()
+
+    def _start(self, request: GenerateRequest, seed: int, prompt_tokens, kw: dict) -> Sequence:
+        request = replace(request, params=replace(request.params, seed=seed))
+        self._check_fits(len(prompt_tokens), request.params.max_tokens, kw["model_name"])
+        seq = self._sequence(
+            request,
+            prompt_tokens,
+            kw.get("stops", ()),
+            kw.get("stop_token_ids", frozenset()),
+            kw.get("constraint"),
+            kw["model_name"],
+        )
+        self.loop.submit(seq)
+        return seq
+
+    def _sequence(self, request, prompt_tokens, stops, stop_ids, constraint, model: str):
         seed = request.params.seed
-        seq = Sequence(
+        return Sequence(
             request,
             list(prompt_tokens),
             list(stops),
-            model=model_name,
+            model=model,
             seed=random.randint(0, 2**31 - 1) if seed is None else seed,
-            matcher=new_matcher(self.lltokenizer(), constraint, model_name) if constraint else None,
-            stop_ids=stop_token_ids,
-            ignore_eos=ignore_eos,
+            matcher=new_matcher(self.lltokenizer(), constraint, model) if constraint else None,
+            stop_ids=stop_ids,
+            ignore_eos=False,
+            logprobs=self._logprobs(request.params),
         )
-        self.loop.submit(seq)
-        return seq.wait(self.loop.wake)
+
+    def _logprobs(self, params) -> Logprobs | None:
+        return Logprobs(params.top_logprobs, self.loop.vocab.piece) if params.logprobs else None
 
     def _check_fits(self, n_prompt: int, max_tokens: int, model: str) -> None:
         if n_prompt == 0:

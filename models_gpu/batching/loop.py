@@ -140,6 +140,8 @@ class DecodeLoop:
             seq.n_past += len(tokens)
             if seq.pending:
                 seq.pending = seq.pending[len(tokens) :]
+                if not seq.pending:
+                    seq.prefilled.set()
             else:
                 seq.next_token = None
         sequences = plan.sequences
@@ -151,6 +153,8 @@ class DecodeLoop:
         seqs = [seq for _, seq in plan.outputs]
         tokens = []
         for seq, row in zip(seqs, rows, strict=True):
+            if seq.logprobs is not None:  # the raw distribution (models_gpu.logprobs)
+                seq.logprobs.seen(row)
             seq.sampler.penalize(row)
             tokens.append(seq.sampler.sample(row))
         self._constrain(seqs, rows, tokens)

@@ -24,11 +24,13 @@ class Sequence:
     def __init__(self, request: GenerateRequest, prompt: list[int], stops: list[str], **kw):
         self.request, self.prompt, self.model = request, prompt, kw["model"]
         self.seed, self.matcher, self.ignore_eos = kw["seed"], kw["matcher"], kw["ignore_eos"]
+        self.logprobs = kw.get("logprobs")
         self.stop_ids = frozenset(kw["stop_ids"])
         self.limit = request.params.max_tokens
         self.sampler = Sampler(SamplerSettings.of(request.params), self.seed)
         self.stream, self.outbox = TextStream(stops), queue.SimpleQueue()
         self.done = threading.Event()
+        self.prefilled = threading.Event()  # its prompt is in the KV cache (or it ended)
         self.cancel_requested = False
         self.result: GenerateResult | None = None
         self.error: ProviderError | None = None
@@ -95,6 +97,8 @@ class Sequence:
         self.count += 1
         self.first_token_ms = self.first_token_ms or self._ms()
         self.sampler.accept(token)
+        if self.logprobs is not None:
+            self.logprobs.chose(token)
         if self.matcher is not None and not self.matcher.consume_token(token):
             return self.fail(local_error(self.model, "grammar_error", self.matcher.get_error()))
         self.outbox.put(self.stream.push(piece))
@@ -118,6 +122,7 @@ class Sequence:
         return self._done()
 
     def _done(self) -> bool:
+        self.prefilled.set()
         self.done.set()
         self.outbox.put(_DONE)
         return True
@@ -143,4 +148,5 @@ class Sequence:
             model=self.model,
             timings=timings,
             meta={"repro": {"seed_used": self.seed}},
+            logprobs=self.logprobs.within(self.stream.text) if self.logprobs else None,
         )

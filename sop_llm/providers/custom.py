@@ -23,6 +23,19 @@ from sop_llm.providers.types import (
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 DEFAULT_TEMPLATE = {"model": "{{model}}", "prompt": "{{prompt}}", "max_tokens": "{{max_tokens}}"}
+PLACEHOLDER_FIELDS = {
+    name: f"params.{name}"
+    for name in ("max_tokens", "temperature", "top_p", "top_k", "seed", "stop")
+} | {"user": "user"}
+
+
+def placeholders(template: Any) -> set[str]:
+    """The placeholder names anywhere in a body template."""
+    if isinstance(template, dict):
+        return set().union(*(placeholders(v) for v in template.values()))
+    if isinstance(template, list):
+        return set().union(*(placeholders(v) for v in template))
+    return set(_PLACEHOLDER.findall(template)) if isinstance(template, str) else set()
 
 
 def template_values(request: GenerateRequest) -> dict[str, Any]:
@@ -41,6 +54,7 @@ def template_values(request: GenerateRequest) -> dict[str, Any]:
         "top_k": p.top_k,
         "seed": p.seed,
         "stop": list(p.stop),
+        "user": request.user,
     }
 
 
@@ -74,6 +88,12 @@ class CustomHTTPProvider:
     name = "custom"
     options_serializer = CustomOptions
     capabilities = ProviderCapabilities(chat=True, completion=True, structured_output="none")
+
+    @staticmethod
+    def honours(options: dict) -> frozenset[str]:
+        """A field reaches the endpoint only through its placeholder in the body template."""
+        used = placeholders(options.get("body_template") or DEFAULT_TEMPLATE)
+        return frozenset(PLACEHOLDER_FIELDS[name] for name in used if name in PLACEHOLDER_FIELDS)
 
     def generate(self, request: GenerateRequest) -> GenerateResult:
         options = request.options

@@ -3,7 +3,7 @@
 from django.conf import settings
 
 from sop_llm.providers.errors import missing_key
-from sop_llm.providers.openai_wire import chat_complete
+from sop_llm.providers.openai_wire import OPENAI_FIELDS, chat_complete
 from sop_llm.providers.options import KeyOptions
 from sop_llm.providers.types import GenerateRequest, GenerateResult, ProviderCapabilities
 
@@ -12,6 +12,7 @@ class OpenAIProvider:
     name = "openai"
     options_serializer = KeyOptions
     capabilities = ProviderCapabilities(chat=True, structured_output="json_schema")
+    honours = OPENAI_FIELDS
 
     def generate(self, request: GenerateRequest) -> GenerateResult:
         key = request.options.get("api_key") or settings.OPENAI_API_KEY

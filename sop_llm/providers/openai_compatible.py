@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from sop_llm.netguard import UnsafeURL, check_url
 from sop_llm.providers.errors import ProviderError
-from sop_llm.providers.openai_wire import chat_complete
+from sop_llm.providers.openai_wire import OPENAI_FIELDS, chat_complete
 from sop_llm.providers.options import KeyOptions
 from sop_llm.providers.types import GenerateRequest, GenerateResult, ProviderCapabilities
 from sop_llm.strict import StrictChoiceField, StrictURLField
@@ -75,6 +75,7 @@ class OpenAICompatibleProvider:
     name = "openai_compatible"
     options_serializer = OpenAICompatibleOptions
     capabilities = ProviderCapabilities(chat=True, structured_output="json_schema")
+    honours = OPENAI_FIELDS | {"params.top_k"}  # vLLM, llama-server, LM Studio take top_k
 
     def generate(self, request: GenerateRequest) -> GenerateResult:
         base_url, key = _endpoint(request.options, request.model)
@@ -82,4 +83,6 @@ class OpenAICompatibleProvider:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         url = f"{base_url.rstrip('/')}/chat/completions"
-        return chat_complete(request, url=url, headers=headers, provider=self.name)
+        p = request.params
+        extra = {"top_k": p.top_k} if "top_k" in p.given else None
+        return chat_complete(request, url=url, headers=headers, provider=self.name, extra=extra)

@@ -7,6 +7,26 @@ from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.http import bad_response, post_json
 from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
 
+# What Chat Completions takes (support.FEATURES); top_k and repeat_penalty are llama.cpp's.
+OPENAI_FIELDS = frozenset(
+    {
+        "params.temperature",
+        "params.top_p",
+        "params.seed",
+        "params.stop",
+        "params.max_tokens",
+        "params.presence_penalty",
+        "params.frequency_penalty",
+        "params.logprobs",
+        "params.top_logprobs",
+        "params.n",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "user",
+    }
+)
+
 
 def chat_body(request: GenerateRequest) -> dict:
     p = request.params
@@ -25,6 +45,18 @@ def chat_body(request: GenerateRequest) -> dict:
         body["presence_penalty"] = p.presence_penalty
     if p.frequency_penalty:
         body["frequency_penalty"] = p.frequency_penalty
+    if request.user:
+        body["user"] = request.user
+    if request.tools:
+        body["tools"] = request.tools
+        body["tool_choice"] = request.tool_choice
+        body["parallel_tool_calls"] = request.parallel_tool_calls
+    if p.n > 1:
+        body["n"] = p.n
+    if p.logprobs:
+        body["logprobs"] = True
+        if p.top_logprobs:
+            body["top_logprobs"] = p.top_logprobs
     fmt = _response_format(request)
     if fmt:
         body["response_format"] = fmt
@@ -33,7 +65,7 @@ def chat_body(request: GenerateRequest) -> dict:
 
 def _messages(request: GenerateRequest) -> list[dict]:
     if request.messages is not None:
-        return [{"role": m.role, "content": m.content} for m in request.messages]
+        return [m.to_dict() for m in request.messages]
     return [{"role": "user", "content": request.prompt or ""}]
 
 
@@ -56,12 +88,18 @@ def enforcement(request: GenerateRequest) -> str:
 
 
 def chat_complete(
-    request: GenerateRequest, *, url: str, headers: dict[str, str], provider: str
+    request: GenerateRequest,
+    *,
+    url: str,
+    headers: dict[str, str],
+    provider: str,
+    extra: dict | None = None,
 ) -> GenerateResult:
+    """`extra`: fields of this server's beyond OpenAI's (top_k for openai_compatible)."""
     started = time.perf_counter()
     data = post_json(
         url,
-        chat_body(request),
+        {**chat_body(request), **(extra or {})},
         headers=headers,
         timeout=request.timeout_seconds,
         provider=provider,
@@ -75,30 +113,70 @@ def chat_complete(
 
 
 def parse_chat(data, *, provider: str, model: str, elapsed_ms: float) -> GenerateResult:
+    """The first choice, carrying the others (n > 1) in `choices`."""
     try:
-        choice = data["choices"][0]
-        message = choice["message"]
-        text = message.get("content")
-        if message.get("refusal"):
-            raise ProviderError(
-                f"{provider} ({model}) refused: {message['refusal']}",
-                code="content_refused",
-                retryable=False,
-                provider=provider,
-                model=model,
-            )
-        if not isinstance(text, str):
-            raise TypeError("choices[0].message.content is not a string")
+        choices = [_choice(c, provider, model) for c in data["choices"]]
+        first = choices[0]
     except (KeyError, IndexError, TypeError) as exc:
         raise bad_response(provider, model, str(exc)) from None
     usage = data.get("usage") or {}
-    result = GenerateResult(
-        text=text,
-        finish_reason=choice.get("finish_reason") or "stop",
-        usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
-        provider=provider,
-        model=data.get("model") or model,
-        response_id=data.get("id"),
-        timings={"generation_ms": round(elapsed_ms, 1)},
+    first.usage = Usage(
+        int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
     )
-    return result
+    first.model, first.response_id = data.get("model") or model, data.get("id")
+    first.timings = {"generation_ms": round(elapsed_ms, 1)}
+    first.choices = choices[1:]
+    return first
+
+
+def _choice(choice: dict, provider: str, model: str) -> GenerateResult:
+    message = choice["message"]
+    text = message.get("content")
+    if message.get("refusal"):
+        raise ProviderError(
+            f"{provider} ({model}) refused: {message['refusal']}",
+            code="content_refused",
+            retryable=False,
+            provider=provider,
+            model=model,
+        )
+    calls = _tool_calls(message)
+    if text is None and calls:
+        text = ""
+    if not isinstance(text, str):
+        raise TypeError("choices[0].message.content is not a string")
+    finish = "tool_calls" if calls else choice.get("finish_reason") or "stop"
+    return GenerateResult(
+        text=text,
+        finish_reason=finish,
+        usage=Usage(),
+        provider=provider,
+        model=model,
+        logprobs=_logprobs(choice),
+        tool_calls=calls,
+    )
+
+
+def _tool_calls(message: dict) -> list[dict] | None:
+    calls = message.get("tool_calls")
+    if not calls:
+        return None
+    if not isinstance(calls, list):
+        raise TypeError("choices[0].message.tool_calls is not a list")
+    return [
+        {
+            "id": call["id"],
+            "type": "function",
+            "function": {
+                "name": call["function"]["name"],
+                "arguments": call["function"]["arguments"],
+            },
+        }
+        for call in calls
+    ]
+
+
+def _logprobs(choice: dict) -> list[dict] | None:
+    """choices[0].logprobs.content as the server sent it (OpenAI's shape is ours)."""
+    content = (choice.get("logprobs") or {}).get("content")
+    return content if isinstance(content, list) else None

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from grammars.formats import ResponseFormat
 
+MAX_TOP_LOGPROBS = 20  # OpenAI's limit
 Role = Literal["system", "user", "assistant", "tool"]
 StructuredMethod = Literal["grammar", "json_schema", "tool_use", "json_mode", "none"]
 
@@ -14,6 +15,18 @@ StructuredMethod = Literal["grammar", "json_schema", "tool_use", "json_mode", "n
 class Message:
     role: Role
     content: str
+    # An assistant turn's calls ([{id, type: function, function: {name, arguments}}]) and the
+    # call a tool message answers.
+    tool_calls: list[dict] | None = None
+    tool_call_id: str | None = None
+
+    def to_dict(self) -> dict:
+        data: dict = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            data["tool_calls"] = self.tool_calls
+        if self.tool_call_id:
+            data["tool_call_id"] = self.tool_call_id
+        return data
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,10 @@ class SamplingParams:
     repeat_penalty: float = 1.1
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    n: int = 1  # choices, each sampled on its own
+    logprobs: bool = False  # the log-probability of each answer token
+    top_logprobs: int = 0  # and of this many most likely tokens at each position
+    given: tuple[str, ...] = ()  # the params the caller set (the others are our defaults)
 
 
 @dataclass
@@ -39,6 +56,11 @@ class GenerateRequest:
     timeout_seconds: float = 300.0
     # Provider-specific, e.g. base_url/api_key/headers/preset or the custom HTTP mapping.
     options: dict[str, Any] = field(default_factory=dict)
+    # OpenAI's function tools ([{type: function, function: {name, description, parameters}}])
+    tools: list[dict] | None = None
+    tool_choice: str | dict = "auto"  # none | auto | required | {type: function, function: ...}
+    parallel_tool_calls: bool = True
+    user: str | None = None  # the caller's end user, passed where the vendor takes it
     is_cancelled: Callable[[], bool] = lambda: False
     on_token: Callable[[str], None] | None = None
 
@@ -72,6 +94,10 @@ class GenerateResult:
     # e.g. generation_ms, load_ms, hot_path, tokens_per_second, enforcement
     timings: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    tool_calls: list[dict] | None = None  # [{id, type: function, function: {name, arguments}}]
+    # [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}], OpenAI's shape
+    logprobs: list[dict] | None = None
+    choices: list["GenerateResult"] = field(default_factory=list)  # n > 1: choices 1..n-1
 
     def to_dict(self) -> dict:
         data = asdict(self)

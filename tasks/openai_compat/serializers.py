@@ -1,10 +1,11 @@
 """The OpenAI request bodies we take, under OpenAI's own field names.
 
 Strict like the native API: exact types and no unknown keys. A field of OpenAI's reference that
-we do not implement yet (tools, n > 1, logprobs, ...) is a 400 naming it, never silently ignored:
-only its no-op value (or null) passes. Sampling parameters and our own extensions pass through
-to the task serializer, so their rules live in one place; errors found there are renamed back to
-OpenAI's names by `openai_param`.
+we do not implement (logit_bias, audio, ...; see fields.py) is a 400 naming it, never silently
+ignored: only its no-op value (or null) passes. Sampling parameters, tools, n, logprobs and our
+own extensions pass through to the task serializer, so their rules (and which provider honours
+which) live in one place; errors found there are renamed back to OpenAI's names by
+`openai_param`.
 """
 
 from typing import Any
@@ -15,6 +16,7 @@ from sop_llm.strict import (
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
+    StrictIntegerField,
     StrictSerializer,
     wrong_type,
 )
@@ -23,12 +25,6 @@ from tasks.openai_compat.translate import NATIVE_EXTRAS, PARAMS
 # Passed through to the task serializer as the translation carries them (one list, there).
 PASSED_THROUGH = (*PARAMS, *NATIVE_EXTRAS, "fallback", "fallbacks")
 NOT_YET_CHAT = {
-    "n": (1,),
-    "logprobs": (False,),
-    "top_logprobs": (0,),
-    "tools": (),
-    "tool_choice": ("none",),
-    "parallel_tool_calls": (),
     "functions": (),
     "function_call": ("none",),
     "logit_bias": ({},),
@@ -41,16 +37,17 @@ NOT_YET_CHAT = {
     "service_tier": ("auto", "default"),
     "store": (False,),
     "prompt_cache_key": (),
+    "prompt_cache_retention": (),
+    "prompt_cache_options": (),
+    "moderation": (),
 }
 NOT_YET_COMPLETION = {
-    "n": (1,),
     "best_of": (1,),
     "echo": (False,),
-    "logprobs": (0,),
     "logit_bias": ({},),
     "suffix": ("",),
 }
-NOT_YET_MESSAGE = ("name", "tool_calls", "tool_call_id", "function_call", "refusal", "audio")
+NOT_YET_MESSAGE = ("name", "function_call", "refusal", "audio")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -110,14 +107,13 @@ class ContentField(serializers.Field):
 
 class ChatMessage(StrictSerializer):
     role = StrictChoiceField(choices=["system", "developer", "user", "assistant", "tool"])
-    content = ContentField()
+    content = ContentField(required=False, allow_null=True)  # null beside tool_calls
 
     def get_fields(self) -> dict:
-        return {**super().get_fields(), **{name: NotYet() for name in NOT_YET_MESSAGE}}
+        fields = {**super().get_fields(), **{name: NotYet() for name in NOT_YET_MESSAGE}}
+        return {**fields, "tool_calls": PassThrough(), "tool_call_id": PassThrough()}
 
     def validate_role(self, value: str) -> str:
-        if value == "tool":  # needs tool_call_id, i.e. tools
-            raise serializers.ValidationError("tool messages are not supported by this service yet")
         return "system" if value == "developer" else value  # the newer name of the same role
 
 
@@ -130,9 +126,21 @@ class OpenAIRequest(StrictSerializer):
     model = StrictCharField(max_length=300)
     stream = StrictBooleanField(required=False, allow_null=True)
     stream_options = StreamOptions(required=False, allow_null=True)
-    user = StrictCharField(required=False, allow_null=True, max_length=256)  # no effect
+    user = StrictCharField(required=False, allow_null=True, max_length=256)
     safety_identifier = StrictCharField(required=False, allow_null=True, max_length=256)
     not_yet: dict = {}
+
+    def validate(self, data: dict) -> dict:
+        if data.get("stream_options") and not data.get("stream"):
+            raise serializers.ValidationError({"stream_options": "only with stream: true"})
+        if data.get("fallback") is not None and data.get("fallbacks") is not None:
+            raise serializers.ValidationError({"fallbacks": "give one of fallback or fallbacks"})
+        user, safety = data.get("user"), data.get("safety_identifier")
+        if None not in (user, safety) and user != safety:
+            raise serializers.ValidationError(
+                {"safety_identifier": "differs from user (its older name); send one of them"}
+            )
+        return data
 
     def get_fields(self) -> dict:
         fields = super().get_fields()
@@ -146,9 +154,11 @@ class ChatRequest(OpenAIRequest):
     not_yet = NOT_YET_CHAT
 
     def get_fields(self) -> dict:
-        return {**super().get_fields(), "max_completion_tokens": PassThrough()}
+        extra = ("max_completion_tokens", "logprobs", "top_logprobs")
+        return {**super().get_fields(), **{name: PassThrough() for name in extra}}
 
     def validate(self, data: dict) -> dict:
+        data = super().validate(data)
         both = (data.get("max_tokens"), data.get("max_completion_tokens"))
         if None not in both and both[0] != both[1]:
             raise serializers.ValidationError(
@@ -175,6 +185,8 @@ class PromptField(serializers.Field):
 
 class CompletionRequest(OpenAIRequest):
     prompt = PromptField()
+    # The legacy API's logprobs: how many top tokens beside each answer token (0..5).
+    logprobs = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=5)
     not_yet = NOT_YET_COMPLETION
 
 
@@ -194,9 +206,13 @@ def openai_param(field: str | None, body: dict) -> str | None:
         name, _, tail = rest.partition(".")
         if name == "max_tokens" and "max_completion_tokens" in body:
             name = "max_completion_tokens"
+        if name == "top_logprobs" and "top_logprobs" not in body:
+            name = "logprobs"  # the legacy API's number of top tokens
         return ".".join(p for p in (name, tail) if p)
     if head == "fallback" and "fallbacks" in body:
         return ".".join(p for p in ("fallbacks", rest) if p)
     if head == "provider":  # the provider comes out of `model` ("openai/gpt-4o")
         return "model"
+    if head == "user" and "user" not in body:
+        return "safety_identifier"  # its newer name, as the caller sent it
     return field

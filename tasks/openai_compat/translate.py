@@ -16,6 +16,7 @@ PARAMS = (
     "repeat_penalty",
     "max_tokens",
     "stop",
+    "n",
 )
 NATIVE_EXTRAS = (
     "response_format",
@@ -25,7 +26,12 @@ NATIVE_EXTRAS = (
     "metadata",
     "webhook_url",
     "idempotency_key",
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
 )
+MESSAGE_FIELDS = ("role", "content", "tool_calls", "tool_call_id")
 _FINISH = {"stop": "stop", "length": "length"}
 
 
@@ -64,7 +70,9 @@ def task_data(body: dict, *, chat: bool) -> dict:
     provider, model = resolve_model(body["model"])
     data: dict = {"provider": provider, "model": model}
     if chat:
-        data["messages"] = [{"role": m["role"], "content": m["content"]} for m in body["messages"]]
+        data["messages"] = [
+            {k: m[k] for k in MESSAGE_FIELDS if m.get(k) is not None} for m in body["messages"]
+        ]
     else:
         data["prompt"] = body["prompt"]
     params = {k: body[k] for k in PARAMS if k in body}
@@ -72,11 +80,22 @@ def task_data(body: dict, *, chat: bool) -> dict:
         params["max_tokens"] = body["max_completion_tokens"]
     if isinstance(params.get("stop"), str):
         params["stop"] = [params["stop"]]
+    params.update(_logprobs(body, chat=chat))
     data["params"] = params
     data.update({k: body[k] for k in NATIVE_EXTRAS if k in body})
+    if "safety_identifier" in body:  # the newer name of `user` (the same when both are given)
+        data["user"] = body["safety_identifier"]
     if "fallbacks" in body or "fallback" in body:
         data["fallback"] = _fallbacks(body.get("fallbacks", body.get("fallback")))
     return data
+
+
+def _logprobs(body: dict, *, chat: bool) -> dict:
+    if chat:
+        return {k: body[k] for k in ("logprobs", "top_logprobs") if k in body}
+    if body.get("logprobs") is None:
+        return {}
+    return {"logprobs": True, "top_logprobs": body["logprobs"]}
 
 
 def usage_of(task: dict) -> dict:
@@ -89,29 +108,69 @@ def usage_of(task: dict) -> dict:
     }
 
 
-def completion_object(task: dict, *, chat: bool, model: str) -> dict:
-    result = task["result"] or {}
-    finish = _FINISH.get(result.get("finish_reason"), result.get("finish_reason") or "stop")
+def choices_of(result: dict | None) -> list[dict]:
+    """The task result's choices: `choices` when it holds several (n > 1), else itself."""
+    result = result or {}
+    return result.get("choices") or [result]
+
+
+def finish_of(choice: dict) -> str:
+    if choice.get("tool_calls"):
+        return "tool_calls"
+    reason = choice.get("finish_reason")
+    return _FINISH.get(reason, reason or "stop")
+
+
+def chat_logprobs(choice: dict) -> dict | None:
+    entries = choice.get("logprobs")
+    return None if entries is None else {"content": entries, "refusal": None}
+
+
+def legacy_logprobs(choice: dict, offset: int = 0) -> dict | None:
+    """The Completions API's older shape of the same numbers."""
+    entries = choice.get("logprobs")
+    if entries is None:
+        return None
+    offsets, at = [], offset
+    for entry in entries:
+        offsets.append(at)
+        at += len(entry["token"])
+    return {
+        "tokens": [e["token"] for e in entries],
+        "token_logprobs": [e["logprob"] for e in entries],
+        "top_logprobs": [{t["token"]: t["logprob"] for t in e["top_logprobs"]} for e in entries],
+        "text_offset": offsets,
+    }
+
+
+def _message(choice: dict) -> dict:
+    calls = choice.get("tool_calls")
+    message = {
+        "role": "assistant",
+        "content": None if calls else choice.get("text", ""),
+        "refusal": None,
+    }
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+def _choice(index: int, choice: dict, chat: bool) -> dict:
     if chat:
-        choice = {
-            "index": 0,
-            "message": {"role": "assistant", "content": result.get("text", ""), "refusal": None},
-            "logprobs": None,
-            "finish_reason": finish,
-        }
+        body = {"message": _message(choice), "logprobs": chat_logprobs(choice)}
     else:
-        choice = {
-            "index": 0,
-            "text": result.get("text", ""),
-            "logprobs": None,
-            "finish_reason": finish,
-        }
+        body = {"text": choice.get("text", ""), "logprobs": legacy_logprobs(choice)}
+    return {"index": index, **body, "finish_reason": finish_of(choice)}
+
+
+def completion_object(task: dict, *, chat: bool, model: str) -> dict:
+    choices = [_choice(i, c, chat) for i, c in enumerate(choices_of(task["result"]))]
     return {
         "id": f"{'chatcmpl' if chat else 'cmpl'}-{task['task_id']}",
         "object": "chat.completion" if chat else "text_completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [choice],
+        "choices": choices,
         "usage": usage_of(task),
         "system_fingerprint": None,
     }
@@ -146,6 +205,57 @@ def chunk(
     if usage:
         data["usage"] = usage
     return data
+
+
+def streams_whole(body: dict, *, chat: bool) -> bool:
+    """A stream that sends each choice whole once it is complete: its logprobs, tool calls or
+    several choices are known only then (the text relay carries one choice's text alone)."""
+    logprobs = body.get("logprobs") if chat else body.get("logprobs") is not None
+    tools = bool(body.get("tools")) and body.get("tool_choice") != "none"
+    return bool(logprobs) or tools or body.get("n", 1) > 1
+
+
+def whole_chunks(task: dict, model: str, *, chat: bool) -> list[dict]:
+    """Each choice of a finished task as two chunks: its content (or tool calls) with its
+    logprobs, then its finish_reason."""
+    chunks = []
+    for index, choice in enumerate(choices_of(task["result"])):
+        chunks += [_first_chunk(index, choice, chat), _last_chunk(index, choice, chat)]
+    return [_chunk_object(task["task_id"], model, chat, c) for c in chunks]
+
+
+def _first_chunk(index: int, choice: dict, chat: bool) -> dict:
+    if not chat:
+        text, logprobs = choice.get("text", ""), legacy_logprobs(choice)
+        return {"index": index, "text": text, "logprobs": logprobs, "finish_reason": None}
+    calls = choice.get("tool_calls")
+    delta = (
+        {"tool_calls": [{"index": k, **call} for k, call in enumerate(calls)]}
+        if calls
+        else {"content": choice.get("text", "")}
+    )
+    delta = {"role": "assistant", **delta}
+    return {
+        "index": index,
+        "delta": delta,
+        "logprobs": chat_logprobs(choice),
+        "finish_reason": None,
+    }
+
+
+def _last_chunk(index: int, choice: dict, chat: bool) -> dict:
+    body = {"delta": {}} if chat else {"text": ""}
+    return {"index": index, **body, "logprobs": None, "finish_reason": finish_of(choice)}
+
+
+def _chunk_object(task_id: str, model: str, chat: bool, choice: dict) -> dict:
+    return {
+        "id": f"{'chatcmpl' if chat else 'cmpl'}-{task_id}",
+        "object": "chat.completion.chunk" if chat else "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice],
+    }
 
 
 def models_list() -> dict:

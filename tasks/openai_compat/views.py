@@ -25,8 +25,10 @@ from tasks.openai_compat.translate import (
     chunk,
     completion_object,
     models_list,
+    streams_whole,
     task_data,
     usage_of,
+    whole_chunks,
 )
 from tasks.serializers import TaskCreateSerializer, idempotency_key_for
 from tasks.services import new_task_id, task_cancel, task_create
@@ -119,7 +121,8 @@ async def _handle(request, *, chat: bool):
     if refusal is not None:
         return refusal
     task_id, stream = new_task_id(), body.get("stream", False)
-    events = TaskEvents(task_id, tokens=stream)
+    whole = stream and streams_whole(body, chat=chat)  # no text relay: each choice at its end
+    events = TaskEvents(task_id, tokens=stream and not whole)
     try:
         await events.__aenter__()  # subscribe before the task exists: no token is missed
         task = await sync_to_async(_create)(
@@ -130,13 +133,14 @@ async def _handle(request, *, chat: bool):
         return _create_error(exc, body)
     if task["task_id"] != task_id:  # an idempotent replay: follow the task that exists
         await events.__aexit__(None, None, None)
-        events = TaskEvents(task["task_id"], tokens=stream)
+        events = TaskEvents(task["task_id"], tokens=stream and not whole)
         await events.__aenter__()
     model = body["model"]
     if stream:
         include_usage = (body.get("stream_options") or {}).get("include_usage", False)
         response = StreamingHttpResponse(
-            _stream(events, task, model, chat, include_usage), content_type="text/event-stream"
+            _stream(events, task, model, chat, include_usage, whole),
+            content_type="text/event-stream",
         )
         response["Cache-Control"], response["X-Accel-Buffering"] = "no-cache", "no"
     else:
@@ -164,14 +168,25 @@ def _create_error(exc: Exception, body: dict):
     return openai_error(500, "internal error", type_="server_error", code="internal")
 
 
+REDIS_LOST = (
+    "Redis stopped answering while this request waited; the task goes on (follow it by the "
+    "X-SOP-Task-Id header once Redis is back)"
+)
+
+
 async def _wait(events: TaskEvents, task: dict, model: str, chat: bool):
-    async with events:
-        current = await events.task()
-        if current["status"] not in FINAL:
-            async for event in events.events(WAIT_SECONDS):
-                if event["type"] in FINAL_EVENTS:
-                    break
+    try:
+        async with events:
             current = await events.task()
+            if current["status"] not in FINAL:
+                async for event in events.events(WAIT_SECONDS):
+                    if event["type"] in FINAL_EVENTS:
+                        break
+                current = await events.task()
+    except (redis.RedisError, OSError):
+        return openai_error(
+            503, REDIS_LOST, type_="server_error", code="redis_unavailable", task_id=task["task_id"]
+        )
     return _final_response(current, model, chat)
 
 
@@ -241,10 +256,12 @@ class _Relay:
         return event["text"]
 
 
-async def _stream(events: TaskEvents, task: dict, model: str, chat: bool, include_usage: bool):
+async def _stream(
+    events: TaskEvents, task: dict, model: str, chat: bool, include_usage: bool, whole: bool
+):
     task_id, relay, finished = task["task_id"], _Relay(), False
     try:
-        if chat:
+        if chat and not whole:
             yield _sse(chunk(task_id, model, chat=True, role=True))
         current = await events.task()
         if current["status"] not in FINAL:
@@ -259,8 +276,13 @@ async def _stream(events: TaskEvents, task: dict, model: str, chat: bool, includ
                     break
             current = await events.task()
         finished = current["status"] in FINAL
-        for piece in _closing(current, model, chat, relay.sent, include_usage):
+        closing = _closing_whole if whole else _closing
+        for piece in closing(current, model, chat, relay.sent, include_usage):
             yield piece
+    except (redis.RedisError, OSError):
+        finished = True  # the task goes on: nothing can be read or cancelled without Redis
+        error = {"message": REDIS_LOST, "type": "server_error", "param": None}
+        yield _sse({"error": {**error, "code": "redis_unavailable"}}) + "data: [DONE]\n\n"
     except asyncio.CancelledError:
         raise
     finally:
@@ -269,21 +291,27 @@ async def _stream(events: TaskEvents, task: dict, model: str, chat: bool, includ
             await sync_to_async(_cancel_quietly)(task_id)
 
 
+def _failed(task: dict) -> str:
+    error = task.get("error") or {"message": "the task did not finish in time"}
+    shape = {"message": error.get("message"), "type": "api_error", "param": None}
+    return _sse({"error": {**shape, "code": error.get("code")}}) + "data: [DONE]\n\n"
+
+
+def _closing_whole(task: dict, model: str, chat: bool, sent: str, include_usage: bool):
+    if task["status"] != "completed":
+        yield _failed(task)
+        return
+    for piece in whole_chunks(task, model, chat=chat):
+        yield _sse(piece)
+    if include_usage:
+        yield _sse(chunk(task["task_id"], model, chat=chat, usage=usage_of(task)))
+    yield "data: [DONE]\n\n"
+
+
 def _closing(task: dict, model: str, chat: bool, sent: str, include_usage: bool):
     task_id = task["task_id"]
     if task["status"] != "completed":
-        error = task.get("error") or {"message": "the task did not finish in time"}
-        yield _sse(
-            {
-                "error": {
-                    "message": error.get("message"),
-                    "type": "api_error",
-                    "param": None,
-                    "code": error.get("code"),
-                }
-            }
-        )
-        yield "data: [DONE]\n\n"
+        yield _failed(task)
         return
     text = task["result"]["text"]
     if not text.startswith(sent):  # a later attempt answered: what streamed was not it
@@ -299,7 +327,7 @@ def _closing(task: dict, model: str, chat: bool, sent: str, include_usage: bool)
 
 
 def _cancel_quietly(task_id: str) -> None:
-    with contextlib.suppress(ServiceError):  # it finished in the meantime
+    with contextlib.suppress(ServiceError, redis.RedisError):  # it finished in the meantime
         task_cancel(task_id=task_id)
 
 
