@@ -15,6 +15,8 @@ from pathlib import Path
 import redis
 from redis.sentinel import Sentinel
 
+from bench.common import wait_until
+
 MASTER_NAME = "sop"
 PASSWORD = "master-pw-" + os.urandom(6).hex()
 SENTINEL_PASSWORD = "sentinel-pw-" + os.urandom(6).hex()
@@ -119,7 +121,7 @@ class SentinelCluster:
 
     def _wait_ping(self, port: int) -> None:
         client = redis.Redis(port=port, password=PASSWORD, socket_timeout=1)
-        _until(lambda: _pings(client), what=f"redis on {port}")
+        wait_until(lambda: _pings(client), timeout=30, what=f"redis on {port}")
 
     def _wait_settled(self) -> None:
         """Every Sentinel knows the replicas and the two other Sentinels: a failover can run."""
@@ -134,7 +136,7 @@ class SentinelCluster:
                     return False
             return self.replicas_online() == self.replicas
 
-        _until(settled, what="the Sentinels to see the replicas and each other", timeout=60)
+        wait_until(settled, what="the Sentinels to see the replicas and each other", timeout=60)
 
     def replicas_online(self) -> int:
         """Replicas of the current master that finished their sync (they ack writes)."""
@@ -180,7 +182,9 @@ class SentinelCluster:
     def kill_master(self) -> int:
         """SIGKILL the master now (no shutdown, no last write) -> its port. The node asked,
         not a Sentinel: a Sentinel's view may lag behind an earlier failover."""
-        port = _until(self._settled_master, what="one master that every Sentinel names")
+        port = wait_until(
+            self._settled_master, timeout=30, what="one master that every Sentinel names"
+        )
         self.nodes[port].send_signal(signal.SIGKILL)
         self.killed_at = time.monotonic()
         self.nodes[port].wait()
@@ -208,7 +212,7 @@ class SentinelCluster:
 
     def wait_failover(self, old_port: int, timeout: float = 60) -> int:
         """-> the new master's port, once the Sentinels have promoted one."""
-        return _until(
+        return wait_until(
             lambda: (port := _quiet(self.master_port)) not in (None, old_port) and port,
             what="the Sentinels to promote the replica",
             timeout=timeout,
@@ -227,13 +231,3 @@ def _quiet(call):
         return call()
     except redis.RedisError:
         return None
-
-
-def _until(condition, *, what: str, timeout: float = 30, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
