@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 from rest_framework.test import APIClient
 
@@ -179,3 +180,26 @@ def burst():
         worker.work(burst=True, logging_level="WARNING")
 
     return run
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return redis.Redis.from_url(url).ping()
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.fixture
+def pausable_redis(settings):
+    """A Redis of this test's own, so it can be paused (SIGSTOP) like a hung server."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    server.url = settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    wait_for(lambda: _redis_answers(server.url), what="the test's Redis")
+    yield server
+    server.send_signal(signal.SIGCONT)
+    server.terminate()
+    server.wait()

@@ -3,42 +3,17 @@ the wait into a 503 (or, mid-stream, an error event) in OpenAI's shape, not a ha
 
 import json
 import signal
-import subprocess
 import threading
 
 import pytest
-import redis
 import requests
 
 from tasks.queue import rq_queue
-from tests.conftest import API_KEY, free_port, wait_for
+from tests.conftest import API_KEY, wait_for
 
 pytestmark = pytest.mark.slow
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 BODY = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-
-
-def _answers(url: str) -> bool:
-    try:
-        return redis.Redis.from_url(url).ping()
-    except redis.ConnectionError:
-        return False
-
-
-@pytest.fixture
-def pausable_redis(settings):
-    """A Redis of this test's own, so it can be paused (SIGSTOP) like a hung server."""
-    port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    server.url = settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
-    wait_for(lambda: _answers(server.url), what="the test's Redis")
-    yield server
-    server.send_signal(signal.SIGCONT)
-    server.terminate()
-    server.wait()
 
 
 def _paused_mid_wait(redis_server, processes, **extra) -> requests.Response:

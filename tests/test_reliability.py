@@ -475,31 +475,6 @@ def test_fuzzing_the_openapi_schema_finds_no_5xx_and_no_schema_mismatch(processe
     print(run.stdout[-600:])
 
 
-def _answers(url: str) -> bool:
-    try:
-        return redis.Redis.from_url(url).ping()
-    except redis.ConnectionError:
-        return False
-
-
-@pytest.fixture
-def pausable_redis(settings):
-    """A Redis of this test's own, so it can be paused (SIGSTOP) like a hung server."""
-    port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    wait_for(lambda: _answers(url), what="the test's Redis")
-    settings.REDIS_URL = url
-    server.url = url
-    yield server
-    server.send_signal(signal.SIGCONT)
-    server.terminate()
-    server.wait()
-
-
 def test_a_result_finished_while_redis_is_paused_is_kept_not_lost(pausable_redis, processes, api):
     with FakeServer() as remote:
         remote.reply(Reply(200, openai_chat("kept through the pause"), delay=1.0))
