@@ -114,16 +114,28 @@ class Service:
         }
 
     def start(self, name: str, args: list[str], **env) -> subprocess.Popen:
+        log = self._log_file(name)
         proc = subprocess.Popen(
             args,
             cwd=ROOT,
             env=self.env(**env),
             start_new_session=True,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=log,
         )
+        if log not in (None, subprocess.DEVNULL):
+            log.close()  # the child holds its own copy
         self.procs[name] = proc
         return proc
+
+    def _log_file(self, name: str):
+        """Where a process's log (stderr) goes: SOP_LLM_SERVICE_LOGS=<dir> keeps one file per
+        process there; under pytest it is inherited, so a failed test shows it; else dropped."""
+        folder = os.environ.get("SOP_LLM_SERVICE_LOGS")
+        if not folder:
+            return None if "PYTEST_CURRENT_TEST" in os.environ else subprocess.DEVNULL
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return open(Path(folder) / f"{self.prefix.rstrip(':')}-{name}.log", "ab")  # noqa: SIM115
 
     def web(self) -> None:
         self.start(

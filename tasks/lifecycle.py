@@ -53,7 +53,12 @@ def task_claim(
     pipe = get_redis().pipeline(transaction=False)
     timeline_add(task.task_id, "dequeued", pipe=pipe, worker=worker, queue_wait_ms=_wait_ms(task))
     publish("task.started", pipe=pipe, task_id=task.task_id, lane=lane, worker=worker)
-    pipe.execute()
+    try:
+        pipe.execute()
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        # The claim itself went through: raising now would strand the task in `processing`
+        # until recovery noticed. The run goes on; its result is held through the outage.
+        log.warning("task %s claimed but not announced (%s)", task.task_id, exc)
     return task
 
 

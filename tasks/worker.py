@@ -28,10 +28,15 @@ log = logging.getLogger(__name__)
 RECOVERY_EVERY_BEATS = 3
 REDIS_RETRY_FIRST_SECONDS, REDIS_RETRY_MAX_SECONDS = 0.25, 5.0
 REDIS_OUTAGE_MAX_SECONDS = 120  # then rq's own handling (the worker ends; a supervisor restarts)
+# A refused connection and a timed-out one are the same outage to a worker: rq quits on a
+# timeout, and a loaded or just-promoted master can answer a connect or a read late.
+OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 STARTED_AT = time.time()
 
 
 class HeartbeatWorker(SimpleWorker):
+    max_connection_wait_time = REDIS_RETRY_MAX_SECONDS  # rq's own backoff would reach 60 s
+
     def work(self, *args, **kwargs):
         set_current_worker_name(self.name)
         self._stop = threading.Event()
@@ -66,7 +71,7 @@ class HeartbeatWorker(SimpleWorker):
         while True:
             try:
                 return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-            except redis.ConnectionError as exc:
+            except OUTAGE_ERRORS as exc:
                 if self._stop_requested:
                     return None  # rq's loop then stops as asked
                 log.warning("Redis unreachable between jobs (%s); retrying in %g s", exc, wait)
@@ -137,7 +142,7 @@ def _through_outage(call, *args, **kwargs):
     while True:
         try:
             return call(*args, **kwargs)
-        except redis.ConnectionError as exc:
+        except OUTAGE_ERRORS as exc:
             if time.monotonic() >= deadline:
                 raise
             log.warning("Redis unreachable after a job (%s); retrying in %g s", exc, wait)

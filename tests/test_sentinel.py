@@ -137,7 +137,7 @@ def test_killing_the_master_under_load_costs_503s_for_seconds_and_no_acknowledge
         remote.reply(Reply(200, openai_chat("after the failover")))
         try:
             svc.web()
-            svc.worker("remote", "remote")
+            svc.worker("remote", "remote", LOG_LEVEL="WARNING")  # shown if the test fails
             assert _finish(svc, remote.url)["status"] == "completed"
             measured = failover_run(cluster, svc, wait_replicas=1)
             print(f"\nfailover (REDIS_WAIT_REPLICAS=1): {measured}")
