@@ -26,11 +26,11 @@ def redis_binary() -> str | None:
     return shutil.which("redis-server")
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     import socket
 
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -45,8 +45,11 @@ class SentinelCluster:
         replicas: int = 2,
         down_after_ms: int = 1000,
         failover_timeout_ms: int = 5000,
+        host: str = "127.0.0.1",
     ):
-        self.root, self.replicas = root, replicas
+        """`host`: the address every node and Sentinel binds and is known by (another
+        network namespace reaches them on a bridge address, never on loopback)."""
+        self.root, self.replicas, self.host = root, replicas, host
         self.down_after_ms, self.failover_timeout_ms = down_after_ms, failover_timeout_ms
         self.nodes: dict[int, subprocess.Popen] = {}  # data nodes by port
         self.sentinels: dict[int, subprocess.Popen] = {}
@@ -54,13 +57,13 @@ class SentinelCluster:
 
     # --- life ------------------------------------------------------------------------
     def start(self) -> "SentinelCluster":
-        master = _free_port()
+        master = _free_port(self.host)
         self._node(master)
         self._wait_ping(master)
         for _ in range(self.replicas):
-            self._node(_free_port(), "--replicaof", "127.0.0.1", str(master))
+            self._node(_free_port(self.host), "--replicaof", self.host, str(master))
         for _ in range(3):
-            self._sentinel(_free_port(), master)
+            self._sentinel(_free_port(self.host), master)
         self._wait_settled()
         return self
 
@@ -87,7 +90,7 @@ class SentinelCluster:
             f"node-{port}",
             [
                 redis_binary(),
-                *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(data)),
+                *("--port", str(port), "--bind", self.host, "--dir", str(data)),
                 *("--requirepass", PASSWORD, "--masterauth", PASSWORD),
                 *("--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0"),
                 *extra,
@@ -102,11 +105,11 @@ class SentinelCluster:
             "\n".join(
                 [
                     f"port {port}",
-                    "bind 127.0.0.1",
+                    f"bind {self.host}",
                     f"dir {data}",
                     f"requirepass {SENTINEL_PASSWORD}",
                     f"sentinel sentinel-pass {SENTINEL_PASSWORD}",
-                    f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master} 2",
+                    f"sentinel monitor {MASTER_NAME} {self.host} {master} 2",
                     f"sentinel auth-pass {MASTER_NAME} {PASSWORD}",
                     f"sentinel down-after-milliseconds {MASTER_NAME} {self.down_after_ms}",
                     f"sentinel failover-timeout {MASTER_NAME} {self.failover_timeout_ms}",
@@ -120,7 +123,7 @@ class SentinelCluster:
         )
 
     def _wait_ping(self, port: int) -> None:
-        client = redis.Redis(port=port, password=PASSWORD, socket_timeout=1)
+        client = redis.Redis(self.host, port, password=PASSWORD, socket_timeout=1)
         wait_until(lambda: _pings(client), timeout=30, what=f"redis on {port}")
 
     def _wait_settled(self) -> None:
@@ -146,7 +149,7 @@ class SentinelCluster:
     # --- what clients use ------------------------------------------------------------
     @property
     def sentinel_addresses(self) -> list[tuple[str, int]]:
-        return [("127.0.0.1", port) for port in self.sentinels]
+        return [(self.host, port) for port in self.sentinels]
 
     def env(self) -> dict[str, str]:
         """The service's settings for this deployment (REDIS_URL empty: unset)."""
@@ -160,7 +163,7 @@ class SentinelCluster:
 
     def _sentinel_client(self, port: int) -> redis.Redis:
         return redis.Redis(
-            port=port, password=SENTINEL_PASSWORD, socket_timeout=1, decode_responses=True
+            self.host, port, password=SENTINEL_PASSWORD, socket_timeout=1, decode_responses=True
         )
 
     def _manager(self) -> Sentinel:
@@ -200,14 +203,14 @@ class SentinelCluster:
             )
             for p in self.sentinels
         }
-        if len(masters) == 1 and named == {("127.0.0.1", masters[0])}:
+        if len(masters) == 1 and named == {(self.host, masters[0])}:
             return masters[0]
         return None
 
     def _role(self, port: int) -> str | None:
         if self.nodes[port].poll() is not None:
             return None
-        client = redis.Redis(port=port, password=PASSWORD, socket_timeout=1)
+        client = redis.Redis(self.host, port, password=PASSWORD, socket_timeout=1)
         return _quiet(lambda: client.info("replication")["role"])
 
     def wait_failover(self, old_port: int, timeout: float = 60) -> int:

@@ -93,8 +93,13 @@ class Service:
     extra_env: dict = field(default_factory=dict)  # e.g. a Sentinel deployment's settings
 
     @property
+    def address(self) -> str:
+        """Where the web process listens (a host's own address in bench.hosts)."""
+        return "127.0.0.1"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}:{self.port}"
 
     @property
     def headers(self) -> dict:
@@ -145,7 +150,7 @@ class Service:
                 "-m",
                 "daphne",
                 "-b",
-                "127.0.0.1",
+                self.address,
                 "-p",
                 str(self.port),
                 "sop_llm.asgi:application",

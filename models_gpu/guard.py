@@ -24,7 +24,7 @@ from django.conf import settings
 from models_gpu.catalog import ModelInfo
 from models_gpu.engine import LlamaEngine, LoadParams, single_n_ctx, slots
 from models_gpu.lease import GpuLease
-from models_gpu.registry import loaded_publish, models_elsewhere
+from models_gpu.registry import loaded_publish
 from models_gpu.vram import MB, gpu_read
 from sop_llm.procs import hostname, rss_mb
 from sop_llm.providers.errors import ProviderError
@@ -241,10 +241,10 @@ def gpu_guard() -> GpuGuard:
         return _guard
 
 
-def models_held_elsewhere() -> tuple[str, ...]:
-    """Models other GPU workers hold: their tasks are left to them (bounded, see the claim)."""
-    own = preferred_model_key()
-    return tuple(m for m in models_elsewhere(settings.GPU_ID) if m != own)
+def loaded_params(model_key: str):
+    """The parameters `model_key` is loaded with on this GPU now, or None."""
+    loaded = _guard.loaded if _guard is not None else None
+    return loaded.params if loaded is not None and loaded.info.name == model_key else None
 
 
 def preferred_model_key() -> str:

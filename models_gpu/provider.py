@@ -26,6 +26,15 @@ def load_params_for(info: ModelInfo, overrides: dict | None = None) -> LoadParam
     return LoadParams(**values)
 
 
+def load_params_of(model: str, options: dict | None) -> LoadParams | None:
+    """What a task for `model` with these options needs loaded (None: no such model; its run
+    fails with not_found)."""
+    try:
+        return load_params_for(catalog_resolve(model), (options or {}).get("load"))
+    except LookupError:
+        return None
+
+
 class LocalProvider:
     name = "local"
     options_serializer = LocalOptions

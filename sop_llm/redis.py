@@ -23,6 +23,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from sop_llm.redis_connection import SentinelConnection
+
 CONNECT_TIMEOUT_SECONDS = 0.5
 SOCKET_TIMEOUT_SECONDS = 0.8
 # Each Sentinel asked for the master answers within this or the next one is asked.
@@ -58,7 +60,9 @@ def _build(target: tuple, **kwargs) -> redis.Redis:
     """A sync client of the master: through the Sentinels, or from REDIS_URL."""
     if target[0] == "sentinel":
         auth = {"password": settings.REDIS_PASSWORD, "db": settings.REDIS_DB}
-        return _sentinel(target).master_for(target[1], **auth, **kwargs)
+        return _sentinel(target).master_for(
+            target[1], connection_class=SentinelConnection, **auth, **kwargs
+        )
     return redis.Redis.from_url(target[1], **kwargs)
 
 

@@ -17,6 +17,7 @@ from sop_llm.config import (
     env_webhook_secret,
 )
 from sop_llm.lanes import LANES
+from sop_llm.redis_connection import SentinelConnection
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -225,7 +226,10 @@ def _rq_connection() -> dict:
         "DB": REDIS_DB,
         "PASSWORD": REDIS_PASSWORD,
         "SOCKET_TIMEOUT": None,  # rq sets its own for blocking dequeues
-        "CONNECTION_KWARGS": {"socket_connect_timeout": 0.5},
+        "CONNECTION_KWARGS": {
+            "socket_connect_timeout": 0.5,
+            "connection_class": SentinelConnection,  # see sop_llm/redis_connection.py
+        },
         "SENTINEL_KWARGS": {
             "password": REDIS_SENTINEL_PASSWORD,
             "socket_connect_timeout": 0.5,

@@ -4,7 +4,7 @@
 def process_next(lane: str) -> str | list[str] | None:
     from django.conf import settings
 
-    from models_gpu.guard import models_held_elsewhere, preferred_model_key
+    from models_gpu.guard import preferred_model_key
     from tasks.processor import task_process_next
     from tasks.slots import task_process_slots
 
@@ -13,7 +13,7 @@ def process_next(lane: str) -> str | list[str] | None:
     if lane != "gpu":
         return task_process_next(lane=lane)
     return task_process_next(
-        lane=lane, preferred_model=preferred_model_key(), elsewhere=models_held_elsewhere()
+        lane=lane, preferred_model=preferred_model_key(), gpu_id=str(settings.GPU_ID)
     )
 
 

@@ -41,10 +41,10 @@ HOLD_RESULT_SECONDS = 900.0
 
 
 def task_claim(
-    *, lane: str, worker: str, preferred_model: str = "", elsewhere: tuple[str, ...] = ()
+    *, lane: str, worker: str, preferred_model: str = "", gpu_id: str = ""
 ) -> Task | None:
     """queued -> processing for the best runnable task of the lane; fails the expired ones."""
-    task_id, expired, fields = queue.claim(lane, worker, preferred_model, elsewhere)
+    task_id, expired, fields = queue.claim(lane, worker, preferred_model, gpu_id)
     for expired_id in expired:
         task_expire(task_id=expired_id)
     if task_id is None:

@@ -85,15 +85,40 @@ return {1, current}
 # ARGV: worker, now (epoch s), session-key head, session-key tail, preferred model ('' = none),
 #       scan window, max times the head may be passed over for the preferred model,
 #       priority band width (scores of one priority level lie within one band),
-#       models another live GPU worker holds (newline-separated: their tasks are left to it),
-#       seconds a task may wait for that worker before any worker takes it
+#       the claiming GPU_ID ('' off the gpu lane), seconds a task may wait for the worker that
+#       holds its model before any worker takes it, gpu:loaded key head and tail, its TTL
+# KEYS[3]: gpu:ids. Tasks for a model another live GPU holds (its gpu:loaded entry) are left to
+# it; a claim by a GPU with nothing loaded announces the claimed model in its own entry, in
+# the same step, so two idle GPUs never both take (and load) one model.
 # Returns a 4th element: how many tasks were left to another worker's model.
 CLAIM = """
 local MAX_EXPIRED = 100
 local expired, seen, left = {}, {}, 0
-local avoid = {}
-for model in string.gmatch(ARGV[9] or '', '[^\\n]+') do avoid[model] = true end
+local gpu = ARGV[9]
+local function loaded_key(id) return ARGV[11] .. id .. ARGV[12] end
+local function models_elsewhere()
+  local held = {}
+  if gpu == '' then return held end
+  for _, other in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+    local record = other ~= gpu and redis.call('GET', loaded_key(other))
+    if record then
+      local ok, entry = pcall(cjson.decode, record)
+      if ok and entry.name and entry.name ~= ARGV[5] then held[entry.name] = true end
+    elseif other ~= gpu then
+      redis.call('SREM', KEYS[3], other)
+    end
+  end
+  return held
+end
+local avoid = models_elsewhere()
 local function session(id) return ARGV[3] .. id .. ARGV[4] end
+local function announce(s)
+  local own = loaded_key(gpu)
+  if gpu == '' or ARGV[5] ~= '' or redis.call('EXISTS', own) == 1 then return end
+  local entry = {name = redis.call('HGET', s, 'model_key'), loading = true, owner = ARGV[1]}
+  redis.call('SET', own, cjson.encode(entry), 'EX', tonumber(ARGV[13]))
+  redis.call('SADD', KEYS[3], gpu)
+end
 local function elsewhere(id)
   if next(avoid) == nil then return false end
   local fields = redis.call('HMGET', session(id), 'model_key', 'queued_at')
@@ -118,6 +143,7 @@ local function take(id)
   redis.call('HSET', s, 'status', 'processing', 'started_at', ARGV[2], 'worker', ARGV[1])
   redis.call('HINCRBY', s, 'run', 1)
   redis.call('HSET', KEYS[2], id, ARGV[1])
+  announce(s)
   return {id, expired, redis.call('HGETALL', s), left}
 end
 local offset = 0

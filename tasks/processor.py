@@ -24,22 +24,18 @@ log = logging.getLogger(__name__)
 DURATIONS_KEPT = 50
 
 
-def task_process_next(
-    *, lane: str, preferred_model: str = "", elsewhere: tuple[str, ...] = ()
-) -> str | None:
+def task_process_next(*, lane: str, preferred_model: str = "", gpu_id: str = "") -> str | None:
     """Claim the best pending task of the lane and run it to a final state."""
-    task = task_claim_next(lane=lane, preferred_model=preferred_model, elsewhere=elsewhere)
+    task = task_claim_next(lane=lane, preferred_model=preferred_model, gpu_id=gpu_id)
     return None if task is None else task_run_claimed(task)
 
 
-def task_claim_next(
-    *, lane: str, preferred_model: str = "", elsewhere: tuple[str, ...] = ()
-) -> Task | None:
+def task_claim_next(*, lane: str, preferred_model: str = "", gpu_id: str = "") -> Task | None:
     """queued -> processing for the best task of the lane, by this worker."""
     worker = worker_identity.current_worker_name()
     cancel_watch().listen()
     task = lifecycle.task_claim(
-        lane=lane, worker=worker, preferred_model=preferred_model, elsewhere=elsewhere
+        lane=lane, worker=worker, preferred_model=preferred_model, gpu_id=gpu_id
     )
     if task is not None:  # listed in the liveness record from the claim on, held or running
         worker_identity.running_add(task.task_id)

@@ -8,6 +8,7 @@ import time
 
 from django.conf import settings
 
+from models_gpu.registry import LOADED_TTL_SECONDS
 from sop_llm import keys
 from sop_llm.lanes import rq_queue
 from sop_llm.redis import get_redis
@@ -62,13 +63,15 @@ def wake(lane: str, count: int = 1, pipe=None) -> None:
 
 
 def claim(
-    lane: str, worker: str, preferred_model: str = "", elsewhere: tuple[str, ...] = ()
+    lane: str, worker: str, preferred_model: str = "", gpu_id: str = ""
 ) -> tuple[str | None, list[str], list[str]]:
     """Pop the best runnable task -> (task_id or None, ids past their deadline, the claimed
-    task's hash as field/value pairs). Tasks for a model in `elsewhere` (held by another live
-    GPU worker) are left to that worker for up to AFFINITY_WAIT_SECONDS. Called by
+    task's hash as field/value pairs). On the gpu lane (`gpu_id` given), tasks for a model
+    another live GPU holds are left to it for up to AFFINITY_WAIT_SECONDS, and a GPU with
+    nothing loaded announces the model it claimed in the same step. Called by
     tasks.lifecycle only."""
     head, _, tail = keys.session("\x00").partition("\x00")
+    loaded_head, _, loaded_tail = keys.gpu_loaded("\x00").partition("\x00")
     args = [
         worker,
         time.time(),
@@ -78,11 +81,16 @@ def claim(
         PREFERRED_MODEL_WINDOW,
         MAX_PASSED_OVER,
         BAND,
-        "\n".join(elsewhere),
+        gpu_id,
         AFFINITY_WAIT_SECONDS,
+        loaded_head,
+        loaded_tail,
+        LOADED_TTL_SECONDS,
     ]
     task_id, expired, fields, left = lua.run(
-        lua.CLAIM, keys=[keys.queue_pending(lane), keys.queue_processing(lane)], args=args
+        lua.CLAIM,
+        keys=[keys.queue_pending(lane), keys.queue_processing(lane), keys.gpu_ids()],
+        args=args,
     )
     if task_id is None and left and rq_queue(lane).count == 0:
         wake(lane)  # an idle worker that holds their model needs a job to come and take them

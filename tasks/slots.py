@@ -16,9 +16,11 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import redis
+from django.conf import settings
 from rq.job import Job
 
-from models_gpu.guard import models_held_elsewhere, preferred_model_key
+from models_gpu.guard import loaded_params, preferred_model_key
+from models_gpu.provider import load_params_of
 from sop_llm.lanes import rq_queue
 from tasks import lifecycle, worker_identity
 from tasks.bell import lane_bell
@@ -54,7 +56,8 @@ class _Scheduler:
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="slot")
         self.running: dict[Future, Task] = {}
         self.model = ""  # of the tasks running now: one model at a time (it may be loading)
-        self.held: Task | None = None  # claimed for another model: runs once the batch drains
+        self.params = None  # what that model is (or will be) loaded with, None: unknown
+        self.held: Task | None = None  # needs another model or load: runs once the batch drains
         self.finished: list[str] = []
         self.wake = threading.Event()  # a slot finished or a task was queued
         self._control_checked, self._control_waiting = 0.0, False
@@ -76,11 +79,11 @@ class _Scheduler:
             while self._admitting() and self.held is None and len(self.running) < self.slots:
                 preferred = self.model or preferred_model_key()
                 task = task_claim_next(
-                    lane=self.lane, preferred_model=preferred, elsewhere=models_held_elsewhere()
+                    lane=self.lane, preferred_model=preferred, gpu_id=str(settings.GPU_ID)
                 )
                 if task is None:
                     return
-                if self.running and task.model_key != self.model:
+                if self.running and not self._joins(task):
                     self.held = task
                 else:
                     self._start(task)
@@ -111,7 +114,20 @@ class _Scheduler:
         else:
             worker_identity.running_remove(held.task_id)
 
+    def _joins(self, task: Task) -> bool:
+        """Can `task` run beside the running ones, on the model as loaded for them? One that
+        needs a reload (another model, a larger n_ctx) waits for the batch to drain instead,
+        and nothing claimed after it jumps ahead meanwhile."""
+        if task.model_key != self.model:
+            return False
+        wanted = load_params_of(task.model_key, task.request.get("options"))
+        return wanted is None or self.params is None or self.params.covers(wanted)
+
     def _start(self, task: Task) -> None:
+        if not self.running:  # the first of a batch decides the load
+            wanted = load_params_of(task.model_key, task.request.get("options"))
+            held = loaded_params(task.model_key)
+            self.params = held if held and wanted and held.covers(wanted) else wanted
         self.model = task.model_key
         future = self.pool.submit(task_run_claimed, task)
         self.running[future] = task

@@ -1,10 +1,11 @@
 """Several GPU workers on one gpu lane: a task goes to the worker that holds its model.
 
-Two catalog names for the real model file (two hard links), two GPU workers with GPU_IDs of
-their own, tasks for the two models interleaved: each worker loads one model once and the
-other's tasks are left to it, instead of both swapping models back and forth.
+Two catalog names for the real model file (two hard links), two idle GPU workers with GPU_IDs
+of their own, tasks for the two models interleaved: each worker loads one model once and the
+other's tasks are left to it, instead of both loading the first model or swapping back and forth.
 """
 
+import json
 import os
 import shutil
 import uuid
@@ -52,14 +53,8 @@ def _submit(model: str) -> str:
 def test_two_gpu_workers_and_two_models_interleaved_load_each_model_once(processes, two_models):
     for gpu in ("gpu-a", "gpu-b"):
         processes.worker("gpu", gpu=True, MODELS_DIR=str(two_models), GPU_ID=gpu)
-    # One worker holds model-a first: two idle workers claiming at the same instant can both
-    # take model-a (the claim and its announcement are two steps; RELIABILITY.md, known limits).
-    warm = _submit("model-a")
-    first = wait_for(lambda: _final(warm), what="the first task", timeout=120)
-    wait_for(lambda: registry.models_elsewhere("none"), what="model-a announced", timeout=30)
     ids = [_submit("model-a" if (n // BLOCK) % 2 == 0 else "model-b") for n in range(TASKS)]
     tasks = [wait_for(lambda t=t: _final(t), what="every task", timeout=300) for t in ids]
-    assert first.status == "completed"
     assert all(t.status == "completed" for t in tasks), [t.error for t in tasks if t.error]
     loads = int(get_redis().hget(keys.stats_total(), "model_loads") or 0)
     by_worker = {}
@@ -71,13 +66,32 @@ def test_two_gpu_workers_and_two_models_interleaved_load_each_model_once(process
     assert not queue.processing("gpu")
 
 
-def test_a_gpu_s_loaded_entry_lapses_when_it_stops_refreshing_it(settings):
+def test_an_idle_gpu_s_claim_announces_its_model_so_the_other_idle_gpu_takes_another(two_models):
+    first, second, other = _submit("model-a"), _submit("model-a"), _submit("model-b")
+    assert queue.claim("gpu", "w-1", "", gpu_id="gpu-1")[0] == first
+    assert json.loads(get_redis().get(keys.gpu_loaded("gpu-1")))["name"] == "model-a"
+    assert queue.claim("gpu", "w-2", "", gpu_id="gpu-2")[0] == other  # not `second`
+    assert store.load(second).status == "queued"
+
+
+def test_the_ticker_s_nothing_loaded_keeps_a_claim_s_announcement(two_models):
+    _submit("model-a")
+    queue.claim("gpu", "w-1", "", gpu_id="gpu-1")
+    registry.loaded_publish("gpu-1", None)  # the ticker, before the guard heard of the claim
+    assert json.loads(get_redis().get(keys.gpu_loaded("gpu-1")))["loading"] is True
+    registry.loaded_publish("gpu-1", {"name": "model-a"})  # loaded; then unloaded:
+    registry.loaded_publish("gpu-1", None)
+    assert get_redis().get(keys.gpu_loaded("gpu-1")) is None
+
+
+def test_a_gpu_s_loaded_entry_lapses_when_it_stops_refreshing_it(two_models):
+    task_id = _submit("model-a")
     registry.loaded_publish("gpu-gone", {"name": "model-a"})
-    assert registry.models_elsewhere("gpu-here") == ("model-a",)
+    assert queue.claim("gpu", "w-here", "", gpu_id="gpu-here")[0] is None
     ttl = get_redis().ttl(keys.gpu_loaded("gpu-gone"))
     assert 0 < ttl <= registry.LOADED_TTL_SECONDS
     get_redis().delete(keys.gpu_loaded("gpu-gone"))  # what its expiry does
-    assert registry.models_elsewhere("gpu-here") == ()
+    assert queue.claim("gpu", "w-here", "", gpu_id="gpu-here")[0] == task_id
     assert "gpu-gone" not in get_redis().smembers(keys.gpu_ids())
 
 
@@ -85,7 +99,8 @@ def test_a_claim_leaves_a_task_to_the_worker_holding_its_model_then_takes_it_aft
     two_models, monkeypatch
 ):
     task_id = _submit("model-b")
-    assert queue.claim("gpu", "w-a", "model-a", elsewhere=("model-b",))[0] is None
+    registry.loaded_publish("gpu-b", {"name": "model-b"})
+    assert queue.claim("gpu", "w-a", "model-a", gpu_id="gpu-a")[0] is None
     assert store.load(task_id).status == "queued"
     monkeypatch.setattr(queue, "AFFINITY_WAIT_SECONDS", 0)  # as if it had waited that long
-    assert queue.claim("gpu", "w-a", "model-a", elsewhere=("model-b",))[0] == task_id
+    assert queue.claim("gpu", "w-a", "model-a", gpu_id="gpu-a")[0] == task_id

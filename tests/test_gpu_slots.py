@@ -74,6 +74,25 @@ def test_a_higher_priority_task_takes_the_next_free_slot(processes):
     assert tasks[high].started_at < tasks[low].started_at
 
 
+def test_a_task_needing_a_larger_context_runs_once_the_batch_drains_before_later_ones(
+    processes,
+):
+    """The loaded model's name matches but its n_ctx does not cover the task: it waits for the
+    running slots to finish, is loaded for, and the same-model tasks queued after it wait too
+    instead of keeping the old load busy."""
+    base = processes.web()
+    processes.worker("gpu", gpu=True, GPU_SLOTS="2")
+    busy = [_submit(base, max_tokens=40) for _ in range(2)]
+    wait_for(lambda: len(queue.processing("gpu")) == 2, what="both slots busy", timeout=120)
+    larger = _submit(base, max_tokens=8, options={"load": {"n_ctx": 8192}})
+    later = [_submit(base, max_tokens=24) for _ in range(3)]
+    tasks = {t: wait_for(lambda t=t: _final(t), what="all", timeout=240) for t in busy + later}
+    first = wait_for(lambda: _final(larger), what="the larger one", timeout=240)
+    assert first.status == "completed" and all(t.status == "completed" for t in tasks.values())
+    assert first.completed_at < min(tasks[t].completed_at for t in later)
+    assert _report(base, larger)["timings"]["load_ms"] > 0  # it was loaded for
+
+
 def test_a_gpu_worker_killed_with_four_in_flight_leaves_none_stuck(processes):
     base = processes.web()
     victim = processes.worker("gpu", gpu=True, GPU_SLOTS="4")

@@ -97,6 +97,23 @@ def test_the_clients_reach_the_master_through_password_protected_sentinels(throu
 
 
 @needs_redis_server
+@pytest.mark.parametrize("client", ["get_redis", "get_rq_redis"])
+def test_a_read_cut_short_never_hands_its_reply_to_the_next_command(through_sentinels, client):
+    """A timed-out read leaves a reply on its way; redis-py's Sentinel connection would keep
+    the connection, and the next command would read that reply (redis/redis-py#4292)."""
+    import redis
+
+    from sop_llm import redis as clients
+
+    conn = getattr(clients, client)()
+    conn.set("probe", "value")
+    with pytest.raises(redis.TimeoutError):
+        conn.blpop(["nothing-comes"], timeout=1.5)  # past the client's 0.8 s read timeout
+    assert conn.get("probe") in ("value", b"value")
+    assert conn.ping() is True
+
+
+@needs_redis_server
 def test_a_task_no_replica_confirms_in_time_is_a_503_not_a_202(through_sentinels, settings, api):
     settings.REDIS_WAIT_REPLICAS = 3  # the deployment has two replicas
     response = api.post(
