@@ -4,6 +4,7 @@ import os
 import signal
 
 import pytest
+import redis
 import requests
 
 from sop_llm import keys
@@ -167,3 +168,20 @@ def test_workers_publish_liveness_and_remove_it_on_a_clean_stop(processes):
     os.kill(worker.pid, signal.SIGTERM)
     worker.wait(timeout=15)
     assert not get_redis().keys(keys.worker_alive("*"))
+
+
+@pytest.mark.parametrize("error", [redis.TimeoutError, redis.ConnectionError])
+def test_a_worker_waits_out_a_redis_timeout_as_it_does_a_refused_connection(monkeypatch, error):
+    """rq ends the worker on a TimeoutError from Redis: its bookkeeping is retried instead."""
+    from tasks import worker
+
+    monkeypatch.setattr(worker, "REDIS_RETRY_FIRST_SECONDS", 0.001)
+    outcomes = iter([error("Timeout connecting to server"), error("again"), "done"])
+
+    def bookkeeping():
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert worker._through_outage(bookkeeping) == "done"
