@@ -81,9 +81,9 @@ def test_a_task_needing_a_larger_context_runs_once_the_batch_drains_before_later
     running slots to finish, is loaded for, and the same-model tasks queued after it wait too
     instead of keeping the old load busy."""
     base = processes.web()
-    processes.worker("gpu", gpu=True, GPU_SLOTS="2")
+    processes.worker("gpu", gpu=True, GPU_SLOTS="4")
     busy = [_submit(base, max_tokens=40) for _ in range(2)]
-    wait_for(lambda: len(queue.processing("gpu")) == 2, what="both slots busy", timeout=120)
+    wait_for(lambda: len(queue.processing("gpu")) == 2, what="two slots busy", timeout=120)
     larger = _submit(base, max_tokens=8, options={"load": {"n_ctx": 8192}})
     later = [_submit(base, max_tokens=24) for _ in range(3)]
     tasks = {t: wait_for(lambda t=t: _final(t), what="all", timeout=240) for t in busy + later}
