@@ -241,7 +241,7 @@ def gpu_guard() -> GpuGuard:
         return _guard
 
 
-def loaded_params(model_key: str):
+def loaded_params(model_key: str) -> LoadParams | None:
     """The parameters `model_key` is loaded with on this GPU now, or None."""
     loaded = _guard.loaded if _guard is not None else None
     return loaded.params if loaded is not None and loaded.info.name == model_key else None
