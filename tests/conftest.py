@@ -3,7 +3,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import redis
 import requests
 from rest_framework.test import APIClient
 
+from bench.common import wait_until
 from sop_llm import keys
 from sop_llm.redis import get_redis, get_rq_redis
 
@@ -152,14 +152,12 @@ def _answers(url: str) -> bool:
 
 
 def wait_for(condition, *, what: str, timeout: float = STARTUP_TIMEOUT_SECONDS, every=0.05):
-    """Poll a condition that has a real event behind it (a port opening, a key appearing)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    """Poll a condition that has a real event behind it (a port opening, a key appearing);
+    a test failure, not an error, when it never comes."""
+    try:
+        return wait_until(condition, timeout=timeout, every=every, what=what)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
 
 
 @pytest.fixture

@@ -5,27 +5,11 @@ import time
 from grammars.preflight import strict_compatible
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.http import bad_response, post_json
+from sop_llm.providers.support import FEATURES
 from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
 
-# What Chat Completions takes (support.FEATURES); top_k and repeat_penalty are llama.cpp's.
-OPENAI_FIELDS = frozenset(
-    {
-        "params.temperature",
-        "params.top_p",
-        "params.seed",
-        "params.stop",
-        "params.max_tokens",
-        "params.presence_penalty",
-        "params.frequency_penalty",
-        "params.logprobs",
-        "params.top_logprobs",
-        "params.n",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "user",
-    }
-)
+# What Chat Completions takes: every feature but llama.cpp's own two.
+OPENAI_FIELDS = frozenset(FEATURES) - {"params.top_k", "params.repeat_penalty"}
 
 
 def chat_body(request: GenerateRequest) -> dict:
