@@ -73,7 +73,10 @@ def run(smoke: bool, only: set[str] | None) -> dict:
                 lambda: engine.engine_overhead(svc, session, size["reps"], size["short_reps"]),
             ),
             ("peer", lambda: peer.peer_server(svc, session, size["reps"])),
-            ("structured", lambda: engine.structured(svc, session, size["structured_reps"])),
+            (
+                "structured",
+                lambda: engine.structured(svc, session, size["structured_reps"], warm=not smoke),
+            ),
             ("load", lambda: engine.model_load(svc, session, size["load_reps"])),
             (
                 "batching",
