@@ -139,6 +139,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "sop_llm.middleware.SecurityHeadersMiddleware",  # CSP: outermost, on every answer
     "sop_llm.middleware.BodySizeLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",  # the sign-in form; DRF views are exempt

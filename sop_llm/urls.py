@@ -1,6 +1,6 @@
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
@@ -50,7 +50,9 @@ class Schema(SpectacularJSONAPIView):
     required_scope = ANY_KEY
 
 
-class Docs(SpectacularSwaggerView):
+class Docs(SpectacularSwaggerSplitView):
+    """Swagger UI with its init script as a file (`?script`), not inline: the page's CSP."""
+
     required_scope = ANY_KEY
 
 
