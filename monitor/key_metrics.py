@@ -1,10 +1,25 @@
 """/metrics lines of usage per API key, labelled by the key's name and id (never the key), by
-model."""
+model.
 
+A remote `model` is whatever string a tenant sent (up to 256 characters), and every label value
+is a series Prometheus keeps: local models are labelled by their catalog name, remote ones only
+when they look like a model name, and at most MODELS_PER_KEY of them per key; the rest of a
+key's usage is summed under `other`.
+"""
+
+import re
+from functools import cache
+
+from models_gpu.catalog import catalog_list
+from sop_llm import keys
 from sop_llm.apikeys.services import key_names
-from sop_llm.apikeys.usage import usage_totals
+from sop_llm.apikeys.usage import COUNTERS, usage_totals
 from sop_llm.principals import bootstrap_names
+from sop_llm.redis import get_redis
 
+MODELS_PER_KEY = 20
+OTHER = "other"
+LABELLED_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}")
 METRICS = (
     ("tasks", "sop_llm_key_tasks_total", "Finished tasks per API key and model."),
     ("prompt_tokens", "sop_llm_key_prompt_tokens_total", "Prompt tokens per API key and model."),
@@ -19,10 +34,24 @@ METRICS = (
         "Local (GPU lane) generation seconds per API key and model.",
     ),
 )
+# KEYS[1]: the key's labelled models; ARGV[1]: the cap; ARGV[2..]: candidates, busiest first.
+# A model labelled once stays labelled and one folded into `other` stays there, so no series
+# ever goes down (Prometheus would read a counter that shrinks as a reset).
+ADMIT = """
+local kept = {}
+for i = 2, #ARGV do
+  if redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 1
+     or redis.call('SCARD', KEYS[1]) < tonumber(ARGV[1]) then
+    redis.call('SADD', KEYS[1], ARGV[i])
+    kept[#kept + 1] = ARGV[i]
+  end
+end
+return kept
+"""
 
 
 def key_usage_lines() -> list[str]:
-    totals = usage_totals()
+    totals = labelled_totals(usage_totals())
     names = {**bootstrap_names(), **key_names()}
     lines = []
     for counter, metric, help_ in METRICS:
@@ -30,10 +59,62 @@ def key_usage_lines() -> list[str]:
         for (owner, model), counters in sorted(totals.items()):
             # The id too: a revoked key's name may be given to a new key (one series each).
             name = _label(names.get(owner, owner))
-            labels = f'key="{name}",key_id="{owner}",model="{_label(model)}"'
+            labels = f'key="{name}",key_id="{_label(owner)}",model="{_label(model)}"'
             lines.append(f"{metric}{{{labels}}} {counters[counter]}")
     return lines
 
 
+def labelled_totals(totals: dict[tuple[str, str], dict]) -> dict[tuple[str, str], dict]:
+    """(owner, model) -> counters, re-keyed by (owner, model label); folded models summed."""
+    by_owner: dict[str, dict[str, dict]] = {}
+    for (owner, model), counters in totals.items():
+        by_owner.setdefault(owner, {})[model] = counters
+    local = _local_names()
+    labelled: dict[tuple[str, str], dict] = {}
+    for owner, models in by_owner.items():
+        labels = _labels(owner, models, local)
+        for model, counters in models.items():
+            _add(labelled.setdefault((owner, labels[model]), dict.fromkeys(COUNTERS, 0)), counters)
+    return labelled
+
+
+def _labels(owner: str, models: dict[str, dict], local: dict[str, str]) -> dict[str, str]:
+    remote = [m for m in models if m not in local and LABELLED_MODEL.fullmatch(m)]
+    remote.sort(key=lambda m: (-models[m]["tasks"], m))
+    kept = set(_admit(owner, remote))
+    return {m: local.get(m) or (m if m in kept else OTHER) for m in models}
+
+
+def _admit(owner: str, candidates: list[str]) -> list[str]:
+    if not candidates:
+        return []
+    script, client = _admit_script(), get_redis()
+    return script(
+        keys=[keys.metric_models(owner)], args=[MODELS_PER_KEY, *candidates], client=client
+    )
+
+
+@cache
+def _admit_script():
+    return get_redis().register_script(ADMIT)  # by SHA; reloaded after a Redis restart
+
+
+def _local_names() -> dict[str, str]:
+    """Catalog names and aliases -> the catalog name (`gemma` and its file are one series)."""
+    names = {}
+    for info in catalog_list():
+        names[info.name] = info.name
+        if info.alias:
+            names[info.alias] = info.name
+    return names
+
+
+def _add(into: dict, counters: dict) -> None:
+    for counter in COUNTERS:
+        total = into[counter] + counters.get(counter, 0)
+        into[counter] = round(total, 3) if counter == "generation_seconds" else total
+
+
 def _label(value: str) -> str:
+    """A label value as the Prometheus text format escapes it."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

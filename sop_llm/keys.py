@@ -236,3 +236,9 @@ def batches_active() -> str:
 def batch_lease(batch_id: str) -> str:
     """Held (with a TTL) by the one process running a batch's validation/enqueue/stop steps."""
     return _p(f"batch:{batch_id}:lease")
+
+
+def metric_models(principal_id: str) -> str:
+    """Set of the remote models a principal's /metrics series are labelled with (capped; the
+    rest are folded into `other`). Only grows, so every series' counter does too."""
+    return _p(f"principal:{principal_id}:metric_models")
