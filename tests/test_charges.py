@@ -1,8 +1,15 @@
 """Every attempt is charged: truncated, failed, cancelled and killed ones cost GPU time too,
 so they count against tokens_per_day, in usage and metrics, and show in the report."""
 
-import pytest
+import os
+import signal
 
+import pytest
+import requests
+
+from tasks import store
+from tasks.recovery import tasks_recover
+from tests.conftest import wait_for
 from tests.keyring import client_with, issue
 
 pytestmark = pytest.mark.slow
@@ -70,3 +77,49 @@ def test_local_usage_is_one_row_per_catalog_model_whatever_alias_was_asked(burst
     burst("gpu")
     [row] = client.get("/api/v1/usage").json()["usage"]
     assert row["model"] == "gemma-3-270m-q4_k_m" and row["tasks"] == 2
+
+
+def _long_local_task(base: str, key: str) -> str:
+    body = {"provider": "local", "model": "gemma", "prompt": "Once upon a time"}
+    body["params"] = {"max_tokens": 400, "temperature": 0.8}
+    headers = {"Authorization": f"Bearer {key}"}
+    created = requests.post(f"{base}/api/v1/tasks", json=body, headers=headers, timeout=10)
+    task_id = created.json()["task_id"]
+    wait_for(lambda: _progress(task_id) >= 3, what="a few tokens", timeout=120)
+    return task_id
+
+
+def _progress(task_id: str) -> int:
+    return (store.load(task_id).progress or {}).get("tokens", 0)
+
+
+def test_a_killed_run_is_in_its_attempts_counted_as_a_crash_and_charged(processes, settings):
+    settings.TASK_MAX_ATTEMPTS = 1  # the killed run is its last: it fails worker_lost
+    base, victim = processes.web(), processes.worker("gpu", gpu=True)
+    _, key = issue("tasks", name="killed")
+    task_id = _long_local_task(base, key)
+    os.kill(victim.pid, signal.SIGKILL)  # mid-generation
+    victim.wait()
+    generated = _progress(task_id)
+    tasks_recover()
+    task = store.load(task_id)
+    assert task.status == "failed" and task.error["code"] == "worker_lost"
+    assert task.crash_count == 1
+    [killed] = task.attempts
+    assert killed["outcome"] == "killed" and killed["completion_tokens"] == generated
+    assert task.charged["completion_tokens"] == generated
+    [row] = client_with(key).get("/api/v1/usage").json()["usage"]
+    assert row["completion_tokens"] == generated
+
+
+def test_a_cancelled_running_task_reports_its_prompt_tokens(processes):
+    base, _ = processes.web(), processes.worker("gpu", gpu=True)
+    _, key = issue("tasks", name="cancels")
+    task_id = _long_local_task(base, key)
+    client_with(key).post(f"/api/v1/tasks/{task_id}/cancel")
+    wait_for(lambda: store.load(task_id).final, what="the cancel", timeout=60)
+    report = client_with(key).get(f"/api/v1/tasks/{task_id}/report").json()
+    assert report["status"] == "cancelled"
+    usage = report["usage"]
+    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] >= 3
+    assert report["charged"]["prompt_tokens"] == usage["prompt_tokens"]
