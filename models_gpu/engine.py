@@ -192,7 +192,11 @@ class LlamaEngine:
             logits_processor=logits_processor,
             grammar=grammar,
         )
-        text, finish = loop.run(generator)
+        try:
+            text, finish = loop.run(generator)
+        except ProviderError as exc:  # cancelled, timed out: what it generated is charged
+            exc.partial = _partial(loop, len(tokens), model_name, started)
+            raise
         elapsed = time.perf_counter() - started
         return GenerateResult(
             logprobs=loop.logprobs.within(text) if loop.logprobs else None,
@@ -207,6 +211,17 @@ class LlamaEngine:
             },
             meta={"repro": {"seed_used": seed, "chat_template": prompt.template}},
         )
+
+
+def _partial(loop: "_TokenLoop", prompt_tokens: int, model: str, started: float):
+    return GenerateResult(
+        text=loop.text,
+        finish_reason="length",
+        usage=Usage(prompt_tokens, loop.count),
+        provider="local",
+        model=model,
+        timings={"generation_ms": round((time.perf_counter() - started) * 1000, 1)},
+    )
 
 
 def _recording(logprobs: Logprobs, processors):
@@ -236,7 +251,7 @@ class _TokenLoop:
         self._is_eog = lambda t: t in stop_tokens or llama_cpp.llama_vocab_is_eog(vocab, t)
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._hold = max((len(s) for s in stops), default=0)
-        self.count, self.emitted, self.first_token_ms = 0, 0, None
+        self.count, self.emitted, self.first_token_ms, self.text = 0, 0, None, ""
         self._started = time.perf_counter()
         self._deadline = time.monotonic() + request.timeout_seconds
 
@@ -251,6 +266,7 @@ class _TokenLoop:
                 if self.logprobs is not None:
                     self.logprobs.chose(token)
                 text += self._decoder.decode(self.llama.detokenize([token]))
+                self.text = text  # so far: a cancelled or timed-out run keeps it
                 cut = self._stop_at(text)
                 if cut is not None:
                     text, finish = text[:cut], "stop"

@@ -49,6 +49,7 @@ class Constraint:
                 code="truncated",
                 provider="local",
                 model=result.model,
+                partial=result,
             )
 
     def report(self) -> dict:

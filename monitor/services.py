@@ -6,6 +6,7 @@ from models_gpu.services import model_status
 from monitor.key_metrics import key_usage_lines
 from sop_llm import __version__, keys
 from sop_llm.lanes import LANES, TASK_LANES
+from sop_llm.procs import process_started_at
 from sop_llm.redis import get_redis, redis_ping
 from sop_llm.telemetry.logs import recent_logs
 from sop_llm.telemetry.stats import HISTOGRAMS, stats_days, today
@@ -16,7 +17,7 @@ from tasks.recovery import live_workers, lost_tasks
 from tasks.snapshot import processing_snapshot, queue_snapshot
 from tasks.webhooks import dead_letters
 
-STARTED_AT = time.time()
+STARTED_AT = process_started_at()
 
 
 def monitor_status(*, web: bool = True) -> dict:

@@ -17,6 +17,22 @@ from django.urls import path  # noqa: E402
 
 from monitor.consumers import MonitorConsumer  # noqa: E402
 
+
+def _reason_phrases() -> None:
+    """ASGI carries no reason phrase, so daphne's Twisted takes it from its own table, which
+    lacks 429, 422, 431 ... and sends `429 Unknown Status`: complete it from Python's."""
+    from http import HTTPStatus
+
+    try:
+        from twisted.web._responses import RESPONSES
+    except ImportError:  # served by another ASGI server
+        return
+    for status in HTTPStatus:
+        RESPONSES.setdefault(status.value, status.phrase.encode())
+
+
+_reason_phrases()
+
 if settings.API_KEYS_GENERATED:  # only the process that takes keys needs to say it
     key = settings.API_KEYS[0]
     print(

@@ -3,6 +3,7 @@
 import json
 import os
 import socket
+import time
 
 MB = 1024 * 1024
 
@@ -43,3 +44,15 @@ def provably_dead(record: str) -> bool:
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MB
+
+
+def process_started_at() -> float:
+    """When this process started (epoch seconds), from the kernel's record: not when some
+    module happened to be imported (Django imports views at the first request)."""
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+    except (OSError, IndexError, ValueError):  # no procfs: as close as we can tell
+        return time.time()
+    age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    return time.time() - age

@@ -32,6 +32,9 @@ REDIS_SENTINEL_PASSWORD = env_str("REDIS_SENTINEL_PASSWORD")  # the Sentinels' o
 REDIS_PASSWORD = env_str("REDIS_PASSWORD")  # the master's (and replicas') AUTH, Sentinel mode
 REDIS_DB = env_int("REDIS_DB", 0, min=0, max=15)  # Sentinel mode; with REDIS_URL, in the URL
 check_sentinel_settings(REDIS_SENTINELS, REDIS_SENTINEL_MASTER, env_str("REDIS_URL"))
+# A request waiting for its task rides out a Redis lost for this long (a restart, a failover)
+# before it answers 503: a client answered 503 for a blip submits its task again.
+REDIS_RECONNECT_GRACE_SECONDS = env_float("REDIS_RECONNECT_GRACE_SECONDS", 5.0, min=0, max=60)
 REDIS_EMBEDDED = env_str("REDIS_URL") is None and not REDIS_SENTINELS
 REDIS_URL = env_url(
     "REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0", schemes=("redis", "rediss", "unix")

@@ -20,9 +20,10 @@ from sop_llm.auth import (
 )
 from sop_llm.errors import ServiceError, json_error
 from sop_llm.principals import ANY_KEY, PUBLIC
+from sop_llm.procs import process_started_at
 from sop_llm.redis import redis_ping
 
-STARTED_AT = time.time()
+STARTED_AT = process_started_at()
 
 
 def json_only(*methods: str):

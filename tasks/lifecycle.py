@@ -25,6 +25,7 @@ from sop_llm.telemetry.stats import stats_incr
 from tasks import lua, queue
 from tasks.batches.finish import batch_settle
 from tasks.batches.lines import line_effects
+from tasks.charges import token_counts
 from tasks.store import Effects, Task, flat_args, load, pairs_to_dict, timeline_add
 from tasks.usage import usage_effects
 from tasks.webhooks import webhook_schedule
@@ -62,9 +63,9 @@ def task_claim(
     return task
 
 
-def task_complete(task: Task, *, fields: dict[str, Any], counts: dict, effects: Effects) -> bool:
+def task_complete(task: Task, *, fields: dict[str, Any], effects: Effects) -> bool:
     """processing -> completed. Held through a Redis outage: a result is never dropped."""
-    return _hold(task, "completed", fields, counts=counts, effects=effects)
+    return _hold(task, "completed", fields, effects=effects)
 
 
 def task_fail(task: Task, *, code: str, message: str, **fields: Any) -> bool:
@@ -93,13 +94,16 @@ def task_expire(*, task_id: str) -> bool:
     return _hold(task, "failed", {"error": error}, allowed=("queued",))
 
 
-def task_requeue(task: Task, *, reason: str) -> bool:
-    """processing -> queued at its old place, when its worker died or is stopping."""
+def task_requeue(task: Task, *, reason: str, lost: dict | None = None) -> bool:
+    """processing -> queued at its old place, when its worker died or is stopping. `lost`:
+    the attempt the dead worker ran, kept (and charged when the task finishes)."""
     effects = Effects().hdel(keys.queue_processing(task.lane), task.task_id)
     effects.zadd(keys.queue_pending(task.lane), {task.task_id: task.score})
     timeline_add(task.task_id, "requeued", pipe=effects, reason=reason)
     publish("task.queued", pipe=effects, task_id=task.task_id, lane=task.lane, reason=reason)
     fields = {"worker": "", "started_at": "", "crash_count": task.crash_count + 1}
+    if lost is not None:
+        fields |= {"lost_attempts": [*(task.lost_attempts or []), lost], "progress": None}
     done = transition(task, "queued", fields, effects)
     if done:
         queue.wake(task.lane)
@@ -126,14 +130,14 @@ def transition(task: Task, status: str, fields: dict, effects: Effects, allowed=
     return bool(done)
 
 
-def _finish(task: Task, status: str, fields: dict, *, counts=None, effects=None, allowed=None):
+def _finish(task: Task, status: str, fields: dict, *, effects=None, allowed=None):
     effects = Effects(list(effects.ops) if effects else [])
     effects.hdel(keys.queue_processing(task.lane), task.task_id)
     effects.zrem(keys.queue_pending(task.lane), task.task_id)
     effects.zrem(keys.queue_deadlines(), task.task_id)
     code = (fields.get("error") or {}).get("code")
     timeline_add(task.task_id, status, pipe=effects, **({"code": code} if code else {}))
-    stats_incr(effects, {status: 1, f"{status}:{task.provider}": 1, **(counts or {})})
+    stats_incr(effects, {status: 1, f"{status}:{task.provider}": 1, **token_counts(fields)})
     publish(f"task.{status}", pipe=effects, task_id=task.task_id, status=status)
     usage_effects(effects, task, fields)
     if task.batch:  # a Batch API line: its output line and count ride in the same step

@@ -82,6 +82,7 @@ def task_report_view(task: Task, timeline: list[dict], logs: list[dict]) -> dict
         **task_public(task),
         "request": redact(task.request),
         "attempts": redact(task.attempts or []),
+        "charged": task.charged,
         "timings": task.timings or {},
         "reproducibility": task.repro,
         "timeline": redact(timeline),

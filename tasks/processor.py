@@ -16,6 +16,7 @@ from sop_llm.telemetry.logs import current_task_id
 from sop_llm.telemetry.stats import observe
 from tasks import lifecycle, store, worker_identity
 from tasks.cancel import cancel_watch
+from tasks.charges import charged
 from tasks.estimate import completion_record
 from tasks.sealing import unseal
 from tasks.store import REQUEST_EXTRAS, Effects, Task
@@ -139,18 +140,16 @@ def _on_attempt(task: Task, attempt: Attempt, tokens: TokenStream) -> None:
 def _complete(task: Task, request: GenerateRequest, result: GenerateResult, attempts) -> None:
     timings = _timings(task, result)
     effects = _completion_effects(task, timings, attempts[-1], result.usage.completion_tokens)
+    tried = _all_attempts(task, attempts)
     done = lifecycle.task_complete(
         task,
         fields={
             "result": _result_record(result),
             "usage": _usage(result),
-            "attempts": [a.to_dict() for a in attempts],
+            "attempts": tried,
+            "charged": charged(tried),
             "timings": timings,
             "repro": _repro(task, request, result),
-        },
-        counts={
-            "tokens_in": result.usage.prompt_tokens,
-            "tokens_out": result.usage.completion_tokens,
         },
         effects=effects,
     )
@@ -167,6 +166,11 @@ def _complete(task: Task, request: GenerateRequest, result: GenerateResult, atte
         result.usage.completion_tokens,
         timings["total_ms"],
     )
+
+
+def _all_attempts(task: Task, attempts: list[Attempt]) -> list[dict]:
+    """This run's attempts after those of earlier runs whose worker was lost."""
+    return [*(task.lost_attempts or []), *(a.to_dict() for a in attempts)]
 
 
 def _usage(result: GenerateResult) -> dict:
@@ -250,19 +254,26 @@ def _repro(task: Task, request: GenerateRequest, result: GenerateResult) -> dict
 
 
 def _finish_failed(task: Task, exc: AllAttemptsFailed, tokens: TokenStream) -> None:
-    attempts = [a.to_dict() for a in exc.attempts]
+    """Failed or cancelled: every attempt is charged, and what the last one generated (a
+    truncated answer's text so far, its usage and timings) is kept in the report."""
+    tried = _all_attempts(task, exc.attempts)
+    kept = {"attempts": tried, "charged": charged(tried), **_partial(task, exc.last.partial)}
     if exc.last.code == "cancelled":
-        partial = {"text": tokens.attempt_text, "finish_reason": "cancelled"}
-        usage = {"prompt_tokens": None, "completion_tokens": tokens.attempt_tokens}
-        lifecycle.task_cancel(
-            task,
-            code="cancelled",
-            message="cancelled while running",
-            running=True,
-            attempts=attempts,
-            result=partial,
-            usage=usage,
-        )
+        partial = exc.last.partial
+        kept["result"] = {"text": tokens.attempt_text, "finish_reason": "cancelled"}
+        prompt = partial.usage.prompt_tokens if partial is not None else 0
+        kept["usage"] = {"prompt_tokens": prompt, "completion_tokens": tokens.attempt_tokens}
+        kept["usage"]["total_tokens"] = prompt + tokens.attempt_tokens
+        message = "cancelled while running"
+        lifecycle.task_cancel(task, code="cancelled", message=message, running=True, **kept)
         return
     log.warning("task %s failed: [%s] %s", task.task_id, exc.last.code, exc.last.message)
-    lifecycle.task_fail(task, code=exc.last.code, message=exc.last.message, attempts=attempts)
+    lifecycle.task_fail(task, code=exc.last.code, message=exc.last.message, **kept)
+
+
+def _partial(task: Task, partial: GenerateResult | None) -> dict:
+    if partial is None:
+        return {}
+    result = {"text": partial.text, "finish_reason": partial.finish_reason}
+    result |= {"provider": partial.provider, "model": partial.model}
+    return {"result": result, "usage": _usage(partial), "timings": _timings(task, partial)}

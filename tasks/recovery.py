@@ -26,6 +26,7 @@ from sop_llm.lanes import LANES, TASK_LANES, rq_queue
 from sop_llm.procs import process_record, provably_dead
 from sop_llm.redis import get_redis, new_rq_redis
 from tasks import lifecycle, queue, store
+from tasks.charges import charged, killed_attempt
 
 log = logging.getLogger(__name__)
 # A record this much newer than a task's start must list the task, or the worker dropped it.
@@ -136,14 +137,17 @@ def _recover_task(task: store.Task, why: str, report: dict) -> None:
         runs,
         limit,
     )
-    if runs < limit and lifecycle.task_requeue(task, reason="worker_lost"):
+    killed = killed_attempt(task, why)
+    if runs < limit and lifecycle.task_requeue(task, reason="worker_lost", lost=killed):
         report["requeued"].append(task.task_id)
         return
     message = (
         f"{why} (run {runs}; TASK_MAX_ATTEMPTS={limit}): not retried again, in case the task "
         "itself brings workers down"
     )
-    if lifecycle.task_fail(task, code="worker_lost", message=message):
+    tried = [*(task.lost_attempts or []), killed]
+    kept = {"attempts": tried, "charged": charged(tried), "crash_count": runs}
+    if lifecycle.task_fail(task, code="worker_lost", message=message, **kept):
         report["failed"].append(task.task_id)
 
 

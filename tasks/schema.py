@@ -76,10 +76,23 @@ class AttemptSerializer(serializers.Serializer):
     try_number = serializers.IntegerField()
     started_at = serializers.FloatField()
     duration_ms = serializers.FloatField()
-    outcome = serializers.ChoiceField(choices=["ok", "error"])
+    outcome = serializers.ChoiceField(
+        choices=["ok", "error", "killed"], help_text="killed: its worker died running it"
+    )
     error_code = serializers.CharField(allow_null=True)
     error_class = serializers.ChoiceField(choices=["retryable", "final"], allow_null=True)
     message = serializers.CharField(allow_null=True)
+    prompt_tokens = serializers.IntegerField(required=False, allow_null=True)
+    completion_tokens = serializers.IntegerField(required=False, allow_null=True)
+    generation_ms = serializers.FloatField(required=False, allow_null=True)
+
+
+class ChargedSerializer(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    generation_ms = serializers.FloatField()
+    attempts = serializers.IntegerField()
 
 
 class TimelineEventSerializer(serializers.Serializer):
@@ -131,6 +144,11 @@ class ReproSerializer(serializers.Serializer):
 class TaskReportSerializer(TaskSerializer):
     request = serializers.DictField(help_text="the request, secrets redacted")
     attempts = AttemptSerializer(many=True)
+    charged = ChargedSerializer(
+        allow_null=True,
+        help_text="what every attempt cost (failed, truncated, cancelled, killed ones too): "
+        "what tokens_per_day and usage count",
+    )
     timings = TimingsSerializer()
     reproducibility = ReproSerializer(allow_null=True)
     timeline = TimelineEventSerializer(many=True)

@@ -28,6 +28,9 @@ JSON_FIELDS = (
     "repro",
     "webhook",
     "batch",
+    "progress",
+    "lost_attempts",
+    "charged",
 )
 
 
@@ -72,6 +75,9 @@ class Task:
     repro: dict | None = None
     webhook: dict | None = None
     batch: dict | None = None  # a Batch API line: {id, line, custom_id, ...} (tasks.batches)
+    progress: dict | None = None  # {run, attempt, tokens} while it generates (TokenStream)
+    lost_attempts: list | None = None  # the attempts of runs whose worker was lost
+    charged: dict | None = None  # what every attempt cost, in total (tasks.charges)
 
     @property
     def final(self) -> bool:

@@ -5,7 +5,10 @@ Subscribing first and reading second means no final event can slip between the t
 A wait never outlives Redis: every read has the service's socket timeout, and a subscription
 silent for SILENCE_CHECK_SECONDS pings Redis (with that timeout) before it goes on listening, so
 a Redis that stopped answering raises redis.TimeoutError within seconds instead of leaving the
-wait (and its HTTP request) hanging.
+wait (and its HTTP request) hanging. A wait does ride out a blip (a Redis restart, a
+failover): a lost connection is re-subscribed, then the task read again (so no final event is
+missed), for up to REDIS_RECONNECT_GRACE_SECONDS; a client answered 503 for a one-second blip
+would submit the task again and run it twice.
 """
 
 import asyncio
@@ -16,6 +19,7 @@ from collections.abc import AsyncIterator
 
 import redis
 import redis.asyncio as aioredis
+from django.conf import settings
 
 from sop_llm import keys
 from sop_llm.redis import SOCKET_TIMEOUT_SECONDS, get_async_redis
@@ -25,6 +29,7 @@ from tasks.presenters import task_public
 FINAL_EVENTS = frozenset(f"task.{status}" for status in store.FINAL)
 MAX_WAIT_SECONDS = 300
 SILENCE_CHECK_SECONDS = 3.0
+RECONNECT_PAUSE_SECONDS = 0.2
 
 
 async def bounded(awaitable, what: str):
@@ -83,12 +88,27 @@ class TaskEvents:
 
 
 async def wait_for_task(task_id: str, seconds: float, events: TaskEvents | None = None) -> dict:
-    """The task once it is final, or as it stands after `seconds`."""
-    async with events or TaskEvents(task_id) as sub:
+    """The task once it is final, or as it stands after `seconds`. Redis lost for longer than
+    REDIS_RECONNECT_GRACE_SECONDS in a row raises redis.RedisError (or OSError)."""
+    deadline, lost_since = time.monotonic() + seconds, None
+    while True:
+        try:
+            return await _wait_once(task_id, deadline, events or TaskEvents(task_id))
+        except (redis.RedisError, OSError):
+            now = time.monotonic()
+            lost_since = lost_since or now
+            if now - lost_since >= settings.REDIS_RECONNECT_GRACE_SECONDS or now >= deadline:
+                raise
+        events = None  # a fresh client and subscription for the next try
+        await asyncio.sleep(RECONNECT_PAUSE_SECONDS)
+
+
+async def _wait_once(task_id: str, deadline: float, events: TaskEvents) -> dict | None:
+    async with events as sub:
         task = await sub.task()
         if task is None or task["status"] in store.FINAL:
             return task
-        async for event in sub.events(min(seconds, MAX_WAIT_SECONDS)):
+        async for event in sub.events(deadline - time.monotonic()):
             if event["type"] in FINAL_EVENTS:
                 break
         return await sub.task()

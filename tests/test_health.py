@@ -1,6 +1,11 @@
+import http.client
+import socket
+import sys
 import time
 
-from tests.conftest import API_KEY
+import pytest
+
+from tests.conftest import API_KEY, free_port, wait_for
 
 
 def test_health_answers_without_touching_redis(anon, settings):
@@ -65,3 +70,47 @@ def test_every_request_path_is_a_503_within_a_second_when_redis_hangs(api, setti
             assert response.json()["error"]["code"] == "redis_unavailable"
     finally:
         silent.close()
+
+
+def _raw_get(port: int, path: str) -> http.client.HTTPResponse:
+    """The status line as daphne sends it (requests would hide nothing, but be explicit)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", path, headers={"Authorization": f"Bearer {API_KEY}"})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response
+
+
+@pytest.mark.slow
+def test_a_429_from_the_real_web_server_says_too_many_requests(processes):
+    port = int(processes.web(RATE_LIMIT_PER_MINUTE="1").rsplit(":", 1)[1])
+    statuses = [_raw_get(port, "/ready") for _ in range(2)]
+    assert [r.status for r in statuses] == [200, 429]
+    assert statuses[1].reason == "Too Many Requests"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.slow
+def test_ready_counts_uptime_from_the_process_start_not_the_first_request(processes):
+    port, spawned = free_port(), time.time()
+    args = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "sop_llm.asgi:application"]
+    processes.start([sys.executable, *args])
+    wait_for(lambda: _listening(port), what="daphne to listen")
+    asked = time.time()
+    uptime = _raw_get_json(port, "/ready")["uptime_seconds"]
+    # Django's start-up (seconds) lies between the spawn and the first request.
+    assert asked - spawned > 0.5
+    assert uptime >= asked - spawned - 0.2
+    assert uptime <= time.time() - spawned + 0.2
+
+
+def _raw_get_json(port: int, path: str) -> dict:
+    import requests
+
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    return requests.get(f"http://127.0.0.1:{port}{path}", headers=auth, timeout=5).json()

@@ -36,7 +36,7 @@ def _processing() -> store.Task:
 
 def _finish(task: store.Task, status: str) -> bool:
     if status == "completed":
-        return lifecycle.task_complete(task, fields={}, counts={}, effects=store.Effects())
+        return lifecycle.task_complete(task, fields={}, effects=store.Effects())
     if status == "failed":
         return lifecycle.task_fail(task, code="boom", message="it broke")
     return lifecycle.task_cancel(task, code="cancelled", message="by the test")

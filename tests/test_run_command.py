@@ -3,8 +3,10 @@
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import redis
@@ -207,3 +209,80 @@ def _redis_over(tmp_path, port: int):
         port=port, data_dir=tmp_path / "redis", persist=True, appendonly="yes"
     ) as server:
         yield redis.Redis(port=server.port, decode_responses=True)
+
+
+def _run_env(tmp_path, **env: str) -> dict:
+    env = {
+        **os.environ,
+        "PORT": str(free_port()),
+        "EMBEDDED_REDIS_PORT": str(free_port()),
+        "SOP_LLM_API_KEYS": "sk-run-test-key-7777",
+        "SOP_LLM_DATA_DIR": str(tmp_path),
+        **env,
+    }
+    env.pop("REDIS_URL")
+    return env
+
+
+@contextlib.contextmanager
+def _taken_port():
+    """A port some other server listens on."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen(1)
+        yield other.getsockname()[1]
+
+
+@pytest.mark.parametrize("variable", ["EMBEDDED_REDIS_PORT", "PORT"])
+def test_a_port_already_taken_stops_the_start_with_one_line_naming_its_variable(tmp_path, variable):
+    with _taken_port() as port:
+        run = subprocess.run(
+            [sys.executable, "-m", "sop_llm.run"],
+            cwd=ROOT,
+            env=_run_env(tmp_path, **{variable: str(port)}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert f"cannot start: {variable}={port} is already in use" in run.stderr, run.stderr
+    assert "SOP LLM is starting" not in run.stdout  # no banner pointing at the other server
+
+
+def _alive(pid: int) -> bool:
+    return _state(pid) not in (None, "Z")
+
+
+def test_a_sigkilled_run_takes_its_children_with_it(tmp_path):
+    run = Run(tmp_path)
+    children = [run.child(name) for name in ("valkey", "daphne", "GpuWorker", "webhooks")]
+    assert None not in children
+    os.kill(run.proc.pid, signal.SIGKILL)
+    run.proc.wait()
+    for pid in children:
+        wait_for(lambda p=pid: not _alive(p), what=f"child {pid} to die", timeout=5)
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(port=run.redis_port, socket_connect_timeout=1).ping()
+
+
+def test_a_stop_finishes_within_its_stated_bound_even_while_a_task_hangs(tmp_path):
+    from sop_llm.run import STOP_SECONDS
+    from tests.fakes.servers import FakeServer, Reply
+
+    with FakeServer() as remote:
+        remote.reply(Reply(200, {}, delay=120))  # a remote that keeps its worker busy
+        run = Run(tmp_path)
+        body = {"provider": "openai_compatible", "model": "slow", "prompt": "x"}
+        body["options"] = {"base_url": f"{remote.url}/v1"}
+        created = run.post("/api/v1/tasks", body)
+        assert created.status_code == 202, created.text
+        task_id = created.json()["task_id"]
+        wait_for(lambda: remote.seen, what="the remote to be called", timeout=60)
+        started = time.monotonic()
+        output = run.stop(signal.SIGTERM)
+        took = time.monotonic() - started
+    assert run.proc.returncode == 0, output
+    assert took <= STOP_SECONDS + 1, (took, output)
+    assert STOP_SECONDS <= 10  # as README says: within Docker's default stop timeout
+    with _redis_over(tmp_path, run.redis_port) as client:
+        assert client.hget(f"session:{task_id}", "status") == "queued"  # requeued, not lost

@@ -5,6 +5,7 @@ cancel check never holds up the other slots' decode step."""
 import queue
 import threading
 import time
+from dataclasses import replace
 
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
@@ -118,7 +119,9 @@ class Sequence:
         return self._done()
 
     def fail(self, error: ProviderError) -> bool:
-        self.error = error
+        # What it generated is charged, and kept (a truncated or cancelled task's text so far).
+        reason = "length" if error.code == "truncated" else error.code
+        self.error = replace(error, partial=self._result(reason))  # one error may end many
         return self._done()
 
     def _done(self) -> bool:

@@ -1,6 +1,7 @@
 """One error type for every provider; `retryable` tells the fallback strategy what to do."""
 
 from dataclasses import dataclass
+from typing import Any
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
@@ -17,6 +18,9 @@ class ProviderError(Exception):
     retry_after: float | None = None
     provider: str | None = None
     model: str | None = None
+    # What the failed attempt generated before it failed (a GenerateResult: its text so far,
+    # usage, timings), when known: it is charged, and a truncated task's report shows it.
+    partial: Any = None
 
     def __str__(self) -> str:
         return self.message

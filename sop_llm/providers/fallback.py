@@ -35,6 +35,10 @@ class Attempt:
     error_code: str | None = None
     error_class: str | None = None  # "retryable" | "final"
     message: str | None = None
+    # What it cost, failed or not (None: unknown, e.g. a remote that answered an error).
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    generation_ms: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,6 +125,7 @@ def _one_attempt(target, request, try_number, attempts, on_attempt):
         result.parsed = validate_result(result, request.response_format)
     except ProviderError as exc:
         error = exc
+        error.partial = error.partial or result  # generated, then rejected by validation
     except Exception as exc:  # a provider bug must not take the worker down
         log.exception("provider %s crashed", target.provider)
         error = ProviderError(
@@ -139,8 +144,19 @@ def _one_attempt(target, request, try_number, attempts, on_attempt):
         error_code=error.code if error else None,
         error_class=("retryable" if error.retryable else "final") if error else None,
         message=error.message if error else None,
+        **_cost(result if error is None else error.partial),
     )
     attempts.append(attempt)
     if on_attempt:
         on_attempt(attempt)
     return result, error
+
+
+def _cost(result: GenerateResult | None) -> dict:
+    if result is None:
+        return {}
+    return {
+        "prompt_tokens": result.usage.prompt_tokens,
+        "completion_tokens": result.usage.completion_tokens,
+        "generation_ms": result.timings.get("generation_ms"),
+    }

@@ -97,8 +97,10 @@ class TokenStream:
                 self._send(attempt, "".join(same), len(same))
 
     def _send(self, attempt: int, text: str, count: int) -> None:
+        pipe = get_redis().pipeline(transaction=False)
         publish(
             "task.token",
+            pipe=pipe,
             task_id=self.task_id,
             text=text,
             index=self.index,
@@ -107,3 +109,11 @@ class TokenStream:
             attempt=attempt,
         )
         self.index += count
+        # In the same round trip: how far this run got, so a run whose worker is killed is
+        # still charged what it generated (tasks.recovery reads it).
+        progress = {"run": self.run, "attempt": attempt, "tokens": self.index}
+        pipe.hset(keys.session(self.task_id), "progress", json.dumps(progress))
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("tokens of %s not published: %s", self.task_id, exc)

@@ -33,7 +33,7 @@ from tasks.openai_compat.translate import (
 from tasks.serializers import TaskCreateSerializer, idempotency_key_for
 from tasks.services import new_task_id, task_cancel, task_create
 from tasks.store import FINAL
-from tasks.waiting import FINAL_EVENTS, TaskEvents
+from tasks.waiting import FINAL_EVENTS, TaskEvents, wait_for_task
 
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 600
@@ -169,24 +169,27 @@ def _create_error(exc: Exception, body: dict):
 
 
 REDIS_LOST = (
-    "Redis stopped answering while this request waited; the task goes on (follow it by the "
-    "X-SOP-Task-Id header once Redis is back)"
+    "Redis stopped answering while this request waited; task {id} goes on: fetch its result "
+    "with GET /api/v1/tasks/{id} once Redis is back (sending the request again would run it "
+    "again)"
 )
 
 
 async def _wait(events: TaskEvents, task: dict, model: str, chat: bool):
+    """A Redis blip is ridden out (waiting.wait_for_task); a longer loss is a 503 that the
+    SDKs must not retry (`x-should-retry: false`): the task runs on, and names its id."""
+    task_id = task["task_id"]
     try:
-        async with events:
-            current = await events.task()
-            if current["status"] not in FINAL:
-                async for event in events.events(WAIT_SECONDS):
-                    if event["type"] in FINAL_EVENTS:
-                        break
-                current = await events.task()
+        current = await wait_for_task(task_id, WAIT_SECONDS, events)
     except (redis.RedisError, OSError):
-        return openai_error(
-            503, REDIS_LOST, type_="server_error", code="redis_unavailable", task_id=task["task_id"]
+        current = None
+    if current is None:
+        message = REDIS_LOST.format(id=task_id)
+        response = openai_error(
+            503, message, type_="server_error", code="redis_unavailable", task_id=task_id
         )
+        response["x-should-retry"] = "false"
+        return response
     return _final_response(current, model, chat)
 
 
