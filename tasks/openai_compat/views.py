@@ -19,11 +19,13 @@ from rest_framework.exceptions import ValidationError
 from sop_llm import jsonparse
 from sop_llm.auth import api_key_required
 from sop_llm.errors import ServiceError, _first_error
+from sop_llm.principals import ANY_KEY
 from tasks.openai_compat.serializers import openai_param, openai_request
 from tasks.openai_compat.translate import (
     UnknownModel,
     chunk,
     completion_object,
+    model_retrieve,
     models_list,
     streams_whole,
     task_data,
@@ -151,7 +153,7 @@ async def _handle(request, *, chat: bool):
 
 def _create_error(exc: Exception, body: dict):
     if isinstance(exc, UnknownModel):
-        return openai_error(404, str(exc), code="model_not_found", param="model")
+        return openai_error(404, str(exc), code="model_not_found")
     if isinstance(exc, ValidationError):
         field, message = _first_error(exc.detail)  # the field goes in `param`, not the message
         return openai_error(400, message, param=openai_param(field, body), code="invalid_value")
@@ -347,6 +349,22 @@ async def completions(request):
     return await _handle(request, chat=False)
 
 
-@openai_key_required
+# The catalog is for any valid key, whatever its scopes (as /api/v1/models).
+openai_any_key = api_key_required(scope=ANY_KEY, respond=openai_error_from)
+
+
+@openai_any_key
 async def models(request):
+    if request.method != "GET":
+        return openai_error(405, "Use GET.", code="method_not_allowed")
     return JsonResponse(await sync_to_async(models_list)())
+
+
+@openai_any_key
+async def model_detail(request, model_id: str):
+    if request.method != "GET":
+        return openai_error(405, "Use GET.", code="method_not_allowed")
+    try:
+        return JsonResponse(await sync_to_async(model_retrieve)(model_id))
+    except UnknownModel as exc:
+        return openai_error(404, str(exc), code="model_not_found")
