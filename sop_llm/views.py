@@ -21,6 +21,7 @@ from sop_llm.auth import (
 from sop_llm.errors import ServiceError, json_error
 from sop_llm.principals import ANY_KEY, PUBLIC
 from sop_llm.redis import redis_ping
+from sop_llm.schema import HEALTH, READY, documented
 
 STARTED_AT = time.time()
 
@@ -48,12 +49,14 @@ def json_only(*methods: str):
     return decorate
 
 
+@documented(get=HEALTH)
 @json_only("GET", "HEAD")
 def health(request: HttpRequest) -> JsonResponse:
     """Liveness: the process answers. Needs no key and touches nothing, for orchestrators."""
     return JsonResponse({"status": "ok", "version": __version__})
 
 
+@documented(get=READY)
 @json_only("GET", "HEAD")
 @api_key_required(scope=ANY_KEY)
 def ready(request: HttpRequest) -> JsonResponse:

@@ -20,6 +20,8 @@ from sop_llm import jsonparse
 from sop_llm.auth import api_key_required
 from sop_llm.errors import ServiceError, _first_error
 from sop_llm.principals import ANY_KEY
+from sop_llm.schema import documented
+from tasks.openai_compat import schema
 from tasks.openai_compat.serializers import openai_param, openai_request
 from tasks.openai_compat.translate import (
     UnknownModel,
@@ -333,6 +335,7 @@ def _cancel_quietly(task_id: str) -> None:
         task_cancel(task_id=task_id)
 
 
+@documented(post=schema.CHAT)
 @csrf_exempt
 @openai_key_required
 async def chat_completions(request):
@@ -341,6 +344,7 @@ async def chat_completions(request):
     return await _handle(request, chat=True)
 
 
+@documented(post=schema.COMPLETIONS)
 @csrf_exempt
 @openai_key_required
 async def completions(request):
@@ -353,6 +357,7 @@ async def completions(request):
 openai_any_key = api_key_required(scope=ANY_KEY, respond=openai_error_from)
 
 
+@documented(get=schema.MODELS)
 @openai_any_key
 async def models(request):
     if request.method != "GET":
@@ -360,6 +365,7 @@ async def models(request):
     return JsonResponse(await sync_to_async(models_list)())
 
 
+@documented(get=schema.MODEL)
 @openai_any_key
 async def model_detail(request, model_id: str):
     if request.method != "GET":
