@@ -10,6 +10,8 @@ the template by rendering probe conversations, never spelled per model:
   that has no place for `tool` gets each tool message as a user message reading
   "Tool result:\\n<content>". Consecutive messages of one role are then joined with a blank line,
   because strict templates (Gemma, Mistral) refuse two user turns in a row.
+- Speakers. A message's `name` (several agents sharing one role) is written before its content,
+  "alice: ...", since no template has a place for it (`Message.spoken`).
 - Turn ends. The text a template puts between an assistant message and the next user message
   is where a turn ends. Its special tokens (`<end_of_turn>`, `<start_of_turn>` for Gemma;
   `<|im_end|>`, `<|im_start|>` for ChatML; `<|eot_id|>`, `<|start_header_id|>` for Llama 3) stop

@@ -136,7 +136,7 @@ class LlamaEngine:
             tokens = self.llama.tokenize(request.prompt.encode(), add_bos=True, special=False)
             return Prompt(tokens)
         template = self.chat_template()
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        messages = [{"role": m.role, "content": m.spoken} for m in request.messages]
         rendered = template.render(messages)
         tokens = self.llama.tokenize(rendered.text.encode(), add_bos=rendered.add_bos, special=True)
         return Prompt(tokens, template.stop_strings, template.stop_tokens, template.source)

@@ -69,13 +69,14 @@ def _describe(function: dict) -> str:
 
 def _as_text(message: Message) -> Message:
     if not message.tool_calls:
-        return Message(message.role, message.content)
+        return Message(message.role, message.content, name=message.name)
     calls = [
         {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}
         for c in message.tool_calls
     ]
     shown = [json.dumps(call, separators=(",", ":")) for call in calls]  # as the grammar writes
-    return Message(message.role, "\n".join(filter(None, [message.content, *shown])))
+    content = "\n".join(filter(None, [message.content, *shown]))
+    return Message(message.role, content, name=message.name)
 
 
 def grammar(request: GenerateRequest) -> str:

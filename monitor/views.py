@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -21,7 +22,14 @@ from monitor.services import (
     monitor_status,
 )
 from sop_llm.auth import api_key_required
-from sop_llm.schema import errors
+from sop_llm.schema import documented, errors
+
+METRICS = {
+    "summary": "Prometheus metrics (text format)",
+    "description": "A key with the monitor scope, or METRICS_TOKEN as the bearer token.",
+    "tags": ["monitor"],
+    "responses": {(200, "text/plain"): OpenApiTypes.STR, **errors(401)},
+}
 
 
 class Status(APIView):
@@ -88,6 +96,7 @@ class Stats(APIView):
         return Response(monitor_stats(days=query.validated_data["days"]))
 
 
+@documented(get=METRICS)
 @api_key_required(scope="monitor", token=lambda: settings.METRICS_TOKEN)
 def metrics(request):
     """Prometheus text format. Takes an API key, or METRICS_TOKEN for scrapers."""

@@ -1,7 +1,11 @@
-"""OpenAPI: our API-key authentication, and the one error shape, described for drf-spectacular."""
+"""OpenAPI: our API-key authentication, the one error shape, and the plain (non-DRF) views,
+described for drf-spectacular."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.generators import EndpointEnumerator
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.views import APIView
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -32,6 +36,30 @@ def errors(*statuses: int) -> dict:
     return dict.fromkeys(statuses, ErrorSerializer)
 
 
+class HealthSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="ok")
+    version = serializers.CharField()
+
+
+class ReadySerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="ready")
+    redis = serializers.CharField(help_text="ok")
+    uptime_seconds = serializers.FloatField()
+
+
+HEALTH = {
+    "summary": "Liveness (no key)",
+    "tags": ["process"],
+    "auth": [],
+    "responses": {200: HealthSerializer},
+}
+READY = {
+    "summary": "Readiness: Redis answers",
+    "tags": ["process"],
+    "responses": {200: ReadySerializer, **errors(401, 503)},
+}
+
+
 def document_scope_refusals(result, generator, request, public):
     """Every route that takes a key may answer 403 (the key lacks the route's scope): say so
     once here rather than in each view's responses."""
@@ -44,3 +72,41 @@ def document_scope_refusals(result, generator, request, public):
             if isinstance(operation, dict) and "401" in operation.get("responses", {}):
                 operation["responses"].setdefault("403", forbidden)
     return result
+
+
+def documented(**operations: dict):
+    """Describe a plain Django view (one DRF does not serve) for the OpenAPI schema: per HTTP
+    method (`get=`, `post=`, ...), extend_schema's arguments. drf-spectacular reads DRF views
+    only, so `plain_views` shows the route through a stand-in DRF view that serves nothing."""
+
+    def decorate(view):
+        handlers = {method: extend_schema(**kw)(_stand_in()) for method, kw in operations.items()}
+        stand_in = type(f"{view.__name__}_schema", (APIView,), handlers)
+        view.openapi_view = stand_in.as_view()
+        return view
+
+    return decorate
+
+
+def _stand_in():
+    def handler(self, request, *args, **kwargs):  # documentation only: never routed
+        raise NotImplementedError
+
+    return handler
+
+
+class _PlainViews(EndpointEnumerator):
+    """The routes whose view carries a `documented` description."""
+
+    def should_include_endpoint(self, path, callback) -> bool:
+        return hasattr(callback, "openapi_view")
+
+    def get_allowed_methods(self, callback) -> list[str]:
+        return super().get_allowed_methods(callback.openapi_view)
+
+
+def plain_views(endpoints: list) -> list:
+    """Preprocessing hook: the documented plain views (the OpenAI routes, /ready, /metrics)
+    beside the DRF ones."""
+    found = _PlainViews()._get_api_endpoints(None, "")
+    return endpoints + [(path, regex, method, cb.openapi_view) for path, regex, method, cb in found]

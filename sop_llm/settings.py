@@ -201,6 +201,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["sop_llm.auth.ScopeRequired"],
     "SERVE_AUTHENTICATION": ["sop_llm.auth.ApiKeyAuthentication"],
     "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["sop_llm.schema.plain_views"],  # the OpenAI routes, ready, metrics
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "sop_llm.schema.document_scope_refusals",

@@ -22,6 +22,7 @@ from sop_llm.errors import ServiceError, json_error
 from sop_llm.principals import ANY_KEY, PUBLIC
 from sop_llm.procs import process_started_at
 from sop_llm.redis import redis_ping
+from sop_llm.schema import HEALTH, READY, documented
 
 STARTED_AT = process_started_at()
 
@@ -49,12 +50,14 @@ def json_only(*methods: str):
     return decorate
 
 
+@documented(get=HEALTH)
 @json_only("GET", "HEAD")
 def health(request: HttpRequest) -> JsonResponse:
     """Liveness: the process answers. Needs no key and touches nothing, for orchestrators."""
     return JsonResponse({"status": "ok", "version": __version__})
 
 
+@documented(get=READY)
 @json_only("GET", "HEAD")
 @api_key_required(scope=ANY_KEY)
 def ready(request: HttpRequest) -> JsonResponse:

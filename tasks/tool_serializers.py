@@ -18,6 +18,9 @@ from sop_llm.strict import (
 MAX_TOOLS = 128
 TOOL_TYPES = ["function"]
 NAME = r"^[A-Za-z0-9_-]{1,64}$"
+# A speaker's name (OpenAI's pattern, bounded): written into local prompts as "name: ...", so
+# no whitespace, control characters or the markup characters of chat templates.
+SPEAKER = r"^[^\s<|\\/>\x00-\x1f\x7f]{1,64}$"
 
 
 class FunctionSerializer(StrictSerializer):
@@ -126,8 +129,17 @@ class MessageSerializer(StrictSerializer):
     )
     tool_calls = ToolCallSerializer(many=True, required=False, max_length=MAX_TOOLS)
     tool_call_id = StrictCharField(required=False, max_length=256)
+    name = StrictRegexField(
+        SPEAKER,
+        required=False,
+        error_messages={"invalid": "1 to 64 characters, no whitespace and none of <|\\/>"},
+    )
 
     def validate(self, data: dict) -> dict:
+        if data.get("name") and data["role"] == "tool":
+            raise serializers.ValidationError(
+                {"name": "a tool message has no name: its tool_call_id names the call"}
+            )
         if data.get("tool_calls") and data["role"] != "assistant":
             raise serializers.ValidationError({"tool_calls": "only an assistant turn has calls"})
         if data.get("tool_call_id") and data["role"] != "tool":

@@ -1,5 +1,6 @@
 """The OpenAPI schema: generated without warnings, valid, and true to the routes."""
 
+import re
 import subprocess
 import sys
 
@@ -50,9 +51,45 @@ def test_every_endpoint_of_the_api_is_documented(schema):
     }
 
 
+def test_the_openai_routes_ready_and_metrics_are_documented_with_their_shapes(schema):
+    paths = schema["paths"]
+    assert set(paths) >= {
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/models",
+        "/v1/models/{model_id}",
+        "/v1/files",
+        "/v1/files/{file_id}",
+        "/v1/files/{file_id}/content",
+        "/v1/batches",
+        "/v1/batches/{batch_id}",
+        "/v1/batches/{batch_id}/cancel",
+        "/ready",
+        "/metrics",
+        "/health",
+    }
+    chat = paths["/v1/chat/completions"]["post"]
+    body = chat["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    request = schema["components"]["schemas"][body.rsplit("/", 1)[1]]
+    assert {"model", "messages"} <= set(request["required"])
+    assert {"tools", "response_format", "stream"} <= set(request["properties"])
+    answer = chat["responses"]["200"]["content"]
+    assert answer["application/json"]["schema"]["$ref"].endswith("/ChatCompletion")
+    assert "text/event-stream" in answer
+    assert chat["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/OpenAIError"
+    )
+    model = paths["/v1/models/{model_id}"]["get"]["responses"]
+    assert model["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/OpenAIModel")
+    assert "404" in model and "/OpenAIError" in str(model["403"])  # OpenAI's shape on /v1
+    assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
+    assert paths["/ready"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert paths["/health"]["get"].get("security") in (None, [], [{}])  # no key
+
+
 def test_every_documented_endpoint_exists(schema, api):
     for path, operations in schema["paths"].items():
-        url = path.replace("{id}", "nope").replace("{job_id}", "nope")
+        url = re.sub(r"\{\w+\}", "nope", path)
         for method in operations:
             if method not in ("get", "post"):
                 continue

@@ -78,7 +78,7 @@ class AnthropicProvider:
         """Messages API body: system prompts go to `system`, the rest stay in order."""
         p = request.params
         messages = request.messages or []
-        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        system = "\n\n".join(m.spoken for m in messages if m.role == "system")
         turns = [_turn(m) for m in messages if m.role != "system"]
         if request.prompt is not None:
             turns = [{"role": "user", "content": request.prompt}]
@@ -181,8 +181,8 @@ def _turn(message) -> dict:
         result = {"type": "tool_result", "tool_use_id": message.tool_call_id or ""}
         return {"role": "user", "content": [{**result, "content": message.content}]}
     if not message.tool_calls:
-        return {"role": message.role, "content": message.content}
-    blocks = [{"type": "text", "text": message.content}] if message.content else []
+        return {"role": message.role, "content": message.spoken}
+    blocks = [{"type": "text", "text": message.spoken}] if message.content else []
     for call in message.tool_calls:
         function = call["function"]
         arguments = json.loads(function["arguments"] or "{}")

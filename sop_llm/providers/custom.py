@@ -40,7 +40,7 @@ def placeholders(template: Any) -> set[str]:
 
 def template_values(request: GenerateRequest) -> dict[str, Any]:
     p = request.params
-    messages = [{"role": m.role, "content": m.content} for m in request.messages or []]
+    messages = [{"role": m.role, "content": m.spoken} for m in request.messages or []]
     prompt = (
         request.prompt if request.prompt is not None else "\n".join(m["content"] for m in messages)
     )

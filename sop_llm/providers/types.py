@@ -19,14 +19,20 @@ class Message:
     # call a tool message answers.
     tool_calls: list[dict] | None = None
     tool_call_id: str | None = None
+    name: str | None = None  # the speaker (several agents sharing one role), OpenAI's `name`
 
     def to_dict(self) -> dict:
         data: dict = {"role": self.role, "content": self.content}
-        if self.tool_calls:
-            data["tool_calls"] = self.tool_calls
-        if self.tool_call_id:
-            data["tool_call_id"] = self.tool_call_id
+        for field_name in ("tool_calls", "tool_call_id", "name"):
+            if getattr(self, field_name):
+                data[field_name] = getattr(self, field_name)
         return data
+
+    @property
+    def spoken(self) -> str:
+        """The content with its speaker in front ("alice: ..."), for the templates and APIs
+        that have no field for a speaker's name (local chat templates, anthropic, custom)."""
+        return f"{self.name}: {self.content}" if self.name else self.content
 
 
 @dataclass(frozen=True)

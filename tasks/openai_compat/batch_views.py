@@ -4,12 +4,18 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from sop_llm import jsonparse
+from sop_llm.schema import documented
 from tasks.batches import services
+from tasks.openai_compat import schema
 from tasks.openai_compat.batch_serializers import BatchCreate, ListQuery
 from tasks.openai_compat.file_views import answering, method_not_allowed, valid
 from tasks.openai_compat.views import openai_error, openai_key_required
 
 
+@documented(
+    get={**schema.LISTING, "summary": "The caller's batches", "operation_id": "v1_batches_list"},
+    post=schema.BATCH_CREATE,
+)
 @csrf_exempt
 @openai_key_required
 @answering
@@ -39,6 +45,7 @@ def batch_collection(request):
     )
 
 
+@documented(get={**schema.ONE, "summary": "A batch"})
 @openai_key_required
 @answering
 def batch_detail(request, batch_id: str):
@@ -47,6 +54,7 @@ def batch_detail(request, batch_id: str):
     return JsonResponse(services.batch_get(owner=request.client.id, batch_id=batch_id))
 
 
+@documented(post={**schema.ONE, "summary": "Cancel a batch", "request": None})
 @csrf_exempt
 @openai_key_required
 @answering

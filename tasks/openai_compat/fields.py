@@ -48,7 +48,13 @@ CHAT = {
         ALL,
         "roles system, developer (= system), user, assistant (with tool_calls), tool (with "
         "tool_call_id); text parts only (an image part is a 400: the models served are "
-        "text-only); `name` is a 400",
+        "text-only); `name`: see messages[].name",
+    ),
+    "messages[].name": (
+        ALL,
+        "the speaker (multi-agent): passed on (openai, openai_compatible), else written before "
+        "the content as `name: ...`; 1-64 characters, no whitespace or markup; not on a tool "
+        "message",
     ),
     "max_completion_tokens": (("yes", "yes", "yes", "yes", "tpl"), "as max_tokens"),
     "response_format": (

@@ -6,7 +6,9 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import ValidationError
 
 from sop_llm.errors import ServiceError, _first_error, redis_unavailable
+from sop_llm.schema import documented
 from tasks.batches import files
+from tasks.openai_compat import schema
 from tasks.openai_compat.batch_serializers import FileUpload, ListQuery
 from tasks.openai_compat.views import openai_error, openai_error_from, openai_key_required
 
@@ -39,6 +41,10 @@ def method_not_allowed(allowed: str) -> JsonResponse:
     return openai_error(405, f"Use {allowed}.", code="method_not_allowed")
 
 
+@documented(
+    get={**schema.LISTING, "summary": "The caller's files", "operation_id": "v1_files_list"},
+    post=schema.FILE_UPLOAD,
+)
 @csrf_exempt
 @openai_key_required
 @answering
@@ -67,6 +73,9 @@ def file_collection(request):
     return JsonResponse(created)
 
 
+@documented(
+    get={**schema.ONE, "summary": "A file"}, delete={**schema.ONE, "summary": "Delete a file"}
+)
 @csrf_exempt
 @openai_key_required
 @answering
@@ -78,6 +87,7 @@ def file_detail(request, file_id: str):
     return method_not_allowed("GET or DELETE")
 
 
+@documented(get={**schema.CONTENT, "summary": "A file's bytes"})
 @openai_key_required
 @answering
 def file_content(request, file_id: str):

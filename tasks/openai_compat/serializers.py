@@ -47,7 +47,8 @@ NOT_YET_COMPLETION = {
     "logit_bias": ({},),
     "suffix": ("",),
 }
-NOT_YET_MESSAGE = ("name", "function_call", "refusal", "audio")
+NOT_YET_MESSAGE = ("function_call", "refusal", "audio")
+MESSAGE_PASSED = ("tool_calls", "tool_call_id", "name")  # checked by the task serializer
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -111,7 +112,7 @@ class ChatMessage(StrictSerializer):
 
     def get_fields(self) -> dict:
         fields = {**super().get_fields(), **{name: NotYet() for name in NOT_YET_MESSAGE}}
-        return {**fields, "tool_calls": PassThrough(), "tool_call_id": PassThrough()}
+        return {**fields, **{name: PassThrough() for name in MESSAGE_PASSED}}
 
     def validate_role(self, value: str) -> str:
         return "system" if value == "developer" else value  # the newer name of the same role

@@ -19,11 +19,15 @@ from rest_framework.exceptions import ValidationError
 from sop_llm import jsonparse
 from sop_llm.auth import api_key_required
 from sop_llm.errors import ServiceError, _first_error
+from sop_llm.principals import ANY_KEY
+from sop_llm.schema import documented
+from tasks.openai_compat import schema
 from tasks.openai_compat.serializers import openai_param, openai_request
 from tasks.openai_compat.translate import (
     UnknownModel,
     chunk,
     completion_object,
+    model_retrieve,
     models_list,
     streams_whole,
     task_data,
@@ -151,7 +155,7 @@ async def _handle(request, *, chat: bool):
 
 def _create_error(exc: Exception, body: dict):
     if isinstance(exc, UnknownModel):
-        return openai_error(404, str(exc), code="model_not_found", param="model")
+        return openai_error(404, str(exc), code="model_not_found")
     if isinstance(exc, ValidationError):
         field, message = _first_error(exc.detail)  # the field goes in `param`, not the message
         return openai_error(400, message, param=openai_param(field, body), code="invalid_value")
@@ -334,6 +338,7 @@ def _cancel_quietly(task_id: str) -> None:
         task_cancel(task_id=task_id)
 
 
+@documented(post=schema.CHAT)
 @csrf_exempt
 @openai_key_required
 async def chat_completions(request):
@@ -342,6 +347,7 @@ async def chat_completions(request):
     return await _handle(request, chat=True)
 
 
+@documented(post=schema.COMPLETIONS)
 @csrf_exempt
 @openai_key_required
 async def completions(request):
@@ -350,6 +356,24 @@ async def completions(request):
     return await _handle(request, chat=False)
 
 
-@openai_key_required
+# The catalog is for any valid key, whatever its scopes (as /api/v1/models).
+openai_any_key = api_key_required(scope=ANY_KEY, respond=openai_error_from)
+
+
+@documented(get=schema.MODELS)
+@openai_any_key
 async def models(request):
+    if request.method != "GET":
+        return openai_error(405, "Use GET.", code="method_not_allowed")
     return JsonResponse(await sync_to_async(models_list)())
+
+
+@documented(get=schema.MODEL)
+@openai_any_key
+async def model_detail(request, model_id: str):
+    if request.method != "GET":
+        return openai_error(405, "Use GET.", code="method_not_allowed")
+    try:
+        return JsonResponse(await sync_to_async(model_retrieve)(model_id))
+    except UnknownModel as exc:
+        return openai_error(404, str(exc), code="model_not_found")
