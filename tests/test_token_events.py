@@ -46,3 +46,18 @@ def test_many_streaming_tasks_share_one_publisher_thread_and_each_arrives_whole_
             sum(x["tokens"] for x in events[:k]) for k in range(len(events))
         ]
         assert sum(e["tokens"] for e in events) == 30
+
+
+def test_tokens_arriving_every_few_milliseconds_go_out_a_few_per_event(settings):
+    settings.TOKEN_FLUSH_MS = 20
+    stream = TokenStream("tp-steps")
+    pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.pubsub_task_tokens(stream.task_id))
+    for step in range(40):  # a 5 ms decode step
+        stream(f"{step} ")
+        time.sleep(0.005)
+    stream.close()
+    events = _events_until_quiet(pubsub)
+    pubsub.close()
+    assert "".join(e["text"] for e in events) == "".join(f"{step} " for step in range(40))
+    assert len(events) <= 20  # one per step (40) without the flush interval

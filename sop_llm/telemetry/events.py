@@ -79,9 +79,9 @@ class TokenStream:
 
 class TokenPublisher:
     """One thread per process publishes every task's tokens: whatever piled up since its last
-    round trip (a decode step's worth for a batch of 32) goes out in one pipeline, each task's
-    pieces of one attempt joined into one event. Per-task threads made a Redis round trip and
-    a thread wake-up per token each."""
+    round trip, at most every TOKEN_FLUSH_MS (a few decode steps' worth for a batch of 32),
+    goes out in one pipeline, each task's pieces of one attempt joined into one event.
+    Per-task threads made a Redis round trip and a thread wake-up per token each."""
 
     def __init__(self):
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -98,8 +98,16 @@ class TokenPublisher:
         done.wait(timeout)
 
     def _run(self) -> None:
+        from django.conf import settings
+
+        last = 0.0
         while True:
             items = [self._queue.get()]
+            # Streams under way: gather a few steps' tokens per event (each event costs the
+            # web relay a Redis read, a JSON chunk and a write); the first after a pause goes
+            # out at once.
+            time.sleep(max(0.0, last + settings.TOKEN_FLUSH_MS / 1000 - time.monotonic()))
+            last = time.monotonic()
             while not self._queue.empty():
                 items.append(self._queue.get())
             self._publish([i for i in items if isinstance(i, tuple)])
