@@ -136,3 +136,17 @@ def _stream(svc: Service, session, tokens: int) -> int:
     assert "".join(text) == synthetic_text(tokens), "a stream came out incomplete or out of order"
     assert finish == "length" and usage["completion_tokens"] == tokens, (finish, usage)
     return tokens
+
+
+def synthetic_lines(r: dict) -> list[str]:
+    """Its section of docs/BENCHMARKS.md."""
+    return [
+        f"**The service at GPU token rates** (synthetic engine: {r['slots']} slots x "
+        f"{r['step_ms']:g} ms steps, ideal {r['ideal_tok_s']:.0f} tok/s; {r['clients']} callers x "
+        f"{r['rounds']} answers of {r['tokens']} tokens, every stream checked whole and in order)",
+        "",
+        f"- the engine alone: {r['engine_tok_s']} tok/s",
+        f"- through the service (streamed /v1/chat/completions): {r['service_tok_s']} tok/s",
+        f"- ratio: {r['ratio']}x",
+        "",
+    ]
