@@ -9,7 +9,7 @@ MODEL  := models/gemma-3-270m-q4_k_m.gguf
 CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 export CMAKE_ARGS
 
-.PHONY: install run test lint bench clean browser
+.PHONY: install run test lint bench bench-gpu bench-gpu-prepare clean browser
 
 install: $(STAMP) $(MODEL)
 
@@ -47,6 +47,15 @@ bench: install
 	@echo "llama-server for the batching peer: built once from llama-cpp-python's sdist (~4.5 min on 2 cores), cached in bench/.cache"
 	$(PY) -m bench.llama_server || echo "llama-server not built: the batching scenario skips its rows"
 	$(PY) -m bench.run
+
+# The GPU benchmark: .gpu/ (git-ignored) carries everything to an offline CUDA machine, where
+# `bash .gpu/run.sh` builds llama.cpp with CUDA and measures (bench/gpu/run.sh). Here: prepare it,
+# then a CPU dry run of the same script (llama.cpp built without CUDA, cached in bench/.cache).
+bench-gpu-prepare: install
+	$(PY) -m bench.gpu prepare
+
+bench-gpu: bench-gpu-prepare
+	$(PY) -m bench.gpu dry-run
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -96,7 +96,19 @@ class LlamaEngine:
         self.batch = self._batch_engine() if slots() > 1 else None
 
     def _batch_engine(self):
+        from django.conf import settings
+
         from models_gpu.batching import BatchEngine
+
+        if settings.LOCAL_ENGINE == "synthetic":  # benchmarks and tests only
+            from models_gpu.synthetic import SyntheticEngine
+
+            return SyntheticEngine(
+                slots=slots(),
+                n_ctx=self.params.n_ctx,
+                step_ms=settings.SYNTHETIC_STEP_MS,
+                model_name=Path(self.path).stem,
+            )
 
         return BatchEngine(
             self.llama,

@@ -62,6 +62,13 @@ MODELS_DIR = Path(env_str("MODELS_DIR", str(BASE_DIR / "models"))).expanduser().
 LLAMA_THREADS = env_int("LLAMA_THREADS", 0, min=0, max=512)  # 0 = every core
 # Sequences decoded together by the GPU worker (continuous batching); 1 = one task at a time.
 GPU_SLOTS = env_int("GPU_SLOTS", 4, min=1, max=64)
+# For benchmarks and tests only: SYNTHETIC replaces the batch's llama_decode with a fixed-time
+# step that emits canned text (models_gpu/synthetic.py); the model still loads to tokenize.
+LOCAL_ENGINE = env_choice("LOCAL_ENGINE", "LLAMA", ("LLAMA", "SYNTHETIC")).lower()
+SYNTHETIC_STEP_MS = env_float("SYNTHETIC_STEP_MS", 10.0, min=0.1, max=10_000)
+# Streamed tokens go to Redis (and on to SSE readers) at most this often per process, a few
+# decode steps' tokens per event at GPU rates; 0: as fast as Redis takes them.
+TOKEN_FLUSH_MS = env_float("TOKEN_FLUSH_MS", 20.0, min=0, max=1000)
 GRAMMAR_ENGINE = env_choice("GRAMMAR_ENGINE", "LLGUIDANCE", ("LLGUIDANCE", "NATIVE")).lower()
 # Dotted path of the VRAM reader; tests swap in readings because this machine has no GPU.
 GPU_READER = env_str("GPU_READER", "models_gpu.vram.NvmlReader")

@@ -6,6 +6,7 @@ Tokens are published from a background thread, so the generation loop never wait
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -46,25 +47,18 @@ class TokenStream:
     Each event names its `run` (a requeued task runs again) and `attempt` (a fallback starts
     over), so a reader never mistakes two generations for one answer."""
 
-    _STOP = object()
-
     def __init__(self, task_id: str, run: int = 1):
         self.task_id = task_id
         self.run = run
-        self.index = 0
+        self.index = 0  # the publisher's to advance
         self.attempt = 1
         self._pieces: list[str] = []  # of the current attempt: kept if the task is cancelled
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None  # started by the first token only
+        self._used = False
 
     def __call__(self, text: str) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name=f"tokens-{self.task_id[:8]}", daemon=True
-            )
-            self._thread.start()
+        self._used = True
         self._pieces.append(text)
-        self._queue.put((self.attempt, text))
+        token_publisher().put((self, self.attempt, text))
 
     def next_attempt(self) -> None:
         self.attempt += 1
@@ -79,41 +73,93 @@ class TokenStream:
         return len(self._pieces)
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(self._STOP)
-            self._thread.join(timeout=5)
+        if self._used:
+            token_publisher().flush(timeout=5)
+
+
+class TokenPublisher:
+    """One thread per process publishes every task's tokens: whatever piled up since its last
+    round trip, at most every TOKEN_FLUSH_MS (a few decode steps' worth for a batch of 32),
+    goes out in one pipeline, each task's pieces of one attempt joined into one event.
+    Per-task threads made a Redis round trip and a thread wake-up per token each."""
+
+    def __init__(self):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="tokens", daemon=True)
+        self._thread.start()
+
+    def put(self, item: tuple) -> None:
+        self._queue.put(item)
+
+    def flush(self, timeout: float) -> None:
+        """Returns once everything put before it is published (or `timeout` passed)."""
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            pieces = [self._queue.get()]
-            while not self._queue.empty():
-                pieces.append(self._queue.get())
-            if pieces[-1] is self._STOP:
-                stopping = True
-                pieces.pop()
-            for attempt in sorted({a for a, _ in pieces}):
-                same = [text for a, text in pieces if a == attempt]
-                self._send(attempt, "".join(same), len(same))
+        from django.conf import settings
 
-    def _send(self, attempt: int, text: str, count: int) -> None:
+        last = 0.0
+        while True:
+            items = [self._queue.get()]
+            # Streams under way: gather a few steps' tokens per event (each event costs the
+            # web relay a Redis read, a JSON chunk and a write); the first after a pause goes
+            # out at once.
+            time.sleep(max(0.0, last + settings.TOKEN_FLUSH_MS / 1000 - time.monotonic()))
+            last = time.monotonic()
+            while not self._queue.empty():
+                items.append(self._queue.get())
+            self._publish([i for i in items if isinstance(i, tuple)])
+            for flushed in (i for i in items if isinstance(i, threading.Event)):
+                flushed.set()
+
+    def _publish(self, items: list[tuple]) -> None:
+        if not items:
+            return
         pipe = get_redis().pipeline(transaction=False)
-        publish(
-            "task.token",
-            pipe=pipe,
-            task_id=self.task_id,
-            text=text,
-            index=self.index,
-            tokens=count,
-            run=self.run,
-            attempt=attempt,
-        )
-        self.index += count
-        # In the same round trip: how far this run got, so a run whose worker is killed is
-        # still charged what it generated (tasks.recovery reads it).
-        progress = {"run": self.run, "attempt": attempt, "tokens": self.index}
-        pipe.hset(keys.session(self.task_id), "progress", json.dumps(progress))
+        for (stream, attempt), texts in _grouped(items).items():
+            _token_event(pipe, stream, attempt, texts)
         try:
             pipe.execute()
         except redis.RedisError as exc:
-            log.warning("tokens of %s not published: %s", self.task_id, exc)
+            log.warning("%d token events not published: %s", len(items), exc)
+
+
+def _grouped(items: list[tuple]) -> dict[tuple, list[str]]:
+    """Pieces by (stream, attempt), in order (dicts keep insertion order)."""
+    groups: dict[tuple, list[str]] = {}
+    for stream, attempt, text in items:
+        groups.setdefault((stream, attempt), []).append(text)
+    return groups
+
+
+def _token_event(pipe, stream: TokenStream, attempt: int, texts: list[str]) -> None:
+    publish(
+        "task.token",
+        pipe=pipe,
+        task_id=stream.task_id,
+        text="".join(texts),
+        index=stream.index,
+        tokens=len(texts),
+        run=stream.run,
+        attempt=attempt,
+    )
+    stream.index += len(texts)
+    # In the same round trip: how far this run got, so a run whose worker is killed is still
+    # charged what it generated (tasks.recovery reads it).
+    progress = {"run": stream.run, "attempt": attempt, "tokens": stream.index}
+    pipe.hset(keys.session(stream.task_id), "progress", json.dumps(progress))
+
+
+_publisher: tuple[int, TokenPublisher] | None = None
+_publisher_lock = threading.Lock()
+
+
+def token_publisher() -> TokenPublisher:
+    """This process's publisher (a forked child, such as rq's work horse, starts its own)."""
+    global _publisher
+    with _publisher_lock:
+        if _publisher is None or _publisher[0] != os.getpid():
+            _publisher = (os.getpid(), TokenPublisher())
+        return _publisher[1]

@@ -237,11 +237,13 @@ def _sse(data) -> str:
 
 def _restarted(event: dict, generation: tuple | None) -> bool:
     """After text went out, a token of another run or attempt, or a requeue, means the
-    answer starts over: what was streamed is not part of it."""
+    answer starts over: what was streamed is not part of it. The creation's own task.queued
+    (no `reason`) may arrive after the first tokens: a busy GPU worker claims a task between
+    its creation's write and that event."""
     if generation is None:
         return False
     if event["type"] == "task.queued":
-        return True
+        return "reason" in event
     return event["type"] == "task.token" and (event.get("run"), event.get("attempt")) != generation
 
 

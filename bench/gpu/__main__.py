@@ -1,0 +1,57 @@
+"""`make bench-gpu`: prepare the offline folder, then a CPU dry run of it (see __init__)."""
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+CACHE = ROOT / "bench" / ".cache"
+# A CPU machine: no CUDA, no offload, tiny sizes, every stage once (run.sh's own defaults are
+# the GPU run's: 1/8/32/64 sequences of 128 tokens, 270M and 4B shapes).
+DRY = {
+    "CUDA": "OFF",
+    "NGL": "0",
+    "THREADS": "2",
+    "NO4B": "1",
+    "LEVELS": "1,2",
+    "TOKENS": "16",
+    "DEADLINE": "3000",
+    "STAGES": "cpp270 server270 serverbs270 ours270 proto270 service270",
+}
+
+
+def prepare() -> int:
+    env = {**os.environ, "PY": os.environ.get("PY", sys.executable)}
+    return subprocess.call(["bash", str(HERE / "prepare.sh")], cwd=ROOT, env=env)
+
+
+def dry_run() -> int:
+    """run.sh from .gpu/ with this venv's Python; the llama.cpp build is cached in bench/.cache."""
+    env = {
+        **os.environ,
+        **DRY,
+        "PYTHON": sys.executable,
+        "W": str(CACHE / "gpu-work"),
+        "OUT": str(CACHE / "gpu-dry"),
+    }
+    return subprocess.call(["bash", str(ROOT / ".gpu" / "run.sh")], cwd=ROOT, env=env)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("step", choices=["prepare", "dry-run", "table"])
+    parser.add_argument("rows", nargs="*", help="table: measure.py's JSON lines files")
+    args = parser.parse_args(argv)
+    if args.step == "table":
+        from bench.gpu.table import markdown, read
+
+        sys.stdout.write(markdown(read(args.rows)))
+        return 0
+    return prepare() if args.step == "prepare" else dry_run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

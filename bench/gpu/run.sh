@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# On the CUDA machine (made by prepare.sh): build llama.cpp with CUDA once (CUDA_ARCH, default 90 =
+# Hopper; ~4 min on 16 cores), make random-weight Gemma 3 models, then the engine-level and
+# service-level measurements. Idempotent: run it again on the same machine (same W) and it skips
+# what is done. STAGES picks what to run; DEADLINE (s) stops starting new measurements; results
+# (JSON lines, logs, table.md) go to OUT. A dry run on a CPU machine (`python -m bench.gpu
+# dry-run`): CUDA=OFF NGL=0 THREADS=2 NO4B=1 LEVELS=1,2 TOKENS=16 PYTHON=<the project's venv
+# python>, STAGES="cpp270 server270 serverbs270 ours270 proto270 service270".
+set -u
+K=$(cd "$(dirname "$0")" && pwd)
+W=$(mkdir -p "${W:-/tmp/kit}" && cd "${W:-/tmp/kit}" && pwd)
+PYTHON=${PYTHON:-python3}
+python3() { "$PYTHON" "$@"; }
+NGL=${NGL:-99}
+OUT=${OUT:-$PWD/gpu-results}
+mkdir -p "$W" "$OUT"
+T0=$(date +%s)
+DEADLINE=${DEADLINE:-520}
+left() { echo $(( DEADLINE - ($(date +%s) - T0) )); }
+log() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/run.log"; }
+
+export PATH=/usr/local/cuda/bin:$PATH
+if [ ! -f "$W/env.done" ]; then
+  nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+  { python3 --version; which nvcc; nvcc --version | tail -2; nproc; free -g | head -2; } > "$OUT/env.txt" 2>&1
+  command -v nvcc >/dev/null || export PATH=$(dirname "$(ls -d /usr/local/cuda*/bin/nvcc 2>/dev/null | head -1)"):$PATH
+  rm -rf $W/site && mkdir -p $W/site
+  tag=$(python3 -c 'import sys; print(f"cp{sys.version_info.major}{sys.version_info.minor}")')
+  if ! ls "$K"/wheels/*-"$tag"-*.whl >/dev/null 2>&1; then
+    log "the wheels are not for $tag: using this python's own packages (a dry run in the project's venv)"
+  else
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target $W/site "$K"/wheels/*.whl > "$OUT/pip.log" 2>&1 || {
+      log "bulk pip failed; one by one"; tail -3 "$OUT/pip.log"
+      for w in "$K"/wheels/*.whl; do
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+          --target $W/site "$w" >> "$OUT/pip.log" 2>&1 || log "wheel failed: $(basename "$w")"
+      done; }
+  fi
+  cp -r "$K/llama_cpp_py/llama_cpp" $W/site/
+  mkdir -p $W/proj && tar xJf "$K/proj.tar.xz" -C $W/proj
+  mkdir -p "$W/src" && tar xJf "$K/llama.cpp.tar.xz" -C "$W/src"
+  touch "$W/env.done"
+  log "env ready"
+fi
+export PYTHONPATH=$W/site:$W/proj
+
+if [ ! -f "$W/build.done" ]; then
+  log "cmake"
+  cmake -S "$W/src" -B "$W/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
+    $( [ "${CUDA:-ON}" = ON ] && echo "-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCH:-90}" ) -DGGML_NATIVE=ON -DLLAMA_BUILD_SERVER=ON \
+    -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF \
+    > "$OUT/cmake.log" 2>&1 || { log "cmake failed"; tail -30 "$OUT/cmake.log"; exit 1; }
+  log "build"
+  timeout $(( $(left) - 60 > 60 ? $(left) - 60 : 60 )) \
+    cmake --build "$W/build" --target llama-server llama-batched-bench llama -j"${JOBS:-$(nproc)}" \
+    > "$OUT/build.log" 2>&1 && touch "$W/build.done"
+  tail -3 "$OUT/build.log"
+  [ -f "$W/build.done" ] || { log "build not finished"; exit 3; }
+  log "build done"
+fi
+B=$W/build/bin
+export LLAMA_CPP_LIB_PATH=$B LD_LIBRARY_PATH=$B:${LD_LIBRARY_PATH:-}
+
+M270=$W/proj/models/gemma-3-270m-q4_k_m.gguf   # the service's catalog name for its model
+M4B=$W/r4b.gguf
+[ -f "$M270" ] || python3 "$K/mkmodel.py" "$M270" 270m
+[ -n "${NO4B:-}" ] || [ -f "$M4B" ] || python3 "$K/mkmodel.py" "$M4B" 4b
+log "models ready"
+
+run() {  # run TAG MODEL WHAT [extra args]
+  local tag=$1 model=$2 what=$3; shift 3
+  [ -f "$W/done.$tag.$what" ] && return
+  if [ "$(left)" -lt 40 ]; then log "skip $tag $what (deadline)"; return; fi
+  log "bench $tag $what"
+  timeout $(( $(left) - 10 )) "$PYTHON" "$K/measure.py" "$model" --tag "$tag" --bin "$B" \
+    --what "$what" --threads ${THREADS:-8} --ngl $NGL "$@" ${LEVELS:+--levels $LEVELS} \
+    ${TOKENS:+--tokens $TOKENS} --proj "$W/proj" 2>>"$OUT/bench-stderr.log" | grep -v '^#' \
+    && touch "$W/done.$tag.$what"
+  cp "$W/rows-$tag.jsonl" "$OUT/" 2>/dev/null
+}
+for stage in ${STAGES:-cpp270 server270 serverbs270 ours270 proto270 service270 cpp4b server4b serverbs4b ours4b proto4b service4b}; do
+  case $stage in
+    cpp270) run 270m "$M270" cpp --levels 1,8,32,64 --out "$W" ;;
+    server270) run 270m "$M270" server --levels 1,8,32,64 --out "$W" ;;
+    serverbs270) run 270m "$M270" server_bs --levels 1,8,32,64 --out "$W" ;;
+    ours270) run 270m "$M270" ours --levels 1,8,32,64 --out "$W" ;;
+    ours270nofa) run 270m "$M270" ours_nofa --levels 1,8,32 --out "$W" ;;
+    proto270) run 270m "$M270" proto --levels 1,8,32,64 --out "$W" ;;
+    service270) run 270m "$M270" service --levels 1,8,32 --out "$W" ;;
+    cpp4b) run 4b "$M4B" cpp --levels 1,8,32 --out "$W" ;;
+    server4b) run 4b "$M4B" server --levels 1,8,32 --out "$W" ;;
+    serverbs4b) run 4b "$M4B" server_bs --levels 1,8,32 --out "$W" ;;
+    ours4b) run 4b "$M4B" ours --levels 1,8,32 --out "$W" ;;
+    proto4b) run 4b "$M4B" proto --levels 1,8,32 --out "$W" ;;
+    service4b) run 4b "$M4B" service --levels 1,8,32 --out "$W" ;;
+  esac
+done
+"$PYTHON" "$K/table.py" "$OUT"/rows-*.jsonl > "$OUT/table.md" && cat "$OUT/table.md"
+log "end"

@@ -1,0 +1,137 @@
+"""The synthetic local engine (LOCAL_ENGINE=synthetic, benchmarks and tests only): the real
+Sequence rules in-process, and whole, ordered streams through the real service."""
+
+import json
+import threading
+
+import pytest
+import requests
+
+from models_gpu.synthetic import SyntheticEngine, synthetic_text
+from sop_llm.providers.errors import ProviderError
+from sop_llm.providers.types import GenerateRequest, SamplingParams
+from tasks.openai_compat.views import _restarted
+from tests.conftest import API_KEY, wait_for
+
+PROMPT = [2, 105, 2364, 107]
+
+
+@pytest.fixture
+def engine():
+    engine = SyntheticEngine(slots=4, n_ctx=4096, step_ms=2, model_name="synthetic")
+    yield engine
+    engine.close()
+
+
+def _request(max_tokens: int, **params) -> GenerateRequest:
+    return GenerateRequest(model="m", prompt="x", params=SamplingParams(max_tokens, **params))
+
+
+def _generate(engine, request: GenerateRequest, **kw):
+    return engine.generate(request, prompt_tokens=PROMPT, model_name="synthetic", **kw)
+
+
+def test_the_synthetic_engine_answers_its_canned_text_to_max_tokens_streaming_every_piece(engine):
+    pieces: list[str] = []
+    request = _request(30)
+    request.on_token = pieces.append
+    result = _generate(engine, request)
+    assert result.text == "".join(pieces) == synthetic_text(30)
+    assert (result.finish_reason, result.usage.completion_tokens) == ("length", 30)
+
+
+def test_a_stop_string_ends_a_synthetic_answer_before_it(engine):
+    result = _generate(engine, _request(60), stops=[" mill"])
+    assert result.finish_reason == "stop"
+    assert result.text == synthetic_text(60).split(" mill")[0]
+
+
+def test_sequences_beyond_the_slots_wait_their_turn_and_all_finish(engine):
+    results = [None] * 10
+
+    def run(i: int) -> None:
+        results[i] = _generate(engine, _request(5 + i))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.text for r in results] == [synthetic_text(5 + i) for i in range(10)]
+    assert max(r.timings["batch_size_max"] for r in results) == 4
+
+
+def test_a_cancelled_synthetic_answer_stops_with_cancelled(engine):
+    request = _request(1000)
+    seen: list[str] = []
+    request.on_token = seen.append
+    request.is_cancelled = lambda: len(seen) >= 3
+    with pytest.raises(ProviderError) as caught:
+        engine.generate(request, prompt_tokens=PROMPT, model_name="synthetic")
+    assert caught.value.code == "cancelled"
+    assert len(seen) < 1000
+    wait_for(lambda: engine.busy() == 0, what="its slot given back", timeout=5)
+
+
+def test_structured_output_and_logprobs_are_refused_not_ignored(engine):
+    with pytest.raises(ProviderError, match="structured output"):
+        _generate(engine, _request(5), constraint='start: "x"')
+    with pytest.raises(ProviderError, match="logprobs"):
+        _generate(engine, _request(5, logprobs=True))
+
+
+def test_the_creation_event_arriving_after_the_first_tokens_does_not_restart_a_stream():
+    # A busy GPU worker can claim a task between its creation's write and its task.queued
+    # event; only a requeue (which names its reason) means the answer starts over.
+    created = {"type": "task.queued", "task_id": "t", "lane": "gpu", "provider": "local"}
+    requeued = {"type": "task.queued", "task_id": "t", "lane": "gpu", "reason": "worker_lost"}
+    assert not _restarted(created, (1, 1))
+    assert _restarted(requeued, (1, 1))
+
+
+def _stream(base: str, max_tokens: int) -> tuple[str, str, dict]:
+    body = {
+        "model": "gemma",
+        "messages": [{"role": "user", "content": "Tell me about the mill."}],
+        "max_tokens": max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    text, finish, usage = [], None, None
+    url = f"{base}/v1/chat/completions"
+    with requests.post(url, json=body, headers=headers, stream=True, timeout=60) as response:
+        assert response.status_code == 200, response.text
+        for line in response.iter_lines():
+            if line.startswith(b"data: {"):
+                chunk = json.loads(line[6:])
+                assert "error" not in chunk, chunk
+                usage = chunk.get("usage") or usage
+                for choice in chunk["choices"]:
+                    text.append(choice["delta"].get("content") or "")
+                    finish = choice.get("finish_reason") or finish
+    return "".join(text), finish, usage
+
+
+@pytest.mark.slow
+def test_concurrent_streams_through_the_service_on_the_synthetic_engine_come_whole_and_in_order(
+    processes,
+):
+    base = processes.web(GPU_SLOTS="4")
+    processes.worker(
+        "gpu", gpu=True, GPU_SLOTS="4", LOCAL_ENGINE="synthetic", SYNTHETIC_STEP_MS="5"
+    )
+    out: dict[int, tuple] = {}
+
+    def client(i: int) -> None:
+        out[i] = tuple(_stream(base, 20 + i) for _ in range(2))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i in range(6):
+        for text, finish, usage in out[i]:
+            assert text == synthetic_text(20 + i)
+            assert finish == "length" and usage["completion_tokens"] == 20 + i
