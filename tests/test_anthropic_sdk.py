@@ -4,8 +4,11 @@ daphne, the GPU worker and the real model (issue 31)."""
 import anthropic
 import jsonschema
 import pytest
+import requests
 
 from tests.conftest import API_KEY
+from tests.fakes.servers import FakeServer, Reply, anthropic_message
+from tests.keyring import issue
 
 pytestmark = pytest.mark.slow
 WEATHER = {
@@ -17,6 +20,7 @@ WEATHER = {
 TOOL = {"name": "get_weather", "description": "Weather in a city", "input_schema": WEATHER}
 ASK = [{"role": "user", "content": "The three primary colours are"}]
 GREEDY = {"temperature": 0, "top_k": 1}  # ours beside Anthropic's: the local model samples
+PROVIDER_KEY = "sk-ant-provider-secret-789"
 
 
 @pytest.fixture
@@ -105,3 +109,40 @@ def test_a_field_we_cannot_honour_is_a_400_naming_it(client):
         create(client, thinking={"type": "enabled", "budget_tokens": 1024})
     assert refused.value.body["error"]["type"] == "invalid_request_error"
     assert refused.value.body["error"]["message"].startswith("thinking:")
+
+
+@pytest.fixture
+def vendor():
+    with FakeServer() as fake:
+        fake.reply(Reply(200, anthropic_message("Paris")))
+        yield fake
+
+
+def test_a_remote_model_answers_and_only_the_provider_key_reaches_the_vendor(processes, vendor):
+    env = {"ANTHROPIC_BASE_URL": vendor.url, "ANTHROPIC_API_KEY": PROVIDER_KEY}
+    base = processes.web(**env)
+    processes.worker("remote", **env)
+    client = anthropic.Anthropic(base_url=base, api_key=API_KEY, max_retries=0, timeout=60)
+    raw = client.messages.with_raw_response.create(
+        model="anthropic/claude-test",
+        max_tokens=16,
+        system="Answer in one word.",
+        messages=[{"role": "user", "content": "Capital of France?"}],
+        metadata={"user_id": "end-user-7"},
+        stop_sequences=["\n"],
+    )
+    message = raw.parse()
+    assert message.content[0].text == "Paris" and message.stop_reason == "end_turn"
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (21, 7)
+    sent = vendor.seen[-1]
+    credential = sent.headers.get("x-api-key") or sent.headers.get("authorization")
+    assert PROVIDER_KEY in credential and API_KEY not in str(sent.headers)
+    assert sent.body["system"] == "Answer in one word."
+    assert sent.body["metadata"] == {"user_id": "end-user-7"}
+    assert sent.body["stop_sequences"] == ["\n"]
+    report = f"{base}/api/v1/tasks/{raw.headers['X-SOP-Task-Id']}/report"
+    mine = requests.get(report, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10)
+    assert mine.status_code == 200 and PROVIDER_KEY not in mine.text
+    _, other = issue("tasks", name="another-tenant")
+    theirs = requests.get(report, headers={"Authorization": f"Bearer {other}"}, timeout=10)
+    assert theirs.status_code == 404
