@@ -1,5 +1,6 @@
 """One error factory for the Anthropic door, JSON and SSE alike:
-`{"type": "error", "error": {"type": ..., "message": ...}}` with the status that type has."""
+`{"type": "error", "error": {"type": ..., "message": ...}}` with the status that type has
+(sop_llm.errors holds the table, for the answers given before a view runs: 404, 413, 500)."""
 
 import json
 
@@ -7,25 +8,7 @@ from django.http import JsonResponse
 
 from sop_llm.auth import api_key_required
 from sop_llm.errors import ServiceError
-
-# HTTP status -> Anthropic's error type (its own table; 503 is our "try again shortly")
-TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    409: "invalid_request_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-
-
-def error_body(status: int, message: str) -> dict:
-    return {"type": "error", "error": {"type": TYPES.get(status, "api_error"), "message": message}}
+from sop_llm.errors import anthropic_error_body as error_body
 
 
 def anthropic_error(status: int, message: str, *, task_id: str | None = None) -> JsonResponse:

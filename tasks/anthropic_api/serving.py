@@ -13,7 +13,7 @@ from rest_framework.exceptions import ValidationError
 from sop_llm.errors import ServiceError, _first_error
 from tasks.anthropic_api.blocks import RequestError
 from tasks.anthropic_api.errors import anthropic_error, anthropic_error_from, with_field
-from tasks.anthropic_api.translate import message_object, task_data
+from tasks.anthropic_api.translate import anthropic_field, message_object, task_data
 from tasks.openai_compat.translate import UnknownModel
 from tasks.serializers import TaskCreateSerializer, idempotency_key_for
 from tasks.services import task_create
@@ -28,9 +28,6 @@ REDIS_LOST = (
 )
 # task error code -> HTTP status (the same as the OpenAI door's)
 FAILURES = {"context_length": 400, "insufficient_vram": 503, "cancelled": 499}
-# native field -> Anthropic's name, for the task serializer's refusals
-NAMES = {"params.max_tokens": "max_tokens", "params.stop": "stop_sequences", "user": "metadata"}
-NAMES |= {"provider": "model", "fallback": "fallbacks", "tool_choice": "tool_choice"}
 
 
 def task_for(request, checked: dict, *, task_id: str) -> dict:
@@ -61,18 +58,6 @@ def refusal(exc: Exception) -> JsonResponse:
         return anthropic_error(503, "Redis is unavailable; try again shortly")
     log.exception("Anthropic Messages request failed")
     return anthropic_error(500, "internal error")
-
-
-def anthropic_field(field: str | None) -> str | None:
-    """A native field path -> the request's own name for it (`params.stop` -> stop_sequences)."""
-    if not field:
-        return field
-    for native, name in NAMES.items():
-        if field == native or field.startswith(native + "."):
-            return name + field[len(native) :] if native != "user" else "metadata.user_id"
-    if field.startswith("params."):
-        return field.removeprefix("params.")
-    return field.replace(".function.parameters", ".input_schema").replace(".function", "")
 
 
 async def wait(events: TaskEvents, task: dict, model: str) -> JsonResponse:

@@ -9,6 +9,9 @@ from tasks.openai_compat.translate import choices_of, resolve_model
 # sequence matched, so a stop is an end_turn; see README).
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 SAMPLING = ("temperature", "top_p", "top_k")
+# native field -> Anthropic's name, for the task serializer's refusals
+NAMES = {"params.max_tokens": "max_tokens", "params.stop": "stop_sequences", "user": "metadata"}
+NAMES |= {"provider": "model", "fallback": "fallbacks", "tool_choice": "tool_choice"}
 
 
 def task_data(request: dict) -> dict:
@@ -151,3 +154,15 @@ def message_head(task_id: str, model: str) -> dict:
         "stop_sequence": None,
         "usage": {"input_tokens": 0, "output_tokens": 0},
     }
+
+
+def anthropic_field(field: str | None) -> str | None:
+    """A native field path -> the request's own name for it (`params.stop` -> stop_sequences)."""
+    if not field:
+        return field
+    for native, name in NAMES.items():
+        if field == native or field.startswith(native + "."):
+            return name + field[len(native) :] if native != "user" else "metadata.user_id"
+    if field.startswith("params."):
+        return field.removeprefix("params.")
+    return field.replace(".function.parameters", ".input_schema").replace(".function", "")
