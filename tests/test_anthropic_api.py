@@ -44,6 +44,11 @@ def error_of(response, status: int, kind: str) -> str:
         ({"messages": [{"role": "assistant", "content": "hi"}]}, "messages.0.role"),
         ({"messages": [{"role": "user", "content": "hi", "name": "x"}]}, "messages.0.name"),
         ({"unheard_of": 1}, "unheard_of"),
+        ({"cache_control": {"type": "forever"}}, "cache_control"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "x": 1}]}]},
+            "messages.0.content.0.x",
+        ),
     ],
 )
 def test_a_field_we_cannot_honour_is_a_400_naming_it(change, named):
@@ -104,3 +109,50 @@ def test_count_tokens_refuses_a_remote_model_by_name():
 def test_a_get_is_a_405_in_anthropics_shape():
     response = Client().get("/v1/messages", **HEADERS)
     error_of(response, 405, "invalid_request_error")
+
+
+BATCHES = "/v1/messages/batches"
+
+
+@pytest.mark.parametrize(
+    "requests,named",
+    [
+        ([], "requests"),
+        ([{"custom_id": "a"}], "requests.0"),
+        ([{"custom_id": "no spaces", "params": GOOD}], "requests.0.custom_id"),
+        ([{"custom_id": "a", "params": GOOD}, {"custom_id": "a", "params": GOOD}], "requests.1"),
+        ([{"custom_id": "a", "params": {**GOOD, "stream": True}}], "requests.0.params.stream"),
+        ([{"custom_id": "a", "params": {**GOOD, "max_tokens": 0}}], "requests.0.params.max_tokens"),
+        (
+            [{"custom_id": "a", "params": {**GOOD, "thinking": {"type": "enabled"}}}],
+            "requests.0.params.thinking",
+        ),
+        ([{"custom_id": "a", "params": {**GOOD, "model": "nosuch"}}], "requests.0.params.model"),
+    ],
+)
+def test_a_bad_message_batch_is_refused_naming_the_request_and_its_field(requests, named):
+    message = error_of(post({"requests": requests}, BATCHES), 400, "invalid_request_error")
+    assert message.startswith(f"{named}:") or message.startswith(f"{named}."), message
+
+
+def test_an_unknown_batch_and_an_unknown_route_are_404s_in_anthropics_shape():
+    client = Client(raise_request_exception=False)
+    error_of(client.get(f"{BATCHES}/msgbatch_nosuch", **HEADERS), 404, "not_found_error")
+    error_of(client.get(f"{BATCHES}/batch_nosuch", **HEADERS), 404, "not_found_error")
+    error_of(client.get("/v1/messages/nowhere/at/all", **HEADERS), 404, "not_found_error")
+
+
+def test_a_body_over_the_limit_is_a_413_in_anthropics_shape(settings):
+    settings.MAX_REQUEST_BODY_BYTES = 2048
+    big = {**GOOD, "system": "x" * 4096}
+    error_of(post(big), 413, "request_too_large")
+
+
+def test_the_results_of_a_batch_that_has_not_ended_are_a_409():
+    created = post({"requests": [{"custom_id": "a", "params": GOOD}]}, BATCHES)
+    assert created.status_code == 200, created.content
+    batch = created.json()
+    assert batch["type"] == "message_batch" and batch["processing_status"] == "in_progress"
+    assert batch["request_counts"]["processing"] == 1 and batch["results_url"] is None
+    response = Client().get(f"{BATCHES}/{batch['id']}/results", **HEADERS)
+    assert "has not ended" in error_of(response, 409, "invalid_request_error")

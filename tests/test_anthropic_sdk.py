@@ -146,3 +146,20 @@ def test_a_remote_model_answers_and_only_the_provider_key_reaches_the_vendor(pro
     _, other = issue("tasks", name="another-tenant")
     theirs = requests.get(report, headers={"Authorization": f"Bearer {other}"}, timeout=10)
     assert theirs.status_code == 404
+
+
+def test_a_failure_while_streaming_is_an_error_event_in_the_doors_shape(processes, vendor):
+    refusal = {"type": "error", "error": {"type": "invalid_request_error", "message": "no such"}}
+    vendor.script[:] = [Reply(400, refusal)]
+    env = {"ANTHROPIC_BASE_URL": vendor.url, "ANTHROPIC_API_KEY": PROVIDER_KEY}
+    base = processes.web(**env)
+    processes.worker("remote", **env)
+    client = anthropic.Anthropic(base_url=base, api_key=API_KEY, max_retries=0, timeout=60)
+    events = []
+    with pytest.raises(anthropic.APIStatusError) as failed:
+        for event in client.messages.create(
+            model="anthropic/claude-test", max_tokens=8, messages=ASK, stream=True
+        ):
+            events.append(event.type)
+    assert events == ["message_start"]  # then the error event, which the SDK raises
+    assert failed.value.body["type"] == "error" and "no such" in failed.value.message

@@ -42,7 +42,18 @@ def _block(block: Any, *, where: str) -> dict:
         raise RequestError(f"{where}.{extra[0]}", "not supported by this service")
     if block.get("citations"):
         raise RequestError(f"{where}.citations", "not supported by this service")
+    cache_hint(block.get("cache_control"), where=f"{where}.cache_control")
     return _CHECKS[kind](block, where)
+
+
+def cache_hint(value: Any, *, where: str) -> None:
+    """`cache_control` is taken as a hint (see fields.py), but only in its own shape."""
+    if value is None:
+        return
+    if not isinstance(value, dict) or value.get("type") != "ephemeral":
+        raise RequestError(where, 'only {"type": "ephemeral"} (with an optional ttl)')
+    if not set(value) <= {"type", "ttl"} or value.get("ttl", "5m") not in ("5m", "1h"):
+        raise RequestError(where, 'only {"type": "ephemeral"} (with an optional ttl)')
 
 
 def _text(block: dict, where: str) -> dict:

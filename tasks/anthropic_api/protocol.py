@@ -7,7 +7,7 @@ task serializer after translation (translate.py), so their rules live in one pla
 
 from typing import Any
 
-from tasks.anthropic_api.blocks import RequestError, content_blocks, system_text
+from tasks.anthropic_api.blocks import RequestError, cache_hint, content_blocks, system_text
 
 MAX_MODEL_LENGTH = 300
 MAX_STOP_SEQUENCES = 8
@@ -104,6 +104,7 @@ def _options(body: dict) -> dict:
         options["stop_sequences"] = _stops(body["stop_sequences"])
     if body.get("metadata") is not None:
         options["user"] = _user_id(body["metadata"])
+    cache_hint(body.get("cache_control"), where="cache_control")
     options.update(_tools(body))
     return {k: v for k, v in options.items() if v is not None}
 
@@ -163,6 +164,7 @@ def _tool(index: int, tool: Any) -> dict:
         raise RequestError(f"{where}.input_schema", "a JSON Schema object is required")
     if not isinstance(tool.get("description", ""), str):
         raise RequestError(f"{where}.description", "a string is required")
+    cache_hint(tool.get("cache_control"), where=f"{where}.cache_control")
     return {k: tool[k] for k in ("name", "description", "input_schema") if k in tool}
 
 
