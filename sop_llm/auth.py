@@ -1,4 +1,5 @@
-"""Who is calling: `Authorization: Bearer <key>`, or a signed cookie set by the sign-in page.
+"""Who is calling: `Authorization: Bearer <key>` (or Anthropic's `x-api-key: <key>` on the
+views outside DRF), or a signed cookie set by the sign-in page.
 
 One policy, three doors: `ApiKeyAuthentication` + `ScopeRequired` for DRF views,
 `@api_key_required(scope=...)` for plain and async views, `scope_client` for the WebSocket. The
@@ -129,6 +130,8 @@ METRICS_SCRAPER = Principal(id="metrics-token", name="metrics-token", scopes=fro
 
 def _request_principal(request, *, cookie: bool, token: str | None) -> Principal:
     key = bearer_token(request.headers.get("Authorization"))
+    if key is None:  # Anthropic's clients send their key so
+        key = request.headers.get("X-Api-Key") or None
     if key is None and cookie:
         key = cookie_key(request)
     if token and key and hmac.compare_digest(key.encode(), token.encode()):

@@ -145,10 +145,39 @@ def json_error(error: ServiceError, *, openai: bool = False) -> JsonResponse:
     return response
 
 
+# HTTP status -> Anthropic's error type (the /v1/messages door; 503 is "try again shortly")
+ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+ANTHROPIC_PATH = "/v1/messages"
+
+
+def anthropic_error_body(status: int, message: str) -> dict:
+    kind = ANTHROPIC_TYPES.get(status, "api_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
 def json_error_for(request, error: ServiceError) -> JsonResponse:
     """For answers given before a view runs (middleware, 404, 500): the shape of the route's
-    family, so an OpenAI client on /v1 can read every error it gets."""
-    return json_error(error, openai=request.path.startswith("/v1/"))
+    family, so an OpenAI or Anthropic client on /v1 can read every error it gets."""
+    path = request.path
+    if path == ANTHROPIC_PATH or path.startswith(ANTHROPIC_PATH + "/"):
+        message = f"{error.field}: {error.message}" if error.field else error.message
+        response = JsonResponse(anthropic_error_body(error.status, message), status=error.status)
+        for name, value in error.headers.items():
+            response[name] = value
+        return response
+    return json_error(error, openai=path.startswith("/v1/"))
 
 
 def handler404(request, exception=None) -> JsonResponse:

@@ -24,12 +24,13 @@ def _too_large(request):
     return None
 
 
-# A batch input file's upload may be up to BATCH_MAX_FILE_BYTES, plus the multipart framing.
-UPLOAD_PATH, MULTIPART_ALLOWANCE = "/v1/files", 64 * 1024
+# A batch input file's upload may be up to BATCH_MAX_FILE_BYTES, plus the multipart framing;
+# so may an Anthropic Message Batch, whose requests come in its JSON body.
+UPLOAD_PATHS, MULTIPART_ALLOWANCE = ("/v1/files", "/v1/messages/batches"), 64 * 1024
 
 
 def _limit(request) -> tuple[int, str]:
-    if request.path == UPLOAD_PATH and request.method == "POST":
+    if request.path in UPLOAD_PATHS and request.method == "POST":
         return settings.BATCH_MAX_FILE_BYTES + MULTIPART_ALLOWANCE, "BATCH_MAX_FILE_BYTES"
     return settings.MAX_REQUEST_BODY_BYTES, "MAX_REQUEST_BODY_BYTES"
 

@@ -75,5 +75,6 @@ urlpatterns = [
     path("api/v1/", include("sop_llm.apikeys.urls")),
     path("metrics", monitor_views.metrics, name="metrics"),
     path("", include("tasks.openai_compat.urls")),
+    path("", include("tasks.anthropic_api.urls")),
     path("monitor/", monitor_views.dashboard, name="dashboard"),
 ]

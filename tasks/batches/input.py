@@ -7,6 +7,7 @@ from django.conf import settings
 
 from sop_llm import jsonparse, keys
 from sop_llm.redis import get_rq_redis
+from tasks.anthropic_api import batch_lines as messages
 from tasks.batches.lines import line_task_id
 from tasks.batches.records import Batch
 from tasks.batches.validate import Line, LineError, line_parse
@@ -80,12 +81,15 @@ def skipped_lines(batch: Batch, raw: list[bytes], start: int, end: int, *, code:
     }[code]
     out = []
     for number in range(start + 1, end + 1):
+        custom_id = _custom_id(raw[number - 1]) if number <= len(raw) else None
         line = {
             "id": f"batch_req_{line_task_id(batch.id, number)}",
-            "custom_id": _custom_id(raw[number - 1]) if number <= len(raw) else None,
+            "custom_id": custom_id,
             "response": None,
             "error": {"code": code, "message": message},
         }
+        if batch.endpoint == messages.ENDPOINT:  # an Anthropic Message Batch
+            line = {"custom_id": custom_id, "result": messages.skipped_result(code)}
         out.append(json.dumps(line, separators=(",", ":"), ensure_ascii=False))
     return "\n".join(out) + "\n" if out else ""
 

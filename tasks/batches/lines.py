@@ -9,6 +9,7 @@ however often workers die around it. Only counters live in the batch: nothing pe
 import json
 
 from sop_llm import keys
+from tasks.anthropic_api import batch_lines as messages
 from tasks.openai_compat.translate import completion_object
 from tasks.store import Effects, Task
 
@@ -23,6 +24,24 @@ def line_task_id(batch_id: str, number: int) -> str:
 
 def line_effects(task: Task, status: str, fields: dict, effects: Effects) -> None:
     link = task.batch or {}
+    line, expired = _line(task, status, fields)
+    ok = status == "completed"
+    target = keys.file_content(link["output_file" if ok else "error_file"])
+    effects.append(target, json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n")
+    effects.expire(target, link["ttl"])
+    effects.hincrby(keys.batch(link["id"]), "completed" if ok else "failed", 1)
+    if expired:
+        effects.hset(keys.batch(link["id"]), "expired_lines", "1")
+    if "result" in line:  # Anthropic's counts by result type
+        effects.hincrby(keys.batch(link["id"]), f"result_{line['result']['type']}", 1)
+
+
+def _line(task: Task, status: str, fields: dict) -> tuple[dict, bool]:
+    """(the output line in its API's shape, whether it expired)."""
+    link = task.batch
+    if link["url"] == messages.ENDPOINT:  # an Anthropic Message Batch
+        result = messages.result_of(task.task_id, status, fields, model=link["model"])
+        return {"custom_id": link["custom_id"], "result": result}, result["type"] == "expired"
     body, error = _outcome(task, status, fields)
     line = {
         "id": f"batch_req_{task.task_id}",
@@ -30,13 +49,7 @@ def line_effects(task: Task, status: str, fields: dict, effects: Effects) -> Non
         "response": body,
         "error": error,
     }
-    ok = status == "completed"
-    target = keys.file_content(link["output_file" if ok else "error_file"])
-    effects.append(target, json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n")
-    effects.expire(target, link["ttl"])
-    effects.hincrby(keys.batch(link["id"]), "completed" if ok else "failed", 1)
-    if error and error["code"] == "batch_expired":
-        effects.hset(keys.batch(link["id"]), "expired_lines", "1")
+    return line, bool(error and error["code"] == "batch_expired")
 
 
 def _outcome(task: Task, status: str, fields: dict) -> tuple[dict | None, dict | None]:

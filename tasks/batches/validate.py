@@ -13,6 +13,11 @@ from rest_framework.serializers import Serializer
 
 from sop_llm import jsonparse
 from sop_llm.errors import _first_error
+from tasks.anthropic_api import batch_lines as messages
+from tasks.anthropic_api.blocks import RequestError
+from tasks.anthropic_api.protocol import messages_request
+from tasks.anthropic_api.translate import anthropic_field
+from tasks.anthropic_api.translate import task_data as messages_task_data
 from tasks.openai_compat.serializers import ChatRequest, CompletionRequest, openai_param
 from tasks.openai_compat.translate import UnknownModel, task_data
 from tasks.serializers import TaskCreateSerializer
@@ -58,8 +63,10 @@ def line_parse(raw: bytes, *, number: int, endpoint: str) -> Line:
             f"url must be the batch's endpoint {endpoint!r}, not {item.get('url')!r}",
             "url",
         )
-    chat = endpoint == "/v1/chat/completions"
-    body = _task_body(item.get("body"), chat=chat)
+    if endpoint == messages.ENDPOINT:
+        body = _messages_body(item.get("body"))
+    else:
+        body = _task_body(item.get("body"), chat=endpoint == "/v1/chat/completions")
     return Line(number, custom_id, body, item["body"]["model"])
 
 
@@ -95,7 +102,7 @@ def _checkers(chat: bool) -> tuple[Serializer, Serializer]:
     return (ChatRequest if chat else CompletionRequest)(), TaskCreateSerializer()
 
 
-def _task_body(body, *, chat: bool) -> dict:
+def _line_body(body) -> dict:
     if not isinstance(body, dict):
         raise LineError("invalid_request", "body must be a JSON object", "body")
     for name in NOT_ON_A_LINE:
@@ -103,6 +110,11 @@ def _task_body(body, *, chat: bool) -> dict:
             raise LineError(
                 "invalid_request", f"{name} has no meaning in a batch line", f"body.{name}"
             )
+    return body
+
+
+def _task_body(body, *, chat: bool) -> dict:
+    body = _line_body(body)
     request_checker, task_checker = _checkers(chat)
     try:
         request = request_checker.run_validation(body)
@@ -114,7 +126,28 @@ def _task_body(body, *, chat: bool) -> dict:
         field, message = _first_error(exc.detail)
         param = openai_param(field, body)
         raise LineError("invalid_request", message, f"body.{param}" if param else "body") from None
-    data = dict(validated)
+    return _batch_priority(dict(validated), body)
+
+
+def _batch_priority(data: dict, body: dict) -> dict:
     if "priority" not in body:  # batch work waits behind interactive work unless told
         data["priority"] = settings.BATCH_PRIORITY
     return data
+
+
+def _messages_body(body) -> dict:
+    """An Anthropic Message Batch request's `params`, checked as a POST to /v1/messages is."""
+    body = _line_body(body)
+    try:
+        data = messages_task_data(messages_request(body))
+        validated = _checkers(True)[1].run_validation(data)
+    except RequestError as exc:
+        param = f"body.{exc.field}" if exc.field else "body"
+        raise LineError("invalid_request", exc.message, param) from None
+    except UnknownModel as exc:
+        raise LineError("model_not_found", str(exc), "body.model") from None
+    except ValidationError as exc:
+        field, message = _first_error(exc.detail)
+        param = anthropic_field(field)
+        raise LineError("invalid_request", message, f"body.{param}" if param else "body") from None
+    return _batch_priority(dict(validated), body)

@@ -1,0 +1,30 @@
+"""A Message Batch's result lines, in Anthropic's shape: `{"custom_id", "result": {"type":
+"succeeded", "message"} | {"type": "errored", "error"} | {"type": "canceled"} | {"type":
+"expired"}}`. tasks.batches writes them in the same atomic step as the task's final change."""
+
+from tasks.anthropic_api.errors import error_body
+from tasks.anthropic_api.translate import message_object
+
+ENDPOINT = "/v1/messages"
+# A failed task's error code -> the status its plain request answers with (serving.FAILURES)
+STATUS_OF = {"context_length": 400, "insufficient_vram": 503}
+SKIPPED = {"batch_cancelled": "canceled", "batch_expired": "expired"}
+
+
+def result_of(task_id: str, status: str, fields: dict, *, model: str) -> dict:
+    """The `result` of a line whose task ended with `status`."""
+    if status == "completed":
+        done = {"task_id": task_id, "result": fields["result"], "usage": fields.get("usage")}
+        return {"type": "succeeded", "message": message_object(done, model=model)}
+    if status == "cancelled":
+        return {"type": "canceled"}
+    error = fields.get("error") or {}
+    if error.get("code") == "deadline_exceeded":
+        return {"type": "expired"}
+    status_code = STATUS_OF.get(error.get("code"), 502)
+    return {"type": "errored", "error": error_body(status_code, error.get("message", "failed"))}
+
+
+def skipped_result(code: str) -> dict:
+    """The `result` of a line that never ran (`batch_cancelled` / `batch_expired`)."""
+    return {"type": SKIPPED[code]}

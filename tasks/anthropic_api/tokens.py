@@ -1,0 +1,60 @@
+"""`count_tokens` on a local model: the prompt as the model would see it (tools described, the
+chat template applied), counted by the model's own tokenizer, loaded vocabulary-only (no
+weights, ~no memory) in the web process and kept per file. Remote models are refused: their
+vendors' tokenizers are not here."""
+
+import threading
+from functools import cache
+
+from models_gpu.catalog import catalog_resolve
+from models_gpu.chat import ChatTemplate
+from models_gpu.tools import prompt_request
+from sop_llm.providers.types import GenerateRequest, Message
+from tasks.anthropic_api.blocks import RequestError
+from tasks.anthropic_api.translate import task_data
+
+_lock = threading.Lock()  # one llama.cpp context: one caller at a time
+
+
+@cache
+def _tokenizer(path: str, chat_format: str | None):
+    from llama_cpp import Llama  # the compiled library only where counting is asked for
+
+    llama = Llama(model_path=path, vocab_only=True, verbose=False)
+    return llama, ChatTemplate(llama, chat_format)
+
+
+def tokens_count(checked: dict) -> int:
+    data = task_data({**checked, "max_tokens": 1})
+    if data["provider"] != "local":
+        raise RequestError(
+            "model",
+            f"counting tokens needs a local model's tokenizer; {data['provider']} models are "
+            "not counted here",
+        )
+    info = catalog_resolve(data["model"])
+    request = prompt_request(_generate_request(data))
+    with _lock:
+        llama, template = _tokenizer(info.path, info.defaults.get("chat_format"))
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        rendered = template.render(messages)
+        tokens = llama.tokenize(rendered.text.encode(), add_bos=rendered.add_bos, special=True)
+    return len(tokens)
+
+
+def _generate_request(data: dict) -> GenerateRequest:
+    messages = [
+        Message(
+            role=m["role"],
+            content=m.get("content") or "",
+            tool_calls=m.get("tool_calls"),
+            tool_call_id=m.get("tool_call_id"),
+        )
+        for m in data["messages"]
+    ]
+    return GenerateRequest(
+        model=data["model"],
+        messages=messages,
+        tools=data.get("tools"),
+        tool_choice=data.get("tool_choice", "auto"),
+    )
