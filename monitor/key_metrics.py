@@ -70,33 +70,37 @@ def labelled_totals(totals: dict[tuple[str, str], dict]) -> dict[tuple[str, str]
     for (owner, model), counters in totals.items():
         by_owner.setdefault(owner, {})[model] = counters
     local = _local_names()
+    kept = _admit({owner: _candidates(models, local) for owner, models in by_owner.items()})
     labelled: dict[tuple[str, str], dict] = {}
     for owner, models in by_owner.items():
-        labels = _labels(owner, models, local)
         for model, counters in models.items():
-            _add(labelled.setdefault((owner, labels[model]), dict.fromkeys(COUNTERS, 0)), counters)
+            label = local.get(model) or (model if model in kept[owner] else OTHER)
+            _add(labelled.setdefault((owner, label), dict.fromkeys(COUNTERS, 0)), counters)
     return labelled
 
 
-def _labels(owner: str, models: dict[str, dict], local: dict[str, str]) -> dict[str, str]:
+def _candidates(models: dict[str, dict], local: dict[str, str]) -> list[str]:
+    """A key's remote models that may be labels, busiest first."""
     remote = [m for m in models if m not in local and LABELLED_MODEL.fullmatch(m)]
-    remote.sort(key=lambda m: (-models[m]["tasks"], m))
-    kept = set(_admit(owner, remote))
-    return {m: local.get(m) or (m if m in kept else OTHER) for m in models}
+    return sorted(remote, key=lambda m: (-models[m]["tasks"], m))
 
 
-def _admit(owner: str, candidates: list[str]) -> list[str]:
-    if not candidates:
-        return []
-    script, client = _admit_script(), get_redis()
-    return script(
-        keys=[keys.metric_models(owner)], args=[MODELS_PER_KEY, *candidates], client=client
-    )
+def _admit(candidates: dict[str, list[str]]) -> dict[str, set[str]]:
+    """owner -> its labelled models; one round trip for every key."""
+    owners = [owner for owner, models in candidates.items() if models]
+    pipe, script = get_redis().pipeline(transaction=False), _admit_script()
+    for owner in owners:
+        args = [MODELS_PER_KEY, *candidates[owner]]
+        script(keys=[keys.metric_models(owner)], args=args, client=pipe)
+    kept: dict[str, set[str]] = {owner: set() for owner in candidates}
+    for owner, admitted in zip(owners, pipe.execute() if owners else [], strict=True):
+        kept[owner] = set(admitted)
+    return kept
 
 
 @cache
 def _admit_script():
-    return get_redis().register_script(ADMIT)  # by SHA; reloaded after a Redis restart
+    return get_redis().register_script(ADMIT)  # by SHA; a pipeline loads it when Redis lacks it
 
 
 def _local_names() -> dict[str, str]:

@@ -44,6 +44,42 @@ def submit(base: str, key: str, vendor: FakeServer, model: str) -> str:
     return answer.json()["task_id"]
 
 
+def start_batch(base: str, key: str) -> str:
+    """A batch whose file name, metadata, custom ids and models are hostile."""
+    headers = {"Authorization": f"Bearer {key}"}
+    lines = [
+        {
+            "custom_id": model,
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": f"openai_compatible/{model}",
+                "messages": [{"role": "user", "content": model}],
+            },
+        }
+        for model in HOSTILE
+    ]
+    content = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    name = "<img src=x onerror=window.__pwned=9>.jsonl"
+    uploaded = requests.post(
+        f"{base}/v1/files",
+        headers=headers,
+        data={"purpose": "batch"},
+        files={"file": (name, content)},
+        timeout=10,
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    body = {
+        "input_file_id": uploaded.json()["id"],
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        "metadata": {"note": HOSTILE[1]},
+    }
+    made = requests.post(f"{base}/v1/batches", headers=headers, json=body, timeout=10)
+    assert made.status_code == 200, made.text
+    return made.json()["id"]
+
+
 def assert_nothing_ran(browser, page: str, *, markup: bool = True) -> None:
     """No tenant handler ran, no CSP refusal; `markup`: none of INJECTED is on the page."""
     from selenium.webdriver.common.by import By
@@ -75,9 +111,9 @@ def finished(base: str, task_id: str) -> bool:
 def vendor():
     with FakeServer() as fake:
         fake.reply(
-            Reply(200, openai_chat(HOSTILE[0])),
+            Reply(200, openai_chat(HOSTILE[0], model=HOSTILE[1])),  # a vendor is the tenant's too
             openai_error(400, FAILURE),
-            Reply(200, openai_chat(HOSTILE[1])),
+            Reply(200, openai_chat(HOSTILE[2], model=HOSTILE[3])),
         )
         yield fake
 
@@ -91,15 +127,17 @@ def sign_in(browser, base: str, page: str) -> None:
 
 
 def test_hostile_strings_from_a_tenant_show_as_text_on_the_dashboard(processes, browser, vendor):
-    base = processes.web()
+    base = processes.web(OPENAI_COMPATIBLE_BASE_URL=f"{vendor.url}/v1")
     _, tenant = issue("tasks", name="tenant")
     sign_in(browser, base, "/monitor/")
     wait_for(lambda: text_of(browser, "conn") == "live", what="the live socket")
     ids = [submit(base, tenant, vendor, model) for model in HOSTILE]
+    batch = start_batch(base, tenant)
+    wait_for(lambda: batch in text_of(browser, "batches"), what="the batch on the dashboard")
     for model in HOSTILE:  # queued: no remote worker yet
         wait_for(lambda m=model: visible(m) in visible(text_of(browser, "queue")), what=model)
     assert_nothing_ran(browser, "the dashboard's queue")
-    processes.worker("remote")
+    processes.worker("remote", OPENAI_COMPATIBLE_BASE_URL=f"{vendor.url}/v1")
     wait_for(lambda: all(finished(base, i) for i in ids), what="the tasks to finish")
     wait_for(lambda: text_of(browser, "queue") == "empty", what="the queue to empty")
     shown = [f"openai_compatible / {visible(m)}" for m in HOSTILE]
