@@ -1,6 +1,8 @@
 """OpenAPI: our API-key authentication, the one error shape, and the plain (non-DRF) views,
 described for drf-spectacular."""
 
+from collections.abc import Callable
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.generators import EndpointEnumerator
 from drf_spectacular.utils import extend_schema
@@ -74,7 +76,7 @@ def document_scope_refusals(result, generator, request, public):
     return result
 
 
-def documented(**operations: dict):
+def documented(**operations: dict) -> Callable:
     """Describe a plain Django view (one DRF does not serve) for the OpenAPI schema: per HTTP
     method (`get=`, `post=`, ...), extend_schema's arguments. drf-spectacular reads DRF views
     only, so `plain_views` shows the route through a stand-in DRF view that serves nothing."""
@@ -108,5 +110,6 @@ class _PlainViews(EndpointEnumerator):
 def plain_views(endpoints: list) -> list:
     """Preprocessing hook: the documented plain views (the OpenAI routes, /ready, /metrics)
     beside the DRF ones."""
+    # The private walk: the public get_api_endpoints would run the hooks, this one included.
     found = _PlainViews()._get_api_endpoints(None, "")
     return endpoints + [(path, regex, method, cb.openapi_view) for path, regex, method, cb in found]
