@@ -178,3 +178,9 @@ def test_fallbacks_and_tools_become_the_tasks_own_by_the_same_names_as_on_v1():
     assert data["tool_choice"] == {"type": "function", "function": {"name": "f"}}
     assert data["parallel_tool_calls"] is False
     assert TaskCreateSerializer(data=data).is_valid()
+
+
+def test_count_tokens_of_a_local_model_that_is_not_there_is_a_404():
+    body = {"model": "local/nosuch", "messages": GOOD["messages"]}
+    message = error_of(post(body, "/v1/messages/count_tokens"), 404, "not_found_error")
+    assert "nosuch" in message

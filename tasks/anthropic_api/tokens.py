@@ -9,9 +9,11 @@ from functools import cache
 from models_gpu.catalog import catalog_resolve
 from models_gpu.chat import ChatTemplate
 from models_gpu.tools import prompt_request
+from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, Message
 from tasks.anthropic_api.blocks import RequestError
 from tasks.anthropic_api.translate import task_data
+from tasks.openai_compat.translate import UnknownModel
 
 _lock = threading.Lock()  # one llama.cpp context: one caller at a time
 
@@ -32,12 +34,18 @@ def tokens_count(checked: dict) -> int:
             f"counting tokens needs a local model's tokenizer; {data['provider']} models are "
             "not counted here",
         )
-    info = catalog_resolve(data["model"])
+    try:
+        info = catalog_resolve(data["model"])
+    except LookupError as exc:
+        raise UnknownModel(str(exc)) from None
     request = prompt_request(_generate_request(data))
+    messages = [{"role": m.role, "content": m.content} for m in request.messages]
     with _lock:
         llama, template = _tokenizer(info.path, info.defaults.get("chat_format"))
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        rendered = template.render(messages)
+        try:
+            rendered = template.render(messages)
+        except ProviderError as exc:  # the template refuses this conversation
+            raise RequestError("messages", exc.message) from None
         tokens = llama.tokenize(rendered.text.encode(), add_bos=rendered.add_bos, special=True)
     return len(tokens)
 
