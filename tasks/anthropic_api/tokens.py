@@ -5,6 +5,7 @@ takes ~5 s (llama.cpp's import and the template's probes, on a loaded 2-core mac
 MB, later ones ~1 ms. Remote models are refused: their
 vendors' tokenizers are not here."""
 
+import atexit
 import threading
 from functools import cache
 
@@ -24,7 +25,8 @@ _lock = threading.Lock()  # one llama.cpp context: one caller at a time
 def _tokenizer(path: str, chat_format: str | None):
     from llama_cpp import Llama  # the compiled library only where counting is asked for
 
-    llama = Llama(model_path=path, vocab_only=True, verbose=False)
+    llama = Llama(model_path=path, vocab_only=True, verbose=False, n_ctx=16)
+    atexit.register(llama.close)  # while llama.cpp is loaded: its __del__ at teardown is not
     return llama, ChatTemplate(llama, chat_format)
 
 
