@@ -156,3 +156,31 @@ def test_the_results_of_a_batch_that_has_not_ended_are_a_409():
     assert batch["request_counts"]["processing"] == 1 and batch["results_url"] is None
     response = Client().get(f"{BATCHES}/{batch['id']}/results", **HEADERS)
     assert "has not ended" in error_of(response, 409, "invalid_request_error")
+
+
+def test_fallbacks_and_tools_become_the_tasks_own_by_the_same_names_as_on_v1():
+    from tasks.anthropic_api.protocol import messages_request
+    from tasks.anthropic_api.translate import task_data
+    from tasks.serializers import TaskCreateSerializer
+
+    tool = {"name": "f", "input_schema": {"type": "object"}}
+    body = {
+        **GOOD,
+        "fallbacks": ["openai/gpt-4o-mini", "gemma"],
+        "tools": [tool],
+        "tool_choice": {"type": "tool", "name": "f", "disable_parallel_tool_use": True},
+    }
+    data = task_data(messages_request(body))
+    assert data["fallback"] == [
+        {"provider": "openai", "model": "gpt-4o-mini"},
+        {"provider": "local", "model": "gemma"},
+    ]
+    assert data["tool_choice"] == {"type": "function", "function": {"name": "f"}}
+    assert data["parallel_tool_calls"] is False
+    assert TaskCreateSerializer(data=data).is_valid()
+
+
+def test_count_tokens_of_a_local_model_that_is_not_there_is_a_404():
+    body = {"model": "local/nosuch", "messages": GOOD["messages"]}
+    message = error_of(post(body, "/v1/messages/count_tokens"), 404, "not_found_error")
+    assert "nosuch" in message

@@ -75,6 +75,34 @@ BASES = {
         "fallbacks": ["openai/gpt-4o-mini"],
     },
     "/v1/completions": {"model": "openai_compatible/m", "prompt": "hi", "stream": True, "seed": 1},
+    "/v1/messages": {
+        "model": "openai_compatible/m",
+        "max_tokens": 5,
+        "system": [{"type": "text", "text": "be brief"}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        "stream": True,
+        "stop_sequences": ["\n"],
+        "metadata": {"user_id": "u"},
+        "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+        "tool_choice": {"type": "auto"},
+    },
+    "/v1/messages/count_tokens": {
+        "model": "local/gemma",
+        "messages": [{"role": "user", "content": "hi"}],
+        "system": "be brief",
+    },
+    "/v1/messages/batches": {
+        "requests": [
+            {
+                "custom_id": "a",
+                "params": {
+                    "model": "openai_compatible/m",
+                    "max_tokens": 5,
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
+            }
+        ]
+    },
 }
 KEEP = {"stream"}  # null or false would make /v1 wait up to 10 minutes for the answer
 BODIES = [
@@ -155,8 +183,11 @@ def assert_answered(route: str, response, what) -> None:
         return
     if route in PAGES and not response.get("Content-Type", "").startswith("application/json"):
         return
-    error = json.loads(response.content)["error"]
-    if route.startswith("/v1/"):
+    body = json.loads(response.content)
+    error = body["error"]
+    if route.startswith("/v1/messages"):  # Anthropic's shape
+        assert body["type"] == "error" and set(error) == {"type", "message"}, (route, what, body)
+    elif route.startswith("/v1/"):
         assert set(error) == {"message", "type", "param", "code"}, (route, what, error)
     else:
         assert {"code", "message", "field"} <= set(error), (route, what, error)

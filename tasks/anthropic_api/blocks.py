@@ -33,6 +33,8 @@ def _block(block: Any, *, where: str) -> dict:
     if not isinstance(block, dict):
         raise RequestError(where, "a content block object is required")
     kind = block.get("type")
+    if not isinstance(kind, str):
+        raise RequestError(f"{where}.type", "a block type (a string) is required")
     if kind in TEXT_ONLY:
         raise RequestError(f"{where}.type", f"{kind} blocks are not supported: text-only models")
     if kind not in BLOCK_FIELDS:
