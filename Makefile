@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	@echo "Installing (the first time compiles llama.cpp: ~3-4 minutes on 2 cores; pip caches it)"
 	$(PY) -m pip install --quiet -e '.[dev,model]'
+	@# instructor's jiter pin conflicts with current openai (see the dev extra); its calls work
+	$(PY) -m pip install --quiet --no-deps 'instructor==1.17.0'
 	touch $(STAMP)
 
 $(MODEL): $(STAMP)
