@@ -132,6 +132,10 @@ class MessageSerializer(StrictSerializer):
             raise serializers.ValidationError({"tool_calls": "only an assistant turn has calls"})
         if data.get("tool_call_id") and data["role"] != "tool":
             raise serializers.ValidationError({"tool_call_id": "only a tool message answers one"})
+        if data["role"] == "tool" and not data.get("tool_call_id"):
+            raise serializers.ValidationError(
+                {"tool_call_id": "required: a tool message answers one call of the history"}
+            )
         if data.get("content") is None:
             if not data.get("tool_calls"):
                 raise serializers.ValidationError({"content": "required (null only with calls)"})

@@ -98,8 +98,6 @@ def failed_batch(api, burst, items) -> dict:
 
 
 BAD_LINES = {
-    "not_json": ("{not json", "invalid_json_line", None),
-    "not_an_object": ("[1, 2]", "invalid_json_line", None),
     "duplicate_custom_id": (line("a"), "duplicate_custom_id", "custom_id"),
     "wrong_url": ({**line("x"), "url": "/v1/completions"}, "invalid_url", "url"),
     "not_post": ({**line("x"), "method": "GET"}, "invalid_method", "method"),

@@ -39,6 +39,15 @@ def method_not_allowed(allowed: str) -> JsonResponse:
     return openai_error(405, f"Use {allowed}.", code="method_not_allowed")
 
 
+def _single_parts(request) -> dict:
+    """The form's fields, each given once: of two `file` parts, neither is kept silently."""
+    for parts in (request.POST, request.FILES):
+        for name, values in parts.lists():
+            if len(values) > 1:
+                raise ServiceError(f"{name} is given {len(values)} times; send it once", field=name)
+    return {**request.POST.dict(), **request.FILES.dict()}
+
+
 @csrf_exempt
 @openai_key_required
 @answering
@@ -55,7 +64,7 @@ def file_collection(request):
         return JsonResponse(page)
     if request.method != "POST":
         return method_not_allowed("GET or POST")
-    form = valid(FileUpload, {**request.POST.dict(), **request.FILES.dict()})
+    form = valid(FileUpload, _single_parts(request))
     upload = form["file"]
     files.check_size(upload.size)  # before its bytes are read into memory
     created = files.file_create(

@@ -151,7 +151,7 @@ async def _handle(request, *, chat: bool):
 
 def _create_error(exc: Exception, body: dict):
     if isinstance(exc, UnknownModel):
-        return openai_error(404, str(exc), code="model_not_found", param="model")
+        return openai_error(404, str(exc), code="model_not_found", param=exc.param)
     if isinstance(exc, ValidationError):
         field, message = _first_error(exc.detail)  # the field goes in `param`, not the message
         return openai_error(400, message, param=openai_param(field, body), code="invalid_value")
