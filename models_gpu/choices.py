@@ -56,7 +56,7 @@ def _alone(engine, request: GenerateRequest, model: str) -> tuple[GenerateResult
     else:
         constraint = constraint_for(request.response_format, engine, request.options)
     result = engine.generate(request, model_name=model, **constraint.kwargs())
-    constraint.finish(result)
+    constraint.finish(result, partial_ok=request.on_max_tokens == "return")
     return result, constraint.report()
 
 
@@ -89,6 +89,8 @@ def _batched(engine, request: GenerateRequest, model: str, grammar) -> list[Gene
 
 
 def _as_call(result: GenerateResult) -> None:
+    if result.finish_reason == "length":  # a call cut short: the text so far, no call
+        return
     result.tool_calls = tools.tool_calls_of(result.text)
     if result.tool_calls:
         result.text, result.finish_reason = "", "tool_calls"

@@ -154,6 +154,12 @@ class TaskCreateSerializer(TargetSerializer):
     tools = ToolSerializer(many=True, required=False, max_length=MAX_TOOLS)
     tool_choice = ToolChoiceField(required=False)
     parallel_tool_calls = StrictBooleanField(required=False)
+    on_max_tokens = StrictChoiceField(
+        choices=["fail", "return"],
+        required=False,
+        help_text="a structured answer cut by max_tokens: fail the attempt (fallbacks take "
+        "over) or return the text so far with finish_reason length (what /v1 does)",
+    )
     wait = StrictIntegerField(
         min_value=0,
         max_value=300,

@@ -205,7 +205,7 @@ def test_a_failed_request_goes_to_the_error_file_in_openais_shape(api, burst, se
     [bad] = lines_of(api, done["error_file_id"])
     assert bad["custom_id"] == "a" and bad["error"] is None
     response = bad["response"]
-    assert response["status_code"] == 502 and response["request_id"]
+    assert response["status_code"] == 400 and response["request_id"]
     assert "model m does not exist" in response["body"]["error"]["message"]
     assert response["body"]["error"]["code"] == "bad_request"
 

@@ -85,6 +85,7 @@ def task_data(body: dict, *, chat: bool) -> dict:
     params.update(_logprobs(body, chat=chat))
     data["params"] = params
     data.update({k: body[k] for k in NATIVE_EXTRAS if k in body})
+    data["on_max_tokens"] = "return"  # OpenAI answers finish_reason "length", never an error
     if "safety_identifier" in body:  # the newer name of `user` (the same when both are given)
         data["user"] = body["safety_identifier"]
     if "fallbacks" in body or "fallback" in body:

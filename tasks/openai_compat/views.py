@@ -19,6 +19,7 @@ from rest_framework.exceptions import ValidationError
 from sop_llm import jsonparse
 from sop_llm.auth import api_key_required
 from sop_llm.errors import ServiceError, _first_error
+from tasks.openai_compat.failures import failure_status
 from tasks.openai_compat.serializers import openai_param, openai_request
 from tasks.openai_compat.translate import (
     UnknownModel,
@@ -37,14 +38,6 @@ from tasks.waiting import FINAL_EVENTS, TaskEvents
 
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 600
-# task error code -> (HTTP status, OpenAI error type)
-FAILURES = {
-    "context_length": (400, "invalid_request_error"),
-    "insufficient_vram": (503, "server_error"),
-    "cancelled": (499, "cancelled"),
-    "invalid_output": (502, "api_error"),
-    "truncated": (502, "api_error"),
-}
 
 
 def openai_error(
@@ -202,7 +195,7 @@ def _final_response(task: dict, model: str, chat: bool):
             task_id=task["task_id"],
         )
     error = task.get("error") or {}
-    status, type_ = FAILURES.get(error.get("code"), (502, "api_error"))
+    status, type_ = failure_status(error.get("code"))
     return openai_error(
         status,
         error.get("message", "failed"),

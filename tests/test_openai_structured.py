@@ -1,0 +1,92 @@
+"""Structured answers on /v1 as OpenAI gives them (issue 25, item 5): an answer cut by
+max_tokens is a 200 with finish_reason "length" and the text so far; a deterministic failure is
+never a status the SDKs retry. Through the official `openai` SDK against the real local model."""
+
+import json
+
+import openai
+import pytest
+
+from tasks.batches.lines import _outcome
+from tasks.openai_compat.views import _final_response
+from tests.conftest import API_KEY
+
+NAMES = {
+    "type": "object",
+    "properties": {"names": {"type": "array", "items": {"type": "string"}, "minItems": 5}},
+    "required": ["names"],
+    "additionalProperties": False,
+}
+RETRIED_BY_SDKS = {408, 409, 429}  # and every 5xx
+DETERMINISTIC = ["context_length", "invalid_output", "truncated", "grammar_error", "bad_request"]
+
+
+@pytest.mark.parametrize("code", DETERMINISTIC)
+def test_a_deterministic_failure_is_never_a_status_the_sdks_retry(code):
+    task = {"task_id": "t1", "status": "failed", "error": {"code": code, "message": "no"}}
+    status = _final_response(task, "gemma", chat=True).status_code
+    assert status < 500 and status not in RETRIED_BY_SDKS, (code, status)
+
+
+@pytest.mark.parametrize("code", DETERMINISTIC)
+def test_a_batch_line_that_failed_deterministically_carries_the_same_4xx(code):
+    from types import SimpleNamespace
+
+    task = SimpleNamespace(task_id="t1", batch={"url": "/v1/chat/completions", "model": "m"})
+    response, _ = _outcome(task, "failed", {"error": {"code": code, "message": "no"}})
+    assert (
+        response["status_code"]
+        == _final_response(
+            {"task_id": "t1", "status": "failed", "error": {"code": code}}, "m", chat=True
+        ).status_code
+    )
+
+
+@pytest.fixture
+def client(processes):
+    base = processes.web()
+    processes.worker("gpu", gpu=True, LLAMA_THREADS="1")
+    return openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=120)
+
+
+def ask(client, **kw):
+    kw = {
+        "model": "gemma",
+        "messages": [{"role": "user", "content": "List five names of cities."}],
+        "temperature": 0,
+        "seed": 1,
+        **kw,
+    }
+    return client.chat.completions.create(**kw)
+
+
+NAMES_FORMAT = {"type": "json_schema", "json_schema": {"name": "names", "schema": NAMES}}
+
+
+@pytest.mark.slow
+def test_a_json_schema_answer_cut_by_max_tokens_is_a_200_with_length_and_the_text_so_far(client):
+    answer = ask(client, max_tokens=4, response_format=NAMES_FORMAT)
+    [choice] = answer.choices
+    assert choice.finish_reason == "length"
+    assert choice.message.content.startswith('{"names"')
+    with pytest.raises(ValueError):
+        json.loads(choice.message.content)  # the text so far, not a complete answer
+    assert answer.usage.completion_tokens == 4
+
+
+@pytest.mark.slow
+def test_a_cut_structured_answer_streams_its_text_and_ends_with_length(client):
+    stream = ask(client, max_tokens=4, response_format=NAMES_FORMAT, stream=True)
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith('{"names"')
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+
+
+@pytest.mark.slow
+def test_a_tool_call_cut_by_max_tokens_is_a_200_with_length_not_a_broken_call(client):
+    tool = {"type": "function", "function": {"name": "names", "parameters": NAMES}}
+    answer = ask(client, max_tokens=4, tools=[tool], tool_choice="required")
+    [choice] = answer.choices
+    assert choice.finish_reason == "length" and not choice.message.tool_calls
+    assert choice.message.content.lstrip().startswith("{")
