@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from grammars.compile import GrammarError, check_compiles
 from grammars.formats import named_grammars
+from grammars.preflight import preflight, unsupported_names
 from sop_llm.providers.structured import grammar_engine, method_of, refusal
 
 
@@ -23,6 +24,21 @@ def check_enforceable(data: dict) -> None:
         _check_grammar(rf, engines)
     if rf["type"] == "json_schema":
         _check_schema(rf["json_schema"]["schema"], engines)
+    if data.get("tools") and data.get("tool_choice") != "none":
+        _check_tools(data["tools"], engines)
+
+
+def _check_tools(tools: list[dict], engines: list[tuple[dict, str | None]]) -> None:
+    """Each tool's parameters as the worker holds a call to them: compiled by llguidance on a
+    grammar target (whatever its grammar_engine); on any target, refused when no value fits."""
+    method = "grammar" if any(engine for _, engine in engines) else "json_schema"
+    for index, tool in enumerate(tools):
+        schema = tool["function"].get("parameters") or {"type": "object"}
+        result = preflight(schema, method, "llguidance")
+        if not result["ok"]:
+            field = f"tools.{index}.function.parameters"
+            message = f"cannot be enforced: {unsupported_names(result)}"
+            raise serializers.ValidationError({field: message})
 
 
 def _engine(target: dict, where: str) -> str | None:
