@@ -53,6 +53,9 @@ def _functions(request: GenerateRequest) -> list[dict]:
 def prompt_request(request: GenerateRequest) -> GenerateRequest:
     """The request as the model sees it: tools described, calls in the history as text."""
     messages = [_as_text(m) for m in request.messages or []]
+    if request.response_format.description:  # the grammar holds the shape; this says what for
+        note = f"Answer with a JSON value: {request.response_format.description}"
+        messages.insert(0, Message("system", note))
     if active(request):
         lines = [_describe(f) for f in _functions(request)]
         name = named(request)
