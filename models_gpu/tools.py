@@ -20,6 +20,7 @@ import json
 import uuid
 from dataclasses import replace
 
+from grammars.bounds import bounded
 from grammars.compile import JSON_OPTIONS
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, Message
@@ -108,7 +109,7 @@ def _call_schema(function: dict) -> dict:
         "type": "object",
         "properties": {
             "name": {"const": function["name"]},
-            "arguments": function.get("parameters") or {"type": "object"},
+            "arguments": bounded(function.get("parameters") or {"type": "object"}),
         },
         "required": ["name", "arguments"],
         "additionalProperties": False,

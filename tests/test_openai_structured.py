@@ -90,3 +90,31 @@ def test_a_tool_call_cut_by_max_tokens_is_a_200_with_length_not_a_broken_call(cl
     [choice] = answer.choices
     assert choice.finish_reason == "length" and not choice.message.tool_calls
     assert choice.message.content.lstrip().startswith("{")
+
+
+COUNT = {
+    "type": "object",
+    "properties": {"n": {"type": "integer"}, "x": {"type": "number"}},
+    "required": ["n", "x"],
+    "additionalProperties": False,
+}
+ONES = "1" * 80
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["response_format", "tool"])
+def test_a_greedy_number_field_ends_within_sixteen_digits(client, how):
+    """Asked to copy an 80-digit number at temperature 0, the model would write digits until
+    max_tokens; the grammar caps integers and numbers at 16 integral digits, as llama.cpp's."""
+    messages = [{"role": "user", "content": f"Copy this number into n and x: {ONES}{ONES}"}]
+    if how == "tool":
+        tool = {"type": "function", "function": {"name": "count", "parameters": COUNT}}
+        answer = ask(client, messages=messages, max_tokens=80, tools=[tool], tool_choice="required")
+        arguments = answer.choices[0].message.tool_calls[0].function.arguments
+    else:
+        format_ = {"type": "json_schema", "json_schema": {"name": "count", "schema": COUNT}}
+        answer = ask(client, messages=messages, max_tokens=80, response_format=format_)
+        arguments = answer.choices[0].message.content
+    assert answer.choices[0].finish_reason in ("stop", "tool_calls")
+    value = json.loads(arguments)
+    assert abs(value["n"]) < 10**16 and abs(int(value["x"])) < 10**16, value
