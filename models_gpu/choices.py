@@ -28,7 +28,7 @@ def local_generate(engine, request: GenerateRequest, model: str) -> tuple[Genera
         results, structured = [r for r, _ in runs], runs[0][1]
     if tools.active(request):
         for result in results:
-            _as_call(result)
+            _as_call(result, tools.names_of(request))
     return _joined(results), structured
 
 
@@ -88,10 +88,10 @@ def _batched(engine, request: GenerateRequest, model: str, grammar) -> list[Gene
     return results
 
 
-def _as_call(result: GenerateResult) -> None:
+def _as_call(result: GenerateResult, names: set[str]) -> None:
     if result.finish_reason == "length":  # a call cut short: the text so far, no call
         return
-    result.tool_calls = tools.tool_calls_of(result.text)
+    result.tool_calls = tools.tool_calls_of(result.text, names)
     if result.tool_calls:
         result.text, result.finish_reason = "", "tool_calls"
 

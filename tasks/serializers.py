@@ -232,10 +232,12 @@ def _check_supported(data: dict) -> None:
 
 
 def _tools_exclude_formats(data: dict) -> bool:
-    """A target that enforces structured output with a grammar (local) or a forced tool call
-    (anthropic) takes tools or a structured format, not both."""
+    """A target that enforces structured output with a forced tool call (anthropic) takes tools
+    or a structured format, not both; a grammar target (local) takes tools beside a JSON format
+    (its grammar allows a call or the format), not beside a GBNF grammar."""
     methods = {method_of(t["provider"]) for t in [data, *(data.get("fallback") or [])]}
-    return bool(methods & {"grammar", "tool_use"})
+    gbnf = data["response_format"]["type"] == "grammar"
+    return bool(methods & {"tool_use"}) or ("grammar" in methods and gbnf)
 
 
 def _needs_gpu(target: dict) -> bool:

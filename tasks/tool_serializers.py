@@ -115,7 +115,10 @@ def check_tools(data: dict, *, exclusive: bool) -> None:
         raise serializers.ValidationError({"tool_choice": "names no tool of tools"})
     if exclusive and tools and data["response_format"]["type"] != "text" and choice != "none":
         raise serializers.ValidationError(
-            {"response_format": "local and anthropic take tools or a structured format; give one"}
+            {
+                "response_format": "anthropic takes tools or a structured format, and local "
+                "tools or a GBNF grammar; give one"
+            }
         )
 
 

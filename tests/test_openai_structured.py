@@ -118,3 +118,72 @@ def test_a_greedy_number_field_ends_within_sixteen_digits(client, how):
     assert answer.choices[0].finish_reason in ("stop", "tool_calls")
     value = json.loads(arguments)
     assert abs(value["n"]) < 10**16 and abs(int(value["x"])) < 10**16, value
+
+
+CITY = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "maxLength": 12}},
+    "required": ["city"],
+    "additionalProperties": False,
+}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {"name": "get_weather", "description": "Weather of a city", "parameters": CITY},
+}
+ANSWER = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "maxLength": 20}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+ANSWER_FORMAT = {"type": "json_schema", "json_schema": {"name": "answer", "schema": ANSWER}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_tools_beside_a_json_schema_give_a_valid_call_or_a_valid_answer(client, seed):
+    """OpenAI allows both at once (pydantic-ai sends a tool and a typed output): the local
+    grammar lets the model choose a call to a tool or an answer in the format, each whole."""
+    import jsonschema
+
+    answer = ask(
+        client,
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+        max_tokens=60,
+        seed=seed,
+        temperature=1,
+        tools=[WEATHER_TOOL],
+        response_format=ANSWER_FORMAT,
+    )
+    [choice] = answer.choices
+    if choice.finish_reason == "tool_calls":
+        [call] = choice.message.tool_calls
+        assert call.function.name == "get_weather"
+        jsonschema.validate(json.loads(call.function.arguments), CITY)
+    else:
+        assert choice.finish_reason == "stop" and not choice.message.tool_calls
+        jsonschema.validate(json.loads(choice.message.content), ANSWER)
+
+
+@pytest.mark.slow
+def test_after_a_tool_result_the_answer_comes_in_the_format(client):
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
+    history = [
+        {"role": "user", "content": "What is the weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 21 C"},
+    ]
+    answer = ask(
+        client,
+        messages=history,
+        max_tokens=40,
+        tools=[WEATHER_TOOL],
+        tool_choice="none",
+        response_format=ANSWER_FORMAT,
+    )
+    assert answer.choices[0].finish_reason == "stop"
+    assert set(json.loads(answer.choices[0].message.content)) == {"answer"}

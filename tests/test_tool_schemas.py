@@ -88,3 +88,26 @@ def test_a_schema_no_finite_value_fits_is_a_400_as_a_response_format_too(http, p
 def test_a_recursive_schema_that_reads_a_part_each_step_is_accepted(http):
     body = {"provider": "local", "model": "gemma", "messages": ASK, "tools": tools(TREE)}
     assert post(http, "/api/v1/tasks", body).status_code == 202
+
+
+def test_tools_beside_a_json_format_are_accepted_for_the_local_model(http):
+    body = {
+        "provider": "local",
+        "model": "gemma",
+        "messages": ASK,
+        "tools": tools(TREE),
+        "response_format": {"type": "json_schema", "json_schema": {"schema": TREE}},
+    }
+    assert post(http, "/api/v1/tasks", body).status_code == 202
+
+
+def test_tools_beside_a_gbnf_grammar_are_still_refused_for_the_local_model(http):
+    body = {
+        "provider": "local",
+        "model": "gemma",
+        "messages": ASK,
+        "tools": tools(TREE),
+        "response_format": {"type": "grammar", "name": "yes_no"},
+    }
+    response = post(http, "/api/v1/tasks", body)
+    assert response.status_code == 400 and response.json()["error"]["field"] == "response_format"

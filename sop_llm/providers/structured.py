@@ -52,6 +52,8 @@ def validate_result(
 ) -> Any:
     """The parsed JSON of a structured answer, or a ProviderError that fails the attempt; an
     answer cut by max_tokens is returned unparsed when the caller takes it (`return`)."""
+    if result.tool_calls:  # a call instead of the answer: the format holds the answer only
+        return None
     if on_max_tokens == "return" and result.finish_reason == "length":
         if response_format.structured:
             result.meta.setdefault("structured", {})["validation"] = "truncated"
