@@ -49,6 +49,14 @@ def client(processes):
     return openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=120)
 
 
+@pytest.fixture
+def alone_client(processes):
+    """One slot: no batch, each answer runs alone (its own path through the grammar)."""
+    base = processes.web()
+    processes.worker("gpu", gpu=True, LLAMA_THREADS="1", GPU_SLOTS="1")
+    return openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=120)
+
+
 def ask(client, **kw):
     kw = {
         "model": "gemma",
@@ -72,6 +80,13 @@ def test_a_json_schema_answer_cut_by_max_tokens_is_a_200_with_length_and_the_tex
     with pytest.raises(ValueError):
         json.loads(choice.message.content)  # the text so far, not a complete answer
     assert answer.usage.completion_tokens == 4
+
+
+@pytest.mark.slow
+def test_a_cut_answer_run_alone_is_a_200_with_length_too(alone_client):
+    answer = ask(alone_client, max_tokens=4, response_format=NAMES_FORMAT)
+    assert answer.choices[0].finish_reason == "length"
+    assert answer.choices[0].message.content.startswith('{"names"')
 
 
 @pytest.mark.slow
