@@ -10,6 +10,7 @@ from rest_framework import serializers
 from grammars.compile import GrammarError, check_compiles
 from grammars.formats import named_grammars
 from grammars.preflight import preflight, unsupported_names
+from grammars.recursion import unguarded_cycle
 from sop_llm.providers.structured import grammar_engine, method_of, refusal
 
 
@@ -30,11 +31,12 @@ def check_enforceable(data: dict) -> None:
 
 def _check_tools(tools: list[dict], engines: list[tuple[dict, str | None]]) -> None:
     """Each tool's parameters as the worker holds a call to them: compiled by llguidance on a
-    grammar target (whatever its grammar_engine); on any target, refused when no value fits."""
-    method = "grammar" if any(engine for _, engine in engines) else "json_schema"
+    grammar target (whatever its grammar_engine); on any target, refused when no value fits
+    (a remote vendor checks its own calls: no other keyword of theirs is ours to refuse)."""
+    grammar = any(engine for _, engine in engines)
     for index, tool in enumerate(tools):
         schema = tool["function"].get("parameters") or {"type": "object"}
-        result = preflight(schema, method, "llguidance")
+        result = preflight(schema, "grammar", "llguidance") if grammar else _cycle_only(schema)
         if not result["ok"]:
             field = f"tools.{index}.function.parameters"
             message = f"cannot be enforced: {unsupported_names(result)}"
@@ -89,3 +91,7 @@ def _vocab(target: dict, engine: str | None) -> str | None:
     from models_gpu.catalog import catalog_resolve
 
     return catalog_resolve(target["model"]).path
+
+
+def _cycle_only(schema: dict) -> dict:
+    return preflight(schema, "none") if unguarded_cycle(schema) else {"ok": True}

@@ -111,3 +111,17 @@ def test_tools_beside_a_gbnf_grammar_are_still_refused_for_the_local_model(http)
     }
     response = post(http, "/api/v1/tasks", body)
     assert response.status_code == 400 and response.json()["error"]["field"] == "response_format"
+
+
+def test_a_remote_target_s_tool_schema_is_refused_only_when_no_value_fits_it(http):
+    odd = {"type": "object", "properties": {"a": {"type": "string", "format": "vendor-thing"}}}
+    body = {
+        "provider": "openai_compatible",
+        "model": "m",
+        "options": {"base_url": "http://127.0.0.1:9/v1"},
+        "messages": ASK,
+    }
+    assert post(http, "/api/v1/tasks", {**body, "tools": tools(odd)}).status_code == 202
+    response = post(http, "/api/v1/tasks", {**body, "tools": tools(SELF)})
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "tools.1.function.parameters"
