@@ -137,7 +137,7 @@ def test_a_line_larger_than_a_request_body_is_refused_by_number(api, remote, bur
 
 
 def test_every_bad_line_is_listed_up_to_a_cap(api, remote, burst):
-    batch = failed_batch(api, burst, ["{"] * 120)
+    batch = failed_batch(api, burst, ["{}"] * 120)
     errors = batch["errors"]["data"]
     assert [e["line"] for e in errors[:100]] == list(range(1, 101))
     assert errors[-1]["code"] == "too_many_errors" and "20 more" in errors[-1]["message"]
