@@ -178,7 +178,7 @@ UNKNOWN_FIELDS = [
     ("max_token", "max_token"),
     ("params.max_token", "params.max_token"),
     ("messages.0.name", "messages.0.name"),
-    ("response_format.schema", "response_format.schema"),
+    ("response_format.shema", "response_format.shema"),  # `schema` is known: json_object
     ("options.load", "options.load"),
     ("options.bogus", "options.bogus"),
 ]
