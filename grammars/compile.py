@@ -9,6 +9,7 @@ import json
 import re
 from functools import lru_cache
 
+from grammars.bounds import bounded
 from grammars.errors import GrammarError
 from grammars.formats import ResponseFormat
 
@@ -35,6 +36,7 @@ def llg_grammar(kind: str, text: str) -> str:
     import llguidance
 
     if kind == "json_schema":
+        text = json.dumps(bounded(json.loads(text)))  # no number of unbounded length
         grammar = llguidance.LLMatcher.grammar_from_json_schema(text, defaults=JSON_OPTIONS)
     else:
         try:

@@ -15,6 +15,7 @@ class ResponseFormat:
     type: FormatType = "text"
     schema: dict | None = None  # json_schema
     schema_name: str = "answer"
+    description: str = ""  # what the answer is for: told to the model, or to the vendor
     strict: bool = True
     grammar: str | None = None  # GBNF text (inline, or loaded from a named grammar)
     grammar_name: str | None = None
@@ -40,6 +41,7 @@ def response_format_from(data: dict | None) -> ResponseFormat:
             type=kind,
             schema=spec["schema"],
             schema_name=spec.get("name") or "answer",
+            description=spec.get("description") or "",
             strict=spec.get("strict", True),
         )
     if kind == "grammar":

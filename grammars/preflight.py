@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 
 from grammars.compile import GrammarError, check_compiles
+from grammars.recursion import unguarded_cycle
 
 ANNOTATIONS = {
     "title",
@@ -107,6 +108,17 @@ def preflight(
     """Per keyword: how it will be enforced by a target whose structured-output method is
     `method` (grammar, json_schema, tool_use, json_mode, none); `ok` False when anything is
     unsupported. For `grammar`, the schema is compiled by `engine`, as the worker will."""
+    cycle = unguarded_cycle(schema)
+    if cycle:  # no value fits it: every method would fail (or loop) on it
+        bad = [{"path": cycle, "keyword": "$ref", "enforced_by": "unsupported"}]
+        error = "the schema refers to itself without reading anything: no finite value fits it"
+        return {
+            "ok": False,
+            "keywords": bad,
+            "unsupported": bad,
+            "enforcement": "none",
+            "error": error,
+        }
     refused, error = (
         _engine_refuses(schema, engine, vocab_path) if method == "grammar" else (set(), None)
     )

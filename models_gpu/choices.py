@@ -28,7 +28,7 @@ def local_generate(engine, request: GenerateRequest, model: str) -> tuple[Genera
         results, structured = [r for r, _ in runs], runs[0][1]
     if tools.active(request):
         for result in results:
-            _as_call(result)
+            _as_call(result, tools.names_of(request))
     return _joined(results), structured
 
 
@@ -56,7 +56,7 @@ def _alone(engine, request: GenerateRequest, model: str) -> tuple[GenerateResult
     else:
         constraint = constraint_for(request.response_format, engine, request.options)
     result = engine.generate(request, model_name=model, **constraint.kwargs())
-    constraint.finish(result)
+    constraint.finish(result, partial_ok=request.on_max_tokens == "return")
     return result, constraint.report()
 
 
@@ -88,8 +88,10 @@ def _batched(engine, request: GenerateRequest, model: str, grammar) -> list[Gene
     return results
 
 
-def _as_call(result: GenerateResult) -> None:
-    result.tool_calls = tools.tool_calls_of(result.text)
+def _as_call(result: GenerateResult, names: set[str]) -> None:
+    if result.finish_reason == "length":  # a call cut short: the text so far, no call
+        return
+    result.tool_calls = tools.tool_calls_of(result.text, names)
     if result.tool_calls:
         result.text, result.finish_reason = "", "tool_calls"
 

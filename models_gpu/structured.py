@@ -33,8 +33,9 @@ class Constraint:
 
         return {"grammar": None, "logits_processor": LogitsProcessorList([self.processor])}
 
-    def finish(self, result: GenerateResult) -> None:
-        """Raise if decoding broke, or if max_tokens cut the grammar short."""
+    def finish(self, result: GenerateResult, *, partial_ok: bool = False) -> None:
+        """Raise if decoding broke, or if max_tokens cut the grammar short (unless the caller
+        takes the text so far: `partial_ok`)."""
         if self.processor is not None and self.processor.error:
             raise ProviderError(
                 f"local: constrained decoding failed: {self.processor.error}",
@@ -43,7 +44,7 @@ class Constraint:
                 model=result.model,
             )
         complete = self.processor.matcher.is_accepting() if self.processor else None
-        if self.engine and result.finish_reason == "length" and not complete:
+        if self.engine and result.finish_reason == "length" and not complete and not partial_ok:
             raise ProviderError(
                 f"local ({result.model}): max_tokens ran out before the grammar was complete",
                 code="truncated",

@@ -20,6 +20,7 @@ import json
 import uuid
 from dataclasses import replace
 
+from grammars.bounds import bounded
 from grammars.compile import JSON_OPTIONS
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, Message
@@ -31,6 +32,7 @@ INSTRUCTIONS = (
 )
 CHOICE = {
     "auto": " Otherwise answer in plain text.",
+    "format": " Otherwise answer with a JSON value in the answer format.",
     "required": " You must call a tool.",
 }
 
@@ -53,13 +55,21 @@ def _functions(request: GenerateRequest) -> list[dict]:
 def prompt_request(request: GenerateRequest) -> GenerateRequest:
     """The request as the model sees it: tools described, calls in the history as text."""
     messages = [_as_text(m) for m in request.messages or []]
+    if request.response_format.description:  # the grammar holds the shape; this says what for
+        note = f"Answer with a JSON value: {request.response_format.description}"
+        messages.insert(0, Message("system", note))
     if active(request):
         lines = [_describe(f) for f in _functions(request)]
         name = named(request)
-        choice = f" You must call {name}." if name else CHOICE.get(request.tool_choice, "")
+        choice = f" You must call {name}." if name else CHOICE.get(_choice_key(request), "")
         text = INSTRUCTIONS.format(choice=choice, tools="\n".join(lines))
         messages.insert(0, Message("system", text))
     return replace(request, messages=messages)
+
+
+def _choice_key(request: GenerateRequest) -> str:
+    structured = request.response_format.structured and request.tool_choice == "auto"
+    return "format" if structured else str(request.tool_choice)
 
 
 def _describe(function: dict) -> str:
@@ -88,8 +98,7 @@ def grammar(request: GenerateRequest) -> str:
     # Compact JSON, as response formats get (grammars.compile): free whitespace lets a sampled
     # answer spend its max_tokens on blanks.
     schema = {**schema, "x-guidance": JSON_OPTIONS}
-    body = "call | text" if request.tool_choice == "auto" else "call"
-    lark = f'start: " "? ({body})\ncall: %json {json.dumps(schema)}\ntext: /[^{{ ][\\s\\S]*/\n'
+    lark = f'start: " "? ({_body(request)})\ncall: %json {json.dumps(schema)}\n{_other(request)}\n'
     compiled = llguidance.grammar_from("lark", lark)
     error = llguidance.LLMatcher.validate_grammar(compiled)
     if error:
@@ -101,23 +110,41 @@ def grammar(request: GenerateRequest) -> str:
     return compiled
 
 
+def _body(request: GenerateRequest) -> str:
+    if request.tool_choice != "auto":
+        return "call"
+    return "call | answer" if request.response_format.structured else "call | text"
+
+
+def _other(request: GenerateRequest) -> str:
+    """What `auto` allows beside a call: the structured format's JSON, or plain text."""
+    rf = request.response_format
+    if not rf.structured:
+        return "text: /[^{ ][\\s\\S]*/"
+    schema = bounded(rf.schema) if rf.type == "json_schema" else {"type": "object"}
+    return f"answer: %json {json.dumps({**schema, 'x-guidance': JSON_OPTIONS})}"
+
+
 def _call_schema(function: dict) -> dict:
     return {
         "type": "object",
         "properties": {
             "name": {"const": function["name"]},
-            "arguments": function.get("parameters") or {"type": "object"},
+            "arguments": bounded(function.get("parameters") or {"type": "object"}),
         },
         "required": ["name", "arguments"],
         "additionalProperties": False,
     }
 
 
-def tool_calls_of(text: str) -> list[dict] | None:
-    """The call in a constrained answer, in OpenAI's shape; None for a plain-text answer."""
+def tool_calls_of(text: str, names: set[str] | None = None) -> list[dict] | None:
+    """The call in a constrained answer, in OpenAI's shape; None for a plain-text answer or
+    one in the response format (a JSON value that is not a call to one of `names`)."""
     if not text.strip().startswith("{"):
         return None
     call = json.loads(text)
+    if names is not None and not _is_call(call, names):
+        return None
     arguments = json.dumps(call["arguments"], ensure_ascii=False)
     return [
         {
@@ -126,3 +153,13 @@ def tool_calls_of(text: str) -> list[dict] | None:
             "function": {"name": call["name"], "arguments": arguments},
         }
     ]
+
+
+def _is_call(value, names: set[str]) -> bool:
+    return (
+        isinstance(value, dict) and set(value) == {"name", "arguments"} and value["name"] in names
+    )
+
+
+def names_of(request: GenerateRequest) -> set[str]:
+    return {f["name"] for f in _functions(request)}

@@ -2,8 +2,10 @@
 
 Plain `json.loads` lets through what later code cannot handle: NaN/Infinity (stored, then every
 read of the task fails to render), 1e999 (an infinite float), lone UTF-16 surrogates (no UTF-8
-encoding, so Redis refuses them) and nesting deep enough to exhaust the recursion limit. Each is
-refused here, before any view sees the body, as a `BadJSON` the route turns into its own 400.
+encoding, so Redis refuses them), nesting deep enough to exhaust the recursion limit, and a key
+given twice in one object (json.loads keeps the last silently; a strict input cannot guess which
+the client meant). Each is refused here, before any view sees the body, as a `BadJSON` the
+route turns into its own 400.
 """
 
 import json
@@ -35,6 +37,15 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise BadJSON(f"the key {key[:64]!r} is given twice in one object")
+        seen[key] = value
+    return seen
+
+
 def check_depth(text: str, limit: int = MAX_DEPTH) -> None:
     """Refuse nesting deeper than `limit` without recursing (strings do not count)."""
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
@@ -53,7 +64,12 @@ def loads(raw: bytes | str) -> Any:
         raise BadJSON(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     check_depth(text)
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_unique_keys,
+        )
     except BadJSON:
         raise
     except ValueError as exc:  # JSONDecodeError, and int() of over-long digit strings

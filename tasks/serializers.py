@@ -81,6 +81,7 @@ class ParamsSerializer(StrictSerializer):
 
 class JsonSchemaSpecSerializer(StrictSerializer):
     name = StrictRegexField(r"^[A-Za-z0-9_-]{1,64}$", default="answer")
+    description = StrictCharField(required=False, allow_blank=True, max_length=4096)
     schema = serializers.DictField()
     strict = StrictBooleanField(default=True)
 
@@ -97,8 +98,13 @@ class ResponseFormatSerializer(StrictSerializer):
     json_schema = JsonSchemaSpecSerializer(required=False)
     grammar = StrictCharField(required=False, max_length=100_000, trim_whitespace=False)
     name = StrictCharField(required=False, max_length=64)
+    # {"type": "json_object", "schema": {...}}: the older form of json_schema that
+    # llama-cpp-python's server, vLLM and Together take (instructor <= 1.3 sends it).
+    schema = serializers.DictField(required=False)
 
     def validate(self, data: dict) -> dict:
+        if "schema" in data:
+            data = _schema_as_json_schema(data)
         kind = data["type"]
         if kind == "json_schema" and "json_schema" not in data:
             raise serializers.ValidationError({"json_schema": "required when type is json_schema"})
@@ -111,6 +117,15 @@ class ResponseFormatSerializer(StrictSerializer):
                 known = ", ".join(named_grammars())
                 raise serializers.ValidationError({"name": f"unknown grammar; known: {known}"})
         return data
+
+
+def _schema_as_json_schema(data: dict) -> dict:
+    if data["type"] != "json_object":
+        raise serializers.ValidationError({"schema": "only with type json_object"})
+    spec = JsonSchemaSpecSerializer(data={"schema": data["schema"]})
+    if not spec.is_valid():
+        raise serializers.ValidationError(spec.errors)
+    return {"type": "json_schema", "json_schema": dict(spec.validated_data)}
 
 
 class TargetSerializer(StrictSerializer):
@@ -154,6 +169,12 @@ class TaskCreateSerializer(TargetSerializer):
     tools = ToolSerializer(many=True, required=False, max_length=MAX_TOOLS)
     tool_choice = ToolChoiceField(required=False)
     parallel_tool_calls = StrictBooleanField(required=False)
+    on_max_tokens = StrictChoiceField(
+        choices=["fail", "return"],
+        required=False,
+        help_text="a structured answer cut by max_tokens: fail the attempt (fallbacks take "
+        "over) or return the text so far with finish_reason length (what /v1 does)",
+    )
     wait = StrictIntegerField(
         min_value=0,
         max_value=300,
@@ -211,10 +232,12 @@ def _check_supported(data: dict) -> None:
 
 
 def _tools_exclude_formats(data: dict) -> bool:
-    """A target that enforces structured output with a grammar (local) or a forced tool call
-    (anthropic) takes tools or a structured format, not both."""
+    """A target that enforces structured output with a forced tool call (anthropic) takes tools
+    or a structured format, not both; a grammar target (local) takes tools beside a JSON format
+    (its grammar allows a call or the format), not beside a GBNF grammar."""
     methods = {method_of(t["provider"]) for t in [data, *(data.get("fallback") or [])]}
-    return bool(methods & {"grammar", "tool_use"})
+    gbnf = data["response_format"]["type"] == "grammar"
+    return bool(methods & {"tool_use"}) or ("grammar" in methods and gbnf)
 
 
 def _needs_gpu(target: dict) -> bool:

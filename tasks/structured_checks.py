@@ -9,6 +9,8 @@ from rest_framework import serializers
 
 from grammars.compile import GrammarError, check_compiles
 from grammars.formats import named_grammars
+from grammars.preflight import preflight, unsupported_names
+from grammars.recursion import unguarded_cycle
 from sop_llm.providers.structured import grammar_engine, method_of, refusal
 
 
@@ -23,6 +25,22 @@ def check_enforceable(data: dict) -> None:
         _check_grammar(rf, engines)
     if rf["type"] == "json_schema":
         _check_schema(rf["json_schema"]["schema"], engines)
+    if data.get("tools") and data.get("tool_choice") != "none":
+        _check_tools(data["tools"], engines)
+
+
+def _check_tools(tools: list[dict], engines: list[tuple[dict, str | None]]) -> None:
+    """Each tool's parameters as the worker holds a call to them: compiled by llguidance on a
+    grammar target (whatever its grammar_engine); on any target, refused when no value fits
+    (a remote vendor checks its own calls: no other keyword of theirs is ours to refuse)."""
+    grammar = any(engine for _, engine in engines)
+    for index, tool in enumerate(tools):
+        schema = tool["function"].get("parameters") or {"type": "object"}
+        result = preflight(schema, "grammar", "llguidance") if grammar else _cycle_only(schema)
+        if not result["ok"]:
+            field = f"tools.{index}.function.parameters"
+            message = f"cannot be enforced: {unsupported_names(result)}"
+            raise serializers.ValidationError({field: message})
 
 
 def _engine(target: dict, where: str) -> str | None:
@@ -73,3 +91,7 @@ def _vocab(target: dict, engine: str | None) -> str | None:
     from models_gpu.catalog import catalog_resolve
 
     return catalog_resolve(target["model"]).path
+
+
+def _cycle_only(schema: dict) -> dict:
+    return preflight(schema, "none") if unguarded_cycle(schema) else {"ok": True}

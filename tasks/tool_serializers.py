@@ -118,7 +118,10 @@ def check_tools(data: dict, *, exclusive: bool) -> None:
         raise serializers.ValidationError({"tool_choice": "names no tool of tools"})
     if exclusive and tools and data["response_format"]["type"] != "text" and choice != "none":
         raise serializers.ValidationError(
-            {"response_format": "local and anthropic take tools or a structured format; give one"}
+            {
+                "response_format": "anthropic takes tools or a structured format, and local "
+                "tools or a GBNF grammar; give one"
+            }
         )
 
 
@@ -144,6 +147,10 @@ class MessageSerializer(StrictSerializer):
             raise serializers.ValidationError({"tool_calls": "only an assistant turn has calls"})
         if data.get("tool_call_id") and data["role"] != "tool":
             raise serializers.ValidationError({"tool_call_id": "only a tool message answers one"})
+        if data["role"] == "tool" and not data.get("tool_call_id"):
+            raise serializers.ValidationError(
+                {"tool_call_id": "required: a tool message answers one call of the history"}
+            )
         if data.get("content") is None:
             if not data.get("tool_calls"):
                 raise serializers.ValidationError({"content": "required (null only with calls)"})

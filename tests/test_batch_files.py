@@ -110,3 +110,31 @@ def test_an_empty_file_is_refused(api):
 def test_files_need_an_api_key(anon):
     response = anon.get("/v1/files")
     assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
+
+
+@pytest.mark.parametrize(
+    "bad,why",
+    [("{not json", "not JSON"), ("[1, 2]", "not a JSON object"), ("", "not JSON")],
+    ids=["not_json", "not_an_object", "blank"],
+)
+def test_an_upload_whose_line_is_not_a_json_object_is_a_400_naming_the_line(api, bad, why):
+    response = post_file(api, jsonl([line("a"), bad, line("b")]))
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert (error["param"], error["code"]) == ("file", "invalid_file")
+    assert error["message"].startswith(f"line 2 of the file is {why}")
+    assert api.get("/v1/files").json()["data"] == []
+
+
+def test_a_binary_upload_is_a_400_not_a_file_a_batch_fails_on_later(api):
+    response = post_file(api, bytes(range(256)) * 4)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "file"
+
+
+def test_an_upload_with_two_file_parts_is_refused_not_cut_to_the_first(api):
+    parts = [SimpleUploadedFile(n, jsonl([line(n)])) for n in ("a.jsonl", "b.jsonl")]
+    response = api.post("/v1/files", {"purpose": "batch", "file": parts}, format="multipart")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["param"] == "file" and "2 times" in error["message"]
+    assert api.get("/v1/files").json()["data"] == []

@@ -178,7 +178,7 @@ UNKNOWN_FIELDS = [
     ("max_token", "max_token"),
     ("params.max_token", "params.max_token"),
     ("messages.0.speaker", "messages.0.speaker"),  # `name` is the speaker: honoured
-    ("response_format.schema", "response_format.schema"),
+    ("response_format.shema", "response_format.shema"),  # `schema` is known: json_object
     ("options.load", "options.load"),
     ("options.bogus", "options.bogus"),
 ]
@@ -443,3 +443,41 @@ def test_every_provider_has_its_own_options_serializer():
 
     for name in REGISTRY:  # a new provider must say which options it takes
         assert issubclass(get_provider(name).options_serializer, StrictSerializer), name
+
+
+TOOL_TURN = {"role": "tool", "content": "42"}
+
+
+def test_a_tool_message_without_tool_call_id_is_a_400_naming_it_on_both_doors(http):
+    history = [{"role": "user", "content": "hi"}, TOOL_TURN]
+    body = {k: v for k, v in native(messages=history).items() if k != "prompt"}
+    error = native_error(post(http, "/api/v1/tasks", json.dumps(body)))
+    assert error["field"] == "messages.1.tool_call_id", error
+    error = openai_error(post(http, "/v1/chat/completions", json.dumps(chat(messages=history))))
+    assert error["param"] == "messages.1.tool_call_id", error
+
+
+def test_a_message_with_an_empty_array_of_content_parts_is_a_400_naming_it():
+    from rest_framework.exceptions import ValidationError
+
+    from tasks.openai_compat.serializers import openai_request
+
+    with pytest.raises(ValidationError) as refused:
+        openai_request(chat(messages=[{"role": "user", "content": []}]), chat=True)
+    assert "must not be empty" in str(refused.value.detail["messages"][0]["content"])
+
+
+@pytest.mark.parametrize("url", ["/api/v1/tasks", "/v1/chat/completions"])
+def test_a_key_given_twice_in_one_object_is_a_400_naming_the_key(http, url):
+    body = native() if url == "/api/v1/tasks" else chat(zzz=1)  # zzz: a 400 either way
+    raw = json.dumps(body)[:-1] + ', "model": "other"}'
+    response = post(http, url, raw)
+    assert response.status_code == 400, response.content
+    assert "'model' is given twice" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("field", ["fallbacks", "fallback"])
+def test_an_unknown_fallback_model_on_v1_names_its_place_in_the_fallbacks(http, field):
+    body = chat(**{field: ["openai_compatible/m", "nope/zzz"]})
+    error = openai_error(post(http, "/v1/chat/completions", json.dumps(body)), 404)
+    assert (error["param"], error["code"]) == (f"{field}.1", "model_not_found"), error

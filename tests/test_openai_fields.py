@@ -230,3 +230,51 @@ def test_user_and_its_newer_name_reach_the_task():
     for name in ("user", "safety_identifier"):
         data = accepted({"model": "openai/m", "messages": CHAT_MESSAGE, name: "u-7"}, True)
         assert data["user"] == "u-7"
+
+
+CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+OBJECT = {"type": "object"}
+NESTED_SAMPLES = {
+    "messages[].name": {"messages": [{"role": "user", "content": "hi", "name": "bob"}]},
+    "messages[].content[]": {
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    },
+    "messages[].tool_call_id": {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": None, "tool_calls": [CALL]},
+            {"role": "tool", "content": "1", "tool_call_id": "c1"},
+        ],
+        "tools": [TOOL],
+    },
+    "response_format.json_schema.description": {
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "a", "description": "an answer", "schema": OBJECT},
+        }
+    },
+    "response_format.json_schema.strict": {
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"schema": OBJECT, "strict": False},
+        }
+    },
+    "response_format.schema": {"response_format": {"type": "json_object", "schema": OBJECT}},
+    "tools[].function.parameters": {"tools": [TOOL]},
+}
+NESTED = [name for name in fields.CHAT if "." in name or "[]" in name]
+
+
+def test_every_nested_row_of_the_table_has_a_sample():
+    assert set(NESTED) == set(NESTED_SAMPLES)
+
+
+@pytest.mark.parametrize("field", NESTED)
+def test_a_nested_field_is_honoured_or_refused_on_the_local_model_as_the_table_says(field):
+    body = {"model": MODELS["local"], "messages": CHAT_MESSAGE, **NESTED_SAMPLES[field]}
+    if fields.CHAT[field][0][0] == "yes":
+        accepted(body, chat=True)
+        return
+    response = post(body, chat=True)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["param"].endswith(field.rsplit(".", 1)[-1].strip("[]"))

@@ -111,7 +111,8 @@ class Sequence:
         return False
 
     def finish(self, reason: str) -> bool:
-        if reason == "length" and self.matcher is not None and not self.matcher.is_accepting():
+        cut = reason == "length" and self.matcher is not None and not self.matcher.is_accepting()
+        if cut and self.request.on_max_tokens != "return":
             message = "max_tokens ran out before the grammar was complete"
             return self.fail(local_error(self.model, "truncated", message))
         self.outbox.put(self.stream.close(flush=reason == "length"))

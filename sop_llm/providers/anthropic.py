@@ -100,7 +100,7 @@ class AnthropicProvider:
             body["tools"] = [
                 {
                     "name": rf.schema_name,
-                    "description": "Return the answer.",
+                    "description": rf.description or "Return the answer.",
                     "input_schema": schema,
                 }
             ]

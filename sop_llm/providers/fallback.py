@@ -122,7 +122,9 @@ def _one_attempt(target, request, try_number, attempts, on_attempt):
     result = error = None
     try:
         result = get_provider(target.provider).generate(request)
-        result.parsed = validate_result(result, request.response_format)
+        result.parsed = validate_result(
+            result, request.response_format, on_max_tokens=request.on_max_tokens
+        )
     except ProviderError as exc:
         error = exc
         error.partial = error.partial or result  # generated, then rejected by validation

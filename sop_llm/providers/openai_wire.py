@@ -61,6 +61,8 @@ def _response_format(request: GenerateRequest) -> dict | None:
         # strict=true makes OpenAI refuse schemas outside its subset: only ask where it fits.
         strict = rf.strict and strict_compatible(rf.schema)
         schema = {"name": rf.schema_name, "schema": rf.schema, "strict": strict}
+        if rf.description:
+            schema["description"] = rf.description
         return {"type": "json_schema", "json_schema": schema}
     return None
 

@@ -47,8 +47,17 @@ def refusal(
     return f"{provider} cannot enforce {names}; see POST /api/v1/grammars/check"
 
 
-def validate_result(result: GenerateResult, response_format: ResponseFormat) -> Any:
-    """The parsed JSON of a structured answer, or a ProviderError that fails the attempt."""
+def validate_result(
+    result: GenerateResult, response_format: ResponseFormat, *, on_max_tokens: str = "fail"
+) -> Any:
+    """The parsed JSON of a structured answer, or a ProviderError that fails the attempt; an
+    answer cut by max_tokens is returned unparsed when the caller takes it (`return`)."""
+    if result.tool_calls:  # a call instead of the answer: the format holds the answer only
+        return None
+    if on_max_tokens == "return" and result.finish_reason == "length":
+        if response_format.structured:
+            result.meta.setdefault("structured", {})["validation"] = "truncated"
+        return None
     try:
         parsed = validate_output(result.text, result.finish_reason, response_format, result.parsed)
     except OutputRejected as exc:

@@ -67,6 +67,9 @@ class GenerateRequest:
     tool_choice: str | dict = "auto"  # none | auto | required | {type: function, function: ...}
     parallel_tool_calls: bool = True
     user: str | None = None  # the caller's end user, passed where the vendor takes it
+    # A structured answer cut by max_tokens: "fail" the attempt (fallbacks take over) or
+    # "return" it unparsed with finish_reason "length", as OpenAI does (every /v1 request).
+    on_max_tokens: str = "fail"
     is_cancelled: Callable[[], bool] = lambda: False
     on_token: Callable[[str], None] | None = None
 

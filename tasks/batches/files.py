@@ -7,7 +7,7 @@ import uuid
 
 from django.conf import settings
 
-from sop_llm import keys
+from sop_llm import jsonparse, keys
 from sop_llm.errors import NotFound, ServiceError
 from sop_llm.redis import get_redis, get_rq_redis
 
@@ -68,6 +68,26 @@ def _check_content(content: bytes) -> None:
             code="too_many_lines",
             field="file",
         )
+    _check_jsonl(content)
+
+
+def _check_jsonl(content: bytes) -> None:
+    """Each line one JSON object, found at upload rather than when a batch first reads it."""
+    lines = content.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()  # the file's final newline
+    for number, line in enumerate(lines, start=1):
+        try:
+            value = jsonparse.loads(line)
+        except jsonparse.BadJSON as exc:
+            raise _bad_line(number, f"not JSON ({exc})") from None
+        if not isinstance(value, dict):
+            raise _bad_line(number, "not a JSON object")
+
+
+def _bad_line(number: int, why: str) -> ServiceError:
+    message = f"line {number} of the file is {why}; a batch input is JSONL, one object a line"
+    return ServiceError(message, code="invalid_file", field="file")
 
 
 def file_register(*, owner: str, file_id: str, purpose: str, filename: str, lines: int) -> dict:

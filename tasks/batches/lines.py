@@ -10,11 +10,9 @@ import json
 
 from sop_llm import keys
 from tasks.anthropic_api import batch_lines as messages
+from tasks.openai_compat.failures import failure_status
 from tasks.openai_compat.translate import completion_object
 from tasks.store import Effects, Task
-
-# A failed task's error code -> the HTTP status its plain POST answers with (views.FAILURES).
-STATUS_OF = {"context_length": 400, "insufficient_vram": 503}
 
 
 def line_task_id(batch_id: str, number: int) -> str:
@@ -66,7 +64,6 @@ def _outcome(task: Task, status: str, fields: dict) -> tuple[dict | None, dict |
     if code == "deadline_exceeded":
         message = "This request could not be executed before the completion window expired."
         return None, {"code": "batch_expired", "message": message}
-    status_code = STATUS_OF.get(code, 502)
-    kind = "invalid_request_error" if status_code == 400 else "api_error"
+    status_code, kind = failure_status(code)
     body = {"error": {"message": error.get("message"), "type": kind, "param": None, "code": code}}
     return {"status_code": status_code, "request_id": task.task_id, "body": body}, None

@@ -121,7 +121,7 @@ def _task_body(body, *, chat: bool) -> dict:
         data = task_data({k: v for k, v in request.items() if v is not None}, chat=chat)
         validated = task_checker.run_validation(data)
     except UnknownModel as exc:
-        raise LineError("model_not_found", str(exc), "body.model") from None
+        raise LineError("model_not_found", str(exc), f"body.{exc.param}") from None
     except ValidationError as exc:
         field, message = _first_error(exc.detail)
         param = openai_param(field, body)

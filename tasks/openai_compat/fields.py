@@ -90,6 +90,29 @@ CHAT = {
     "prompt_cache_retention": (NOWHERE, ""),
     "prompt_cache_options": (NOWHERE, ""),
     "moderation": (NOWHERE, ""),
+    # Fields inside fields (`[]`: of each item), where a client may send one we treat apart:
+    "messages[].content[]": (ALL, "text parts only; an empty array is a 400"),
+    "messages[].tool_call_id": (TOOLS, "required on a tool message"),
+    "response_format.json_schema.description": (
+        ALL,
+        "local: told to the model in a system turn; openai, openai_compatible: passed on; "
+        "anthropic: the answer tool's description; custom: an annotation",
+    ),
+    "response_format.json_schema.strict": (
+        ALL,
+        "local: enforced by the grammar either way; openai: sent only where the schema fits "
+        "OpenAI's strict subset",
+    ),
+    "response_format.schema": (
+        ALL,
+        'with `"type": "json_object"`: taken as json_schema (the form llama-cpp-python\'s '
+        "server and vLLM take)",
+    ),
+    "tools[].function.parameters": (
+        TOOLS,
+        "compiled at submit for local targets: a schema the grammar cannot enforce, or one no "
+        "finite value fits, is a 400 naming it",
+    ),
 }
 COMPLETIONS = {
     **COMMON,

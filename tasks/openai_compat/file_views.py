@@ -41,6 +41,15 @@ def method_not_allowed(allowed: str) -> JsonResponse:
     return openai_error(405, f"Use {allowed}.", code="method_not_allowed")
 
 
+def _single_parts(request) -> dict:
+    """The form's fields, each given once: of two `file` parts, neither is kept silently."""
+    for parts in (request.POST, request.FILES):
+        for name, values in parts.lists():
+            if len(values) > 1:
+                raise ServiceError(f"{name} is given {len(values)} times; send it once", field=name)
+    return {**request.POST.dict(), **request.FILES.dict()}
+
+
 @documented(
     get={**schema.LISTING, "summary": "The caller's files", "operation_id": "v1_files_list"},
     post=schema.FILE_UPLOAD,
@@ -61,7 +70,7 @@ def file_collection(request):
         return JsonResponse(page)
     if request.method != "POST":
         return method_not_allowed("GET or POST")
-    form = valid(FileUpload, {**request.POST.dict(), **request.FILES.dict()})
+    form = valid(FileUpload, _single_parts(request))
     upload = form["file"]
     files.check_size(upload.size)  # before its bytes are read into memory
     created = files.file_create(

@@ -97,6 +97,8 @@ class ContentField(serializers.Field):
             return data
         if not isinstance(data, list):
             raise wrong_type("a string or an array of content parts", data)
+        if not data:  # OpenAI refuses it too: an empty array is no message at all
+            raise serializers.ValidationError("an array of content parts must not be empty")
         parts = TextPart(data=data, many=True)
         if not parts.is_valid():
             raise serializers.ValidationError(parts.errors)

@@ -36,10 +36,12 @@ _FINISH = {"stop": "stop", "length": "length"}
 
 
 class UnknownModel(LookupError):
-    pass
+    def __init__(self, message: str, param: str = "model"):
+        super().__init__(message)
+        self.param = param  # the request field that named it: model, or fallbacks.N
 
 
-def resolve_model(name: str) -> tuple[str, str]:
+def resolve_model(name: str, param: str = "model") -> tuple[str, str]:
     """`provider/model`, or a local catalog name/alias -> (provider, model)."""
     provider, _, model = name.partition("/")
     if model and provider in REGISTRY:
@@ -47,19 +49,19 @@ def resolve_model(name: str) -> tuple[str, str]:
     for info in catalog_list():
         if info.valid and name in (info.name, info.alias):
             return "local", name
-    raise UnknownModel(f"The model '{name}' does not exist")
+    raise UnknownModel(f"The model '{name}' does not exist", param)
 
 
-def _fallbacks(value) -> list:
+def _fallbacks(value, field: str) -> list:
     """`["openai/gpt-4o-mini", ...]` (OpenAI style) or native `{provider, model}` objects."""
     if not isinstance(value, list):
         return value  # the task serializer names the wrong type
-    return [_target(item) for item in value]
+    return [_target(item, f"{field}.{i}") for i, item in enumerate(value)]
 
 
-def _target(item):
+def _target(item, param: str):
     if isinstance(item, str):
-        provider, model = resolve_model(item)
+        provider, model = resolve_model(item, param)
         return {"provider": provider, "model": model}
     return item
 
@@ -83,10 +85,12 @@ def task_data(body: dict, *, chat: bool) -> dict:
     params.update(_logprobs(body, chat=chat))
     data["params"] = params
     data.update({k: body[k] for k in NATIVE_EXTRAS if k in body})
+    data["on_max_tokens"] = "return"  # OpenAI answers finish_reason "length", never an error
     if "safety_identifier" in body:  # the newer name of `user` (the same when both are given)
         data["user"] = body["safety_identifier"]
     if "fallbacks" in body or "fallback" in body:
-        data["fallback"] = _fallbacks(body.get("fallbacks", body.get("fallback")))
+        field = "fallbacks" if "fallbacks" in body else "fallback"
+        data["fallback"] = _fallbacks(body[field], field)
     return data
 
 

@@ -22,6 +22,7 @@ from sop_llm.errors import ServiceError, _first_error
 from sop_llm.principals import ANY_KEY
 from sop_llm.schema import documented
 from tasks.openai_compat import schema
+from tasks.openai_compat.failures import failure_status
 from tasks.openai_compat.serializers import openai_param, openai_request
 from tasks.openai_compat.translate import (
     UnknownModel,
@@ -41,14 +42,6 @@ from tasks.waiting import FINAL_EVENTS, TaskEvents, wait_for_task
 
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 600
-# task error code -> (HTTP status, OpenAI error type)
-FAILURES = {
-    "context_length": (400, "invalid_request_error"),
-    "insufficient_vram": (503, "server_error"),
-    "cancelled": (499, "cancelled"),
-    "invalid_output": (502, "api_error"),
-    "truncated": (502, "api_error"),
-}
 
 
 def openai_error(
@@ -155,7 +148,7 @@ async def _handle(request, *, chat: bool):
 
 def _create_error(exc: Exception, body: dict):
     if isinstance(exc, UnknownModel):
-        return openai_error(404, str(exc), code="model_not_found")
+        return openai_error(404, str(exc), code="model_not_found", param=exc.param)
     if isinstance(exc, ValidationError):
         field, message = _first_error(exc.detail)  # the field goes in `param`, not the message
         return openai_error(400, message, param=openai_param(field, body), code="invalid_value")
@@ -209,7 +202,7 @@ def _final_response(task: dict, model: str, chat: bool):
             task_id=task["task_id"],
         )
     error = task.get("error") or {}
-    status, type_ = FAILURES.get(error.get("code"), (502, "api_error"))
+    status, type_ = failure_status(error.get("code"))
     return openai_error(
         status,
         error.get("message", "failed"),
