@@ -73,5 +73,6 @@ urlpatterns = [
     path("api/v1/", include("sop_llm.apikeys.urls")),
     path("metrics", monitor_views.metrics, name="metrics"),
     path("", include("tasks.openai_compat.urls")),
+    path("", include("tasks.responses.urls")),
     path("monitor/", monitor_views.dashboard, name="dashboard"),
 ]

@@ -1,0 +1,261 @@
+"""The Responses API (`/v1/responses`, issue 30), driven by the official `openai` SDK against
+the running service: every response a task in Redis, its events resumable."""
+
+import json
+
+import jsonschema
+import openai
+import pytest
+import requests
+
+from tests.conftest import API_KEY, wait_for
+from tests.keyring import issue
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+STORY = "Tell me a long story about a dragon."
+
+
+@pytest.fixture
+def service(processes):
+    base = processes.web()
+    processes.worker("gpu", gpu=True)
+    return base
+
+
+@pytest.fixture
+def client(service):
+    return openai.OpenAI(base_url=f"{service}/v1", api_key=API_KEY, max_retries=0, timeout=120)
+
+
+def final(client, response_id: str):
+    def done():
+        response = client.responses.retrieve(response_id)
+        return response if response.status not in ("queued", "in_progress") else None
+
+    return wait_for(done, what=f"{response_id} to end", timeout=120, every=0.2)
+
+
+def test_a_response_from_the_local_model_is_a_task(client, service):
+    raw = client.responses.with_raw_response.create(
+        model="gemma",
+        input="Say hello.",
+        instructions="Be brief.",
+        max_output_tokens=12,
+        temperature=0,
+    )
+    response = raw.parse()
+    assert response.status in ("completed", "incomplete") and response.output_text
+    assert response.usage.output_tokens > 0 and response.usage.input_tokens > 0
+    assert response.id == f"resp_{raw.headers['X-SOP-Task-Id']}"
+    task = requests.get(
+        f"{service}/api/v1/tasks/{raw.headers['X-SOP-Task-Id']}", headers=AUTH, timeout=5
+    ).json()
+    assert task["status"] == "completed" and task["result"]["text"] == response.output_text
+    again = client.responses.retrieve(response.id)
+    assert again.output_text == response.output_text and again.instructions == "Be brief."
+    items = client.responses.input_items.list(response.id)
+    assert [i.content[0].text for i in items.data] == ["Say hello."]
+
+
+def test_a_streamed_response_arrives_as_typed_events_numbered_in_order(client):
+    events = list(
+        client.responses.create(
+            model="gemma", input=STORY, max_output_tokens=30, temperature=0.7, stream=True
+        )
+    )
+    types = [e.type for e in events]
+    assert types[:2] == ["response.created", "response.in_progress"]
+    assert types[-1] in ("response.completed", "response.incomplete")
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert types.count("response.output_text.delta") > 3
+    done = next(e for e in events if e.type == "response.output_text.done")
+    assert deltas == done.text == events[-1].response.output_text
+
+
+def test_a_background_response_is_polled_to_its_end(client):
+    response = client.responses.create(
+        model="gemma", input="Hi", max_output_tokens=8, background=True
+    )
+    assert response.status in ("queued", "in_progress") and response.background
+    ended = final(client, response.id)
+    assert ended.status in ("completed", "incomplete") and ended.output_text
+
+
+def test_a_background_response_is_streamed_later_and_resumed_after_any_event(client, service):
+    response = client.responses.create(
+        model="gemma", input=STORY, max_output_tokens=40, temperature=0.7, background=True
+    )
+    whole = list(client.responses.retrieve(response.id, stream=True))
+    assert whole[-1].type in ("response.completed", "response.incomplete")
+    assert [e.sequence_number for e in whole] == list(range(len(whole)))
+    cut = len(whole) // 2
+    rest = list(client.responses.retrieve(response.id, stream=True, starting_after=cut))
+    assert [e.sequence_number for e in rest] == list(range(cut + 1, len(whole)))
+    assert [e.model_dump() for e in rest] == [e.model_dump() for e in whole[cut + 1 :]]
+
+
+def test_a_background_response_is_cancelled_mid_generation(client):
+    response = client.responses.create(
+        model="gemma", input=STORY, max_output_tokens=2000, temperature=0.8, background=True
+    )
+    stream = client.responses.retrieve(response.id, stream=True)
+    for event in stream:
+        if event.type == "response.output_text.delta":
+            break
+    client.responses.cancel(response.id)
+    ended = final(client, response.id)
+    assert ended.status == "cancelled"
+    assert ended.usage is None or ended.usage.output_tokens < 2000
+
+
+def test_a_two_turn_chain_carries_the_first_turn(client, service):
+    first = client.responses.create(
+        model="gemma", input="My name is Ada.", max_output_tokens=8, temperature=0
+    )
+    second = client.responses.create(
+        model="gemma",
+        input="What is my name?",
+        previous_response_id=first.id,
+        max_output_tokens=8,
+        temperature=0,
+    )
+    task_id = second.id.removeprefix("resp_")
+    task = requests.get(f"{service}/api/v1/tasks/{task_id}/report", headers=AUTH, timeout=5).json()
+    messages = task["request"]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[0]["content"] == "My name is Ada."
+    assert messages[1]["content"] == first.output_text
+    assert second.previous_response_id == first.id
+
+
+TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 20}},
+        "required": ["city"],
+        "additionalProperties": False,
+    },
+    "strict": True,
+}
+
+
+def test_a_function_tool_round_trip(client):
+    first = client.responses.create(
+        model="gemma",
+        input="What is the weather in Paris?",
+        tools=[TOOL],
+        tool_choice="required",
+        max_output_tokens=60,
+        temperature=0,
+    )
+    call = first.output[0]
+    assert call.type == "function_call" and call.name == "get_weather"
+    assert "city" in json.loads(call.arguments)
+    second = client.responses.create(
+        model="gemma",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 21 C"}],
+        tools=[TOOL],
+        tool_choice="none",
+        max_output_tokens=20,
+        temperature=0,
+    )
+    assert second.output[0].type == "message" and second.output_text
+
+
+def test_a_streamed_function_call_arrives_with_its_arguments(client):
+    events = list(
+        client.responses.create(
+            model="gemma",
+            input="Weather in Rome?",
+            tools=[TOOL],
+            tool_choice="required",
+            max_output_tokens=60,
+            temperature=0,
+            stream=True,
+        )
+    )
+    done = next(e for e in events if e.type == "response.function_call_arguments.done")
+    delta = next(e for e in events if e.type == "response.function_call_arguments.delta")
+    assert delta.delta == done.arguments and "city" in json.loads(done.arguments)
+    assert events[-1].response.output[0].type == "function_call"
+
+
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["city", "rank"],
+    "properties": {
+        "city": {"type": "string", "maxLength": 30},
+        "rank": {"type": "integer", "minimum": 1, "maximum": 10},
+    },
+}
+
+
+def test_json_schema_answers_at_temperature_one_are_all_valid(client):
+    for seed in range(3):
+        response = (
+            client.responses.create(
+                model="gemma",
+                input="A city as JSON.",
+                max_output_tokens=60,
+                temperature=1.0,
+                seed=seed,
+                text={
+                    "format": {
+                        "type": "json_schema",
+                        "name": "city",
+                        "schema": SCHEMA,
+                        "strict": True,
+                    }
+                },
+            )
+            if False
+            else client.responses.create(
+                model="gemma",
+                input="A city as JSON.",
+                max_output_tokens=60,
+                temperature=1.0,
+                extra_body={"seed": seed},
+                text={
+                    "format": {
+                        "type": "json_schema",
+                        "name": "city",
+                        "schema": SCHEMA,
+                        "strict": True,
+                    }
+                },
+            )
+        )
+        jsonschema.validate(json.loads(response.output_text), SCHEMA)
+
+
+def test_another_tenant_s_response_is_a_404(client, service):
+    response = client.responses.create(
+        model="gemma", input="Hi", max_output_tokens=4, background=True
+    )
+    _, key = issue("tasks", name="tenant-b")
+    other = openai.OpenAI(base_url=f"{service}/v1", api_key=key, max_retries=0, timeout=30)
+    for call in (
+        lambda: other.responses.retrieve(response.id),
+        lambda: other.responses.cancel(response.id),
+        lambda: other.responses.delete(response.id),
+        lambda: other.responses.input_items.list(response.id),
+        lambda: other.responses.create(model="gemma", input="x", previous_response_id=response.id),
+    ):
+        with pytest.raises(openai.NotFoundError):
+            call()
+    assert final(client, response.id).status in ("completed", "incomplete")
+
+
+def test_a_deleted_response_is_gone(client):
+    response = client.responses.create(model="gemma", input="Hi", max_output_tokens=4)
+    deleted = client.responses.delete(response.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(response.id)
+    assert deleted is None or getattr(deleted, "deleted", True)
