@@ -69,7 +69,8 @@ def test_a_streamed_response_arrives_as_typed_events_numbered_in_order(client):
     assert types[-1] in ("response.completed", "response.incomplete")
     assert [e.sequence_number for e in events] == list(range(len(events)))
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
-    assert types.count("response.output_text.delta") > 3
+    pieces = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert len(pieces) > 3, pieces
     done = next(e for e in events if e.type == "response.output_text.done")
     assert deltas == done.text == events[-1].response.output_text
 
@@ -98,7 +99,7 @@ def test_a_background_response_is_streamed_later_and_resumed_after_any_event(cli
 
 def test_a_background_response_is_cancelled_mid_generation(client):
     response = client.responses.create(
-        model="gemma", input=STORY, max_output_tokens=2000, temperature=0.8, background=True
+        model="gemma", input=STORY, max_output_tokens=900, temperature=0.8, background=True
     )
     stream = client.responses.retrieve(response.id, stream=True)
     for event in stream:
@@ -107,7 +108,7 @@ def test_a_background_response_is_cancelled_mid_generation(client):
     client.responses.cancel(response.id)
     ended = final(client, response.id)
     assert ended.status == "cancelled"
-    assert ended.usage is None or ended.usage.output_tokens < 2000
+    assert ended.usage is None or ended.usage.output_tokens < 900
 
 
 def test_a_two_turn_chain_carries_the_first_turn(client, service):

@@ -69,7 +69,8 @@ def output_items(task: store.Task) -> list[dict]:
 def usage_of(task: store.Task) -> dict | None:
     if not task.usage:
         return None
-    given, got = task.usage.get("prompt_tokens", 0), task.usage.get("completion_tokens", 0)
+    given = task.usage.get("prompt_tokens") or 0  # null when cancelled before its prefill
+    got = task.usage.get("completion_tokens") or 0
     return {
         "input_tokens": given,
         "input_tokens_details": {"cached_tokens": task.usage.get("cached_prompt_tokens") or 0},
