@@ -199,39 +199,15 @@ SCHEMA = {
 
 
 def test_json_schema_answers_at_temperature_one_are_all_valid(client):
+    text = {"format": {"type": "json_schema", "name": "city", "schema": SCHEMA, "strict": True}}
     for seed in range(3):
-        response = (
-            client.responses.create(
-                model="gemma",
-                input="A city as JSON.",
-                max_output_tokens=60,
-                temperature=1.0,
-                seed=seed,
-                text={
-                    "format": {
-                        "type": "json_schema",
-                        "name": "city",
-                        "schema": SCHEMA,
-                        "strict": True,
-                    }
-                },
-            )
-            if False
-            else client.responses.create(
-                model="gemma",
-                input="A city as JSON.",
-                max_output_tokens=60,
-                temperature=1.0,
-                extra_body={"seed": seed},
-                text={
-                    "format": {
-                        "type": "json_schema",
-                        "name": "city",
-                        "schema": SCHEMA,
-                        "strict": True,
-                    }
-                },
-            )
+        response = client.responses.create(
+            model="gemma",
+            input="A city as JSON.",
+            max_output_tokens=60,
+            temperature=1.0,
+            text=text,
+            extra_body={"seed": seed},  # an extension, as on chat
         )
         jsonschema.validate(json.loads(response.output_text), SCHEMA)
 
@@ -260,3 +236,63 @@ def test_a_deleted_response_is_gone(client):
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(response.id)
     assert deleted is None or getattr(deleted, "deleted", True)
+
+
+@pytest.fixture
+def remote_service(processes):
+    from tests.fakes.servers import FakeServer, Reply, openai_chat
+
+    with FakeServer() as fake:
+        fake.reply(Reply(200, openai_chat("Paris.")))
+        processes.worker("remote", OPENAI_COMPATIBLE_BASE_URL=f"{fake.url}/v1")
+        yield processes.web(), fake
+
+
+def test_a_remote_provider_gets_the_response_as_its_chat_request(remote_service):
+    base, fake = remote_service
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=60)
+    response = client.responses.create(
+        model="openai_compatible/m", input="Capital of France?", instructions="One word."
+    )
+    assert response.output_text == "Paris." and response.status == "completed"
+    assert response.usage.input_tokens == 12 and response.usage.output_tokens == 5
+    sent = fake.seen[-1]
+    assert sent.path == "/v1/chat/completions"
+    assert sent.body["messages"] == [
+        {"role": "system", "content": "One word."},
+        {"role": "user", "content": "Capital of France?"},
+    ]
+
+
+def test_the_openai_agents_sdk_runs_an_agent_with_a_function_tool(service):
+    from agents import (
+        Agent,
+        ModelSettings,
+        OpenAIResponsesModel,
+        Runner,
+        function_tool,
+        set_tracing_disabled,
+    )
+
+    set_tracing_disabled(True)  # its traces would go to api.openai.com
+    asked = []
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        asked.append(city)
+        return f"sunny in {city}"
+
+    model = OpenAIResponsesModel(
+        "gemma", openai.AsyncOpenAI(base_url=f"{service}/v1", api_key=API_KEY, max_retries=0)
+    )
+    agent = Agent(
+        name="weather",
+        instructions="Answer with the weather tool.",
+        tools=[get_weather],
+        model=model,
+        model_settings=ModelSettings(tool_choice="required", temperature=0, max_tokens=60),
+        tool_use_behavior="stop_on_first_tool",  # the tool's answer is the agent's
+    )
+    result = Runner.run_sync(agent, "What is the weather in Paris?")
+    assert len(asked) == 1 and result.final_output == f"sunny in {asked[0]}"
