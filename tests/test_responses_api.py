@@ -296,3 +296,28 @@ def test_the_openai_agents_sdk_runs_an_agent_with_a_function_tool(service):
     )
     result = Runner.run_sync(agent, "What is the weather in Paris?")
     assert len(asked) == 1 and result.final_output == f"sunny in {asked[0]}"
+
+
+def test_a_response_s_webhook_is_named_response_completed_and_signed(processes, settings):
+    from standardwebhooks import Webhook
+
+    from tests.fakes.servers import FakeServer, Reply, openai_chat
+
+    with FakeServer() as remote, FakeServer() as receiver:
+        remote.reply(Reply(200, openai_chat("Paris.")))
+        receiver.reply(Reply(200, {"ok": True}))
+        processes.worker("remote", OPENAI_COMPATIBLE_BASE_URL=f"{remote.url}/v1")
+        processes.worker("webhooks")
+        base = processes.web()
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=60)
+        response = client.responses.create(
+            model="openai_compatible/m",
+            input="Capital of France?",
+            extra_body={"webhook_url": f"{receiver.url}/hook"},
+        )
+        wait_for(lambda: receiver.seen, what="the webhook", timeout=30)
+    seen = receiver.seen[0]
+    raw = json.dumps(seen.body, separators=(",", ":"))
+    payload = Webhook(settings.WEBHOOK_SECRET).verify(raw, dict(seen.headers))
+    assert payload["event"] == "response.completed" == seen.headers["X-SOP-Event"]
+    assert payload["data"] == {"id": response.id}
