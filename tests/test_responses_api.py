@@ -321,3 +321,31 @@ def test_a_response_s_webhook_is_named_response_completed_and_signed(processes, 
     payload = Webhook(settings.WEBHOOK_SECRET).verify(raw, dict(seen.headers))
     assert payload["event"] == "response.completed" == seen.headers["X-SOP-Event"]
     assert payload["data"] == {"id": response.id}
+
+
+def test_a_response_s_stream_outlives_the_web_process_that_recorded_it(processes):
+    import os
+    import signal
+
+    first = processes.web()
+    processes.worker("gpu", gpu=True)
+    recorder = processes.procs[0]
+    client = openai.OpenAI(base_url=f"{first}/v1", api_key=API_KEY, max_retries=0, timeout=120)
+    response = client.responses.create(
+        model="gemma", input=STORY, max_output_tokens=200, temperature=0.7, background=True
+    )
+    seen = []
+    for event in client.responses.retrieve(response.id, stream=True):
+        seen.append(event)
+        if event.type == "response.output_text.delta":
+            break
+    os.killpg(recorder.pid, signal.SIGKILL)  # the recording process dies mid-answer
+    recorder.wait()
+    second = processes.web()
+    other = openai.OpenAI(base_url=f"{second}/v1", api_key=API_KEY, max_retries=0, timeout=120)
+    last = seen[-1].sequence_number
+    rest = list(other.responses.retrieve(response.id, stream=True, starting_after=last))
+    assert rest[0].sequence_number == last + 1
+    assert rest[-1].type in ("response.completed", "response.incomplete")
+    deltas = [e.delta for e in seen + rest if e.type == "response.output_text.delta"]
+    assert "".join(deltas) == rest[-1].response.output_text

@@ -34,18 +34,23 @@ async def follow(task_id: str, record: dict, after: int) -> AsyncIterator[dict]:
                     yield event
                     if event["type"] in TERMINAL_TYPES:
                         return
-            if not found:
-                await _take_over_if_orphaned(client, task_id, record)
+            if not found and not await _take_over_if_orphaned(client, task_id, record):
+                yield error("response_expired", "the response expired before its end")
+                return
     finally:
         await client.aclose()
 
 
-async def _take_over_if_orphaned(client, task_id: str, record: dict) -> None:
+async def _take_over_if_orphaned(client, task_id: str, record: dict) -> bool:
+    """-> False when there is nothing left to record (the task expired)."""
     if await bounded(client.exists(keys.response_recorder(task_id)), "the lock"):
-        return
+        return True
+    if not await bounded(client.exists(keys.session(task_id)), "a task read"):
+        return False
     events = TaskEvents(task_id, tokens=True)
     await events.__aenter__()
     await recorder_start(task_id, record, events, resume=True)
+    return True
 
 
 async def sse_stream(task_id: str, record: dict, after: int, on_drop=None) -> AsyncIterator[str]:
