@@ -363,3 +363,45 @@ def test_a_response_s_stream_outlives_the_web_process_that_recorded_it(processes
     assert rest[-1].type in ("response.completed", "response.incomplete")
     deltas = [e.delta for e in seen + rest if e.type == "response.output_text.delta"]
     assert "".join(deltas) == rest[-1].response.output_text
+
+
+def openai_response(text: str) -> dict:
+    """A Responses API answer, as api.openai.com sends it."""
+    part = {"type": "output_text", "text": text, "annotations": []}
+    message = {"id": "msg_x", "type": "message", "role": "assistant", "status": "completed"}
+    return {
+        "id": "resp_fake123",
+        "object": "response",
+        "created_at": 1,
+        "status": "completed",
+        "model": "gpt-4o-mini",
+        "output": [{**message, "content": [part]}],
+        "usage": {"input_tokens": 9, "output_tokens": 2, "total_tokens": 11},
+    }
+
+
+def test_the_openai_provider_gets_the_response_as_a_responses_api_request(processes):
+    from tests.fakes.servers import FakeServer, Reply
+
+    with FakeServer() as fake:
+        fake.reply(Reply(200, openai_response("Paris.")))
+        env = {"OPENAI_BASE_URL": f"{fake.url}/v1", "OPENAI_API_KEY": "sk-test-responses"}
+        processes.worker("remote", **env)
+        base = processes.web()
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=API_KEY, max_retries=0, timeout=60)
+        response = client.responses.create(
+            model="openai/gpt-4o-mini",
+            input="Capital of France?",
+            instructions="One word.",
+            max_output_tokens=10,
+            tools=[TOOL],
+            tool_choice={"type": "function", "name": "get_weather"},
+        )
+    assert response.output_text == "Paris." and response.usage.output_tokens == 2
+    sent = fake.seen[-1]
+    assert sent.path == "/v1/responses"
+    assert sent.headers["Authorization"] == "Bearer sk-test-responses"
+    assert sent.body["instructions"] == "One word." and sent.body["max_output_tokens"] == 10
+    assert sent.body["input"] == [{"role": "user", "content": "Capital of France?"}]
+    assert sent.body["tools"][0]["name"] == "get_weather"
+    assert sent.body["tool_choice"] == {"type": "function", "name": "get_weather"}

@@ -150,6 +150,7 @@ MISHANDLED = [
     ({"input": "hi", "text": {"format": {"type": "json_schema", "schema": {}}}}, "text"),
     ({"input": "hi", "background": True, "store": False}, "background"),
     ({"input": "hi", "max_output_tokens": 0}, "max_output_tokens"),
+    ({"input": "hi", "seed": 3}, "seed"),  # the model is openai's: its Responses API has none
     ({"input": "hi", "previous_response_id": "resp_nope"}, None),
 ]
 

@@ -61,6 +61,7 @@ class GenerateRequest:
     tool_choice: str | dict = "auto"  # none | auto | required | {type: function, function: ...}
     parallel_tool_calls: bool = True
     user: str | None = None  # the caller's end user, passed where the vendor takes it
+    wire: str = "chat"  # "responses": made by /v1/responses (openai: its Responses API)
     is_cancelled: Callable[[], bool] = lambda: False
     on_token: Callable[[str], None] | None = None
 

@@ -55,6 +55,13 @@ def chain_items(previous: str | None, tenant: str) -> list[dict]:
     return [item for link in reversed(links) for item in link]
 
 
+def _refuse_seed_for_openai(body: dict, data: dict) -> None:
+    """OpenAI's Responses API, where an `openai` target goes, has no seed."""
+    providers = [data["provider"], *(t["provider"] for t in data.get("fallback") or [])]
+    if "seed" in body and "openai" in providers:
+        raise ValidationError({"seed": "OpenAI's Responses API has no seed"})
+
+
 def response_create(*, request, body: dict, raw: dict, task_id: str) -> tuple[dict, dict]:
     """Store the record and the task. -> (the task as the API shows it, the record)."""
     tenant = request.client.id
@@ -62,12 +69,13 @@ def response_create(*, request, body: dict, raw: dict, task_id: str) -> tuple[di
     messages = messages_of(history + body["input"], body.get("instructions"))
     serializer = TaskCreateSerializer(data=task_data(chat_body(body, messages), chat=True))
     serializer.is_valid(raise_exception=True)
+    _refuse_seed_for_openai(body, serializer.validated_data)
     record = record_of(raw, body["input"])
     record_save(task_id, record)
     key = idempotency_key_for(request, serializer.validated_data.get("idempotency_key"))
     try:
         task, _ = task_create(
-            data=serializer.validated_data,
+            data={**serializer.validated_data, "wire": "responses"},
             idempotency_key=key,
             client_id=tenant,
             limits=request.client.limits,
