@@ -42,6 +42,23 @@ def session_timeline(task_id: str) -> str:
     return _p(f"session:{task_id}:timeline")
 
 
+def response(task_id: str) -> str:
+    """A Responses API response's own record (its input items, instructions, format): the
+    task behind it is `session(task_id)`; both live SESSION_TTL_HOURS."""
+    return _p(f"response:{task_id}")
+
+
+def response_events(task_id: str) -> str:
+    """A Redis stream of a response's typed events, entry id 0-(sequence_number + 1), so a
+    client can resume after any event."""
+    return _p(f"response:{task_id}:events")
+
+
+def response_recorder(task_id: str) -> str:
+    """Held (with a short TTL, refreshed) by the process recording a response's events."""
+    return _p(f"response:{task_id}:recorder")
+
+
 def idempotency(owner: str, key: str) -> str:
     """An idempotency key is its owner's own: two tenants may use the same one."""
     return _p(f"idempotency:{owner}:{key}")

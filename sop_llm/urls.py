@@ -76,5 +76,6 @@ urlpatterns = [
     path("metrics", monitor_views.metrics, name="metrics"),
     path("", include("tasks.openai_compat.urls")),
     path("", include("tasks.anthropic_api.urls")),
+    path("", include("tasks.responses.urls")),
     path("monitor/", monitor_views.dashboard, name="dashboard"),
 ]

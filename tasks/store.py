@@ -16,7 +16,14 @@ from sop_llm.redis import get_redis
 
 FINAL = ("completed", "failed", "cancelled")
 # Request fields stored only when given (older tasks lack them; build_request takes defaults).
-REQUEST_EXTRAS = ("user", "tools", "tool_choice", "parallel_tool_calls", "on_max_tokens")
+REQUEST_EXTRAS = (
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "on_max_tokens",
+    "wire",
+)
 JSON_FIELDS = (
     "request",
     "result",

@@ -44,8 +44,20 @@ def _job_timeout() -> int:
     return int(attempts * (settings.WEBHOOK_TIMEOUT_SECONDS + BACKOFF_CAP_SECONDS)) + 60
 
 
+def event_of(task: store.Task) -> str:
+    """A Responses API response's deliveries are named as OpenAI names them."""
+    if not get_redis().exists(keys.response(task.task_id)):
+        return f"task.{task.status}"
+    cut = task.status == "completed" and (task.result or {}).get("finish_reason") == "length"
+    return "response.incomplete" if cut else f"response.{task.status}"
+
+
 def payload_for(task: store.Task, delivery_id: str) -> dict:
-    return {"event": f"task.{task.status}", "delivery_id": delivery_id, "task": task_public(task)}
+    event = event_of(task)
+    payload = {"event": event, "delivery_id": delivery_id, "task": task_public(task)}
+    if event.startswith("response."):
+        payload["data"] = {"id": f"resp_{task.task_id}"}  # OpenAI's webhook body names it so
+    return payload
 
 
 def signed_headers(delivery_id: str, body: str, *, task_id: str, event: str, attempt: int):
@@ -71,8 +83,8 @@ def webhook_deliver(*, task_id: str, sleep=time.sleep) -> str:
     if task is None:
         return "expired"
     delivery_id = f"msg_{uuid.uuid4().hex}"
-    body = json.dumps(payload_for(task, delivery_id), separators=(",", ":"))
-    event = f"task.{task.status}"
+    payload = payload_for(task, delivery_id)
+    body, event = json.dumps(payload, separators=(",", ":")), payload["event"]
     record = {**(task.webhook or {}), "state": "delivering", "delivery_id": delivery_id}
     record.setdefault("attempts", [])
     for attempt in range(1, settings.WEBHOOK_MAX_RETRIES + 2):

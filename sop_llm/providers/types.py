@@ -70,6 +70,7 @@ class GenerateRequest:
     # A structured answer cut by max_tokens: "fail" the attempt (fallbacks take over) or
     # "return" it unparsed with finish_reason "length", as OpenAI does (every /v1 request).
     on_max_tokens: str = "fail"
+    wire: str = "chat"  # "responses": made by /v1/responses (openai: its Responses API)
     is_cancelled: Callable[[], bool] = lambda: False
     on_token: Callable[[str], None] | None = None
 
