@@ -1,6 +1,7 @@
 """The task processor: what an rq job does with the task it claims."""
 
 import contextlib
+import dataclasses
 import logging
 import time
 from dataclasses import asdict
@@ -16,7 +17,7 @@ from sop_llm.telemetry.logs import current_task_id
 from sop_llm.telemetry.stats import observe
 from tasks import lifecycle, store, worker_identity
 from tasks.cancel import cancel_watch
-from tasks.charges import charged
+from tasks.charges import charged, killed_attempt
 from tasks.estimate import completion_record
 from tasks.sealing import unseal
 from tasks.store import REQUEST_EXTRAS, Effects, Task
@@ -53,7 +54,8 @@ def task_run_claimed(task: Task) -> str:
     try:
         _run(task)
     except (KeyboardInterrupt, SystemExit):
-        lifecycle.task_requeue(task, reason="worker_stopped")
+        lost = killed_attempt(_progressed(task), "its worker was stopped mid-run")
+        lifecycle.task_requeue(task, reason="worker_stopped", lost=lost)
         raise
     except BaseException as exc:  # rq's job timeout included: never leave it `processing`
         lifecycle.task_fail(task, code="internal", message=f"the worker failed: {exc!r:.200}")
@@ -61,6 +63,15 @@ def task_run_claimed(task: Task) -> str:
     finally:
         worker_identity.running_remove(task.task_id)
     return task.task_id
+
+
+def _progressed(task: Task) -> Task:
+    """The claimed task with the progress its run recorded (what the stopped run is charged)."""
+    with contextlib.suppress(redis.RedisError):
+        fresh = store.load(task.task_id)
+        if fresh is not None:
+            return dataclasses.replace(task, progress=fresh.progress)
+    return task
 
 
 def build_request(task: Task) -> tuple[GenerateRequest, list[Target]]:

@@ -7,6 +7,7 @@ import signal
 import pytest
 import requests
 
+from models_gpu.guard import gpu_guard
 from tasks import store
 from tasks.recovery import tasks_recover
 from tests.conftest import wait_for
@@ -22,6 +23,13 @@ PERSON = {
 }
 
 
+@pytest.fixture(autouse=True)
+def fresh_guard():
+    """The in-process GPU guard of a burst must not hold the GPU from a later worker."""
+    yield
+    gpu_guard().shutdown()
+
+
 def truncated_body(max_tokens: int = 5) -> dict:
     """A structured task that max_tokens cuts short: it fails `truncated` after generating."""
     return {
@@ -33,8 +41,8 @@ def truncated_body(max_tokens: int = 5) -> dict:
     }
 
 
-def test_truncated_attempts_use_up_tokens_per_day_and_the_key_is_then_refused(burst):
-    _, key = issue("tasks", name="thrifty-json", tokens_per_day=60)
+def test_truncated_attempts_use_up_tokens_per_day_and_the_key_is_then_refused(burst, api):
+    record, key = issue("tasks", name="thrifty-json", tokens_per_day=60)
     client, statuses = client_with(key), []
     for _ in range(6):
         created = client.post("/api/v1/tasks", truncated_body(), format="json")
@@ -49,6 +57,9 @@ def test_truncated_attempts_use_up_tokens_per_day_and_the_key_is_then_refused(bu
     [row] = client.get("/api/v1/usage").json()["usage"]
     assert row["completion_tokens"] == 5 * (len(statuses) - 1)
     assert row["prompt_tokens"] > 0 and row["generation_seconds"] > 0
+    metrics = api.get("/metrics").content.decode()
+    labels = f'key="thrifty-json",key_id="{record["id"]}",model="gemma-3-270m-q4_k_m"'
+    assert f"sop_llm_key_completion_tokens_total{{{labels}}} {row['completion_tokens']}" in metrics
 
 
 def test_the_report_of_a_truncated_task_keeps_its_text_so_far_usage_and_timings(api, burst):
@@ -81,7 +92,7 @@ def test_local_usage_is_one_row_per_catalog_model_whatever_alias_was_asked(burst
 
 def _long_local_task(base: str, key: str) -> str:
     body = {"provider": "local", "model": "gemma", "prompt": "Once upon a time"}
-    body["params"] = {"max_tokens": 400, "temperature": 0.8}
+    body["params"] = {"max_tokens": 400, "temperature": 0, "seed": 1}
     headers = {"Authorization": f"Bearer {key}"}
     created = requests.post(f"{base}/api/v1/tasks", json=body, headers=headers, timeout=10)
     task_id = created.json()["task_id"]

@@ -1,6 +1,7 @@
 """The README's run command: everything starts, answers, and stops on SIGTERM."""
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -256,13 +257,17 @@ def _alive(pid: int) -> bool:
 def test_a_sigkilled_run_takes_its_children_with_it(tmp_path):
     run = Run(tmp_path)
     children = [run.child(name) for name in ("valkey", "daphne", "GpuWorker", "webhooks")]
-    assert None not in children
     os.kill(run.proc.pid, signal.SIGKILL)
     run.proc.wait()
-    for pid in children:
-        wait_for(lambda p=pid: not _alive(p), what=f"child {pid} to die", timeout=5)
-    with pytest.raises(redis.ConnectionError):
-        redis.Redis(port=run.redis_port, socket_connect_timeout=1).ping()
+    try:
+        assert None not in children
+        for pid in children:
+            wait_for(lambda p=pid: not _alive(p), what=f"child {pid} to die", timeout=5)
+        with pytest.raises(redis.ConnectionError):
+            redis.Redis(port=run.redis_port, socket_connect_timeout=1).ping()
+    finally:  # a failure leaves no orphan behind either
+        for pid in [p for p in children if p and _alive(p)]:
+            os.killpg(pid, signal.SIGKILL)
 
 
 def test_a_stop_finishes_within_its_stated_bound_even_while_a_task_hangs(tmp_path):
@@ -272,17 +277,21 @@ def test_a_stop_finishes_within_its_stated_bound_even_while_a_task_hangs(tmp_pat
     with FakeServer() as remote:
         remote.reply(Reply(200, {}, delay=120))  # a remote that keeps its worker busy
         run = Run(tmp_path)
-        body = {"provider": "openai_compatible", "model": "slow", "prompt": "x"}
-        body["options"] = {"base_url": f"{remote.url}/v1"}
-        created = run.post("/api/v1/tasks", body)
-        assert created.status_code == 202, created.text
-        task_id = created.json()["task_id"]
-        wait_for(lambda: remote.seen, what="the remote to be called", timeout=60)
-        started = time.monotonic()
-        output = run.stop(signal.SIGTERM)
-        took = time.monotonic() - started
+        try:
+            body = {"provider": "openai_compatible", "model": "slow", "prompt": "x"}
+            body["options"] = {"base_url": f"{remote.url}/v1"}
+            created = run.post("/api/v1/tasks", body)
+            assert created.status_code == 202, created.text
+            task_id = created.json()["task_id"]
+            wait_for(lambda: remote.seen, what="the remote to be called", timeout=60)
+        finally:
+            started = time.monotonic()
+            output = run.stop(signal.SIGTERM)
+            took = time.monotonic() - started
     assert run.proc.returncode == 0, output
     assert took <= STOP_SECONDS + 1, (took, output)
     assert STOP_SECONDS <= 10  # as README says: within Docker's default stop timeout
     with _redis_over(tmp_path, run.redis_port) as client:
         assert client.hget(f"session:{task_id}", "status") == "queued"  # requeued, not lost
+        [stopped] = json.loads(client.hget(f"session:{task_id}", "lost_attempts"))
+        assert stopped["outcome"] == "killed" and "stopped mid-run" in stopped["message"]
