@@ -8,6 +8,9 @@ generated tokens/s. Errors are listed under the table, not dropped.
 
 import json
 import sys
+from pathlib import Path
+
+SAVED = Path(__file__).resolve().parent.parent / "results" / "gpu.md"
 
 NAMES = {
     "cpp_batched_bench": "llama.cpp C++ ceiling (llama-batched-bench)",
@@ -47,6 +50,13 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def gpu_lines() -> list[str]:
+    """docs/BENCHMARKS.md's GPU section: the latest saved GPU table, if any."""
+    if not SAVED.exists():
+        return []
+    return ["## On a GPU (`make bench-gpu`, bench/gpu)", "", SAVED.read_text().rstrip(), ""]
+
+
 def _cell(row: dict) -> str:
     text = f"{row['tok_s']:,.0f}"
     if row.get("python_ms_step") is not None:
@@ -57,4 +67,4 @@ def _cell(row: dict) -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(markdown(read(sys.argv[1:])))
+    sys.stdout.write(markdown(read([a for a in sys.argv[1:] if a != "--save"])))
