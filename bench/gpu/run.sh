@@ -45,7 +45,7 @@ if [ ! -f "$W/env.done" ]; then
 fi
 export PYTHONPATH=$W/site:$W/proj
 
-if [ ! -f "$W/build.done" ]; then
+if [ -z "${SKIP_BUILD:-}" ] && [ ! -f "$W/build.done" ]; then  # SKIP_BUILD: use $W/build/bin as is
   log "cmake"
   cmake -S "$W/src" -B "$W/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
     $( [ "${CUDA:-ON}" = ON ] && echo "-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCH:-90}" ) -DGGML_NATIVE=ON -DLLAMA_BUILD_SERVER=ON \
