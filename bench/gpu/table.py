@@ -58,7 +58,8 @@ def gpu_lines() -> list[str]:
 
 
 def _cell(row: dict) -> str:
-    text = f"{row['tok_s']:,.0f}"
+    rate = row["tok_s"]
+    text = f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"  # a CPU dry run's rates are tiny
     if row.get("python_ms_step") is not None:
         text += f" ({row['python_ms_step']:.2f} ms py/step)"
     if row.get("mean_tokens") is not None:
