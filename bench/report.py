@@ -1,5 +1,6 @@
 """The Markdown table of a benchmark run, with each target and whether it held."""
 
+from bench.gpu.table import gpu_lines
 from bench.synthetic import synthetic_lines
 
 
@@ -245,6 +246,7 @@ def markdown(record: dict) -> str:
             + ". Ratios are always within one run.",
             "",
         ]
+    lines += gpu_lines()
     lines += [
         "What was profiled and fixed, and where the floor is for the targets that do not "
         "hold: [PERFORMANCE.md](PERFORMANCE.md).",

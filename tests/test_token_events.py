@@ -61,3 +61,19 @@ def test_tokens_arriving_every_few_milliseconds_go_out_a_few_per_event(settings)
     pubsub.close()
     assert "".join(e["text"] for e in events) == "".join(f"{step} " for step in range(40))
     assert len(events) <= 20  # one per step (40) without the flush interval
+
+
+def test_a_task_that_ends_does_not_wait_out_the_flush_interval(settings):
+    settings.TOKEN_FLUSH_MS = 2000
+    stream = TokenStream("tp-end")
+    pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.pubsub_task_tokens(stream.task_id))
+    stream("first ")
+    time.sleep(0.1)  # the first went out at once; the next would wait 2 s
+    stream("last")
+    started = time.monotonic()
+    stream.close()
+    assert time.monotonic() - started < 1.0
+    events = _events_until_quiet(pubsub)
+    pubsub.close()
+    assert "".join(e["text"] for e in events) == "first last"

@@ -9,6 +9,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 CACHE = ROOT / "bench" / ".cache"
+SAVED_NAME = "bench/results/gpu.md"
 # A CPU machine: no CUDA, no offload, tiny sizes, every stage once (run.sh's own defaults are
 # the GPU run's: 1/8/32/64 sequences of 128 tokens, 270M and 4B shapes).
 DRY = {
@@ -44,11 +45,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("step", choices=["prepare", "dry-run", "table"])
     parser.add_argument("rows", nargs="*", help="table: measure.py's JSON lines files")
+    parser.add_argument("--save", action="store_true", help=f"table: also into {SAVED_NAME}")
     args = parser.parse_args(argv)
     if args.step == "table":
-        from bench.gpu.table import markdown, read
+        from bench.gpu.table import SAVED, markdown, read
 
-        sys.stdout.write(markdown(read(args.rows)))
+        table = markdown(read(args.rows))
+        sys.stdout.write(table)
+        if args.save:  # docs/BENCHMARKS.md shows it from the next `make bench` on
+            SAVED.write_text(table)
         return 0
     return prepare() if args.step == "prepare" else dry_run()
 

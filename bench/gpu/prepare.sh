@@ -20,6 +20,7 @@ PY=${PY:-.venv/bin/python}
 PYVER=${PYVER:-3.12}
 G=$ROOT/.gpu
 rm -rf "$G" && mkdir -p "$G/wheels"
+echo "$PYVER" > "$G/pyver"
 cp "$KIT"/run.sh "$KIT"/measure.py "$KIT"/mkmodel.py "$KIT"/table.py "$G/"
 
 # 1. wheels: the runtime closure of the project, minus what a CUDA/PyTorch image ships

@@ -25,9 +25,9 @@ if [ ! -f "$W/env.done" ]; then
   { python3 --version; which nvcc; nvcc --version | tail -2; nproc; free -g | head -2; } > "$OUT/env.txt" 2>&1
   command -v nvcc >/dev/null || export PATH=$(dirname "$(ls -d /usr/local/cuda*/bin/nvcc 2>/dev/null | head -1)"):$PATH
   rm -rf $W/site && mkdir -p $W/site
-  tag=$(python3 -c 'import sys; print(f"cp{sys.version_info.major}{sys.version_info.minor}")')
-  if ! ls "$K"/wheels/*-"$tag"-*.whl >/dev/null 2>&1; then
-    log "the wheels are not for $tag: using this python's own packages (a dry run in the project's venv)"
+  ver=$(python3 -c 'import sys; print(f"{sys.version_info.major}.{sys.version_info.minor}")')
+  if [ "$ver" != "$(cat "$K/pyver")" ]; then
+    log "the wheels are for Python $(cat "$K/pyver"), not $ver: using this python's own packages (a dry run in the project's venv)"
   else
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target $W/site "$K"/wheels/*.whl > "$OUT/pip.log" 2>&1 || {
@@ -45,7 +45,7 @@ if [ ! -f "$W/env.done" ]; then
 fi
 export PYTHONPATH=$W/site:$W/proj
 
-if [ ! -f "$W/build.done" ]; then
+if [ -z "${SKIP_BUILD:-}" ] && [ ! -f "$W/build.done" ]; then  # SKIP_BUILD: use $W/build/bin as is
   log "cmake"
   cmake -S "$W/src" -B "$W/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
     $( [ "${CUDA:-ON}" = ON ] && echo "-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCH:-90}" ) -DGGML_NATIVE=ON -DLLAMA_BUILD_SERVER=ON \

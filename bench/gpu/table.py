@@ -8,6 +8,9 @@ generated tokens/s. Errors are listed under the table, not dropped.
 
 import json
 import sys
+from pathlib import Path
+
+SAVED = Path(__file__).resolve().parent.parent / "results" / "gpu.md"
 
 NAMES = {
     "cpp_batched_bench": "llama.cpp C++ ceiling (llama-batched-bench)",
@@ -47,8 +50,16 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def gpu_lines() -> list[str]:
+    """docs/BENCHMARKS.md's GPU section: the latest saved GPU table, if any."""
+    if not SAVED.exists():
+        return []
+    return ["## On a GPU (`make bench-gpu`, bench/gpu)", "", SAVED.read_text().rstrip(), ""]
+
+
 def _cell(row: dict) -> str:
-    text = f"{row['tok_s']:,.0f}"
+    rate = row["tok_s"]
+    text = f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"  # a CPU dry run's rates are tiny
     if row.get("python_ms_step") is not None:
         text += f" ({row['python_ms_step']:.2f} ms py/step)"
     if row.get("mean_tokens") is not None:
@@ -57,4 +68,4 @@ def _cell(row: dict) -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(markdown(read(sys.argv[1:])))
+    sys.stdout.write(markdown(read([a for a in sys.argv[1:] if a != "--save"])))

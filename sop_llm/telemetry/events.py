@@ -85,6 +85,7 @@ class TokenPublisher:
 
     def __init__(self):
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._urgent = threading.Event()  # a flush: a task ends, its final event waits on it
         self._thread = threading.Thread(target=self._run, name="tokens", daemon=True)
         self._thread.start()
 
@@ -95,6 +96,7 @@ class TokenPublisher:
         """Returns once everything put before it is published (or `timeout` passed)."""
         done = threading.Event()
         self._queue.put(done)
+        self._urgent.set()
         done.wait(timeout)
 
     def _run(self) -> None:
@@ -104,9 +106,10 @@ class TokenPublisher:
         while True:
             items = [self._queue.get()]
             # Streams under way: gather a few steps' tokens per event (each event costs the
-            # web relay a Redis read, a JSON chunk and a write); the first after a pause goes
-            # out at once.
-            time.sleep(max(0.0, last + settings.TOKEN_FLUSH_MS / 1000 - time.monotonic()))
+            # web relay a Redis read, a JSON chunk and a write); the first after a pause, and a
+            # flush, go out at once.
+            self._urgent.wait(max(0.0, last + settings.TOKEN_FLUSH_MS / 1000 - time.monotonic()))
+            self._urgent.clear()
             last = time.monotonic()
             while not self._queue.empty():
                 items.append(self._queue.get())
