@@ -14,7 +14,6 @@ import openai
 import pytest
 from django.test import override_settings
 from pydantic import BaseModel, Field
-from pydantic_ai.exceptions import ModelRequestRejectedError
 
 from tests.conftest import API_KEY, Processes, _delete_matching, _forget_queues
 
@@ -182,17 +181,14 @@ def test_pydantic_ai_agent_calls_its_tool_then_answers_typed_with_tool_output(v1
     jsonschema.validate(calls[0], WEATHER_ARGS)
 
 
-@pytest.mark.xfail(
-    reason="tools together with a structured response_format on the local model (and "
-    "response_format.json_schema.description): issue 25 item 7, branch oai, not merged here",
-    raises=ModelRequestRejectedError,  # the 400 naming the field; anything else fails
-    strict=False,
-)
-def test_pydantic_ai_agent_calls_its_tool_then_answers_typed_with_native_output(v1):
+def test_pydantic_ai_agent_with_a_tool_answers_typed_with_native_output(v1):
     from pydantic_ai import NativeOutput
 
     calls: list[dict] = []
     result = agent_for(v1, NativeOutput(Forecast), calls).run_sync(ASK)
+    # tool_choice is auto beside a response_format: the model may call the tool or answer in
+    # the format at once; either way what it writes is valid by construction.
     assert isinstance(result.output, Forecast)
-    assert len(calls) == 1
-    jsonschema.validate(calls[0], WEATHER_ARGS)
+    assert len(calls) <= 1
+    for call in calls:
+        jsonschema.validate(call, WEATHER_ARGS)
