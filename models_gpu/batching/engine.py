@@ -41,11 +41,13 @@ class BatchEngine:
         kv_unified: bool = True,
         lltokenizer=None,
         model_name: str = "local",
+        device_sampling: bool = True,
     ):
         """`llama` is a loaded llama_cpp.Llama; its weights are shared, never freed here.
         n_ctx (all slots together; default: the Llama's) or n_ctx_per_slot sizes the KV cache.
         `lltokenizer` is a callable returning llguidance's tokenizer for this model (e.g. a
-        LlamaEngine's cached `lltokenizer`); without it one is built on first use."""
+        LlamaEngine's cached `lltokenizer`); without it one is built on first use.
+        `device_sampling` False samples every slot on the host (for comparisons)."""
         n_ctx = n_ctx_per_slot * slots if n_ctx_per_slot else n_ctx or llama.n_ctx()
         threads = threads or llama.context_params.n_threads
         self.context = BatchContext(
@@ -54,7 +56,9 @@ class BatchEngine:
         self._tokenizer_source, self._tokenizer, self._llama = lltokenizer, None, llama
         self._tokenizer_lock = threading.Lock()
         masks = StepMasks(slots, self.context.n_vocab, threads=max(1, threads))
-        self.loop = DecodeLoop(self.context, Vocab(llama), masks, model_name)
+        self.loop = DecodeLoop(
+            self.context, Vocab(llama), masks, model_name, device_sampling=device_sampling
+        )
         self._closed = False
         # Should the Llama be closed first, free our context before its model (else: segfault).
         llama._model._exit_stack.callback(self.close)
@@ -168,6 +172,9 @@ class BatchEngine:
             "steps": loop.steps,
             "python_ms_per_step": round(loop.python_s * 1000 / steps, 3),
             "decode_ms_per_step": round(loop.decode_s * 1000 / steps, 3),
+            "tokens_on_device": loop.tokens_on_device,
+            "tokens_on_host": loop.tokens_on_host,
+            "device_chains_live": self.context.chains.live,
         }
 
     def close(self) -> None:

@@ -5,10 +5,12 @@ row, which cost ~10% of the batch's throughput here; numpy on the row's view doe
 is llama-cpp-python's (what `Llama.generate` did for us before): penalties over the last 64
 generated tokens, then greedy at temperature 0, else top-k -> top-p -> min-p -> temperature ->
 a draw from the slot's own seeded generator (reproducible for a seeded task, whatever else runs
-in the batch; not the same draws as llama.cpp's RNG).
+in the batch; not the same draws as llama.cpp's RNG). Slots the device can sample use the same
+chain in llama.cpp (device.py); this path serves those that need the logits.
 """
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,17 +51,25 @@ class SamplerSettings:
 
 
 class Sampler:
-    def __init__(self, settings: SamplerSettings, seed: int):
+    def __init__(
+        self, settings: SamplerSettings, seed: int, bias: Mapping[int, float] | None = None
+    ):
         self.settings = settings
         self.rng = np.random.default_rng(seed)
         self.history: deque[int] = deque(maxlen=PENALTY_LAST_N)
+        self.bias = dict(bias or {})  # token id -> added to its logit (logit_bias)
+        self._bias_ids = np.fromiter(self.bias, dtype=np.int64, count=len(self.bias))
+        self._bias_values = np.fromiter(self.bias.values(), dtype=np.float32, count=len(self.bias))
 
     def accept(self, token: int) -> None:
         self.history.append(token)
 
     def penalize(self, row: np.ndarray) -> None:
-        """llama.cpp's penalties, in place: repeat divides a positive logit (multiplies a
-        negative one), frequency subtracts per occurrence, presence once."""
+        """The logit bias, then llama.cpp's penalties, in place (the device chain's order):
+        repeat divides a positive logit (multiplies a negative one), frequency subtracts per
+        occurrence, presence once."""
+        if self.bias:
+            row[self._bias_ids] += self._bias_values
         s = self.settings
         if not self.history or not s.penalizes:
             return
