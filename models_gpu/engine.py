@@ -177,6 +177,8 @@ class LlamaEngine:
             model_name,
             prompt.stop_tokens,
         )
+        if p.logit_bias:
+            logits_processor = _with_bias(self.llama, p.logit_bias, logits_processor, model_name)
         if p.logprobs:
             loop.logprobs = Logprobs(p.top_logprobs, lambda t: self.llama.detokenize([t]))
             logits_processor = _recording(loop.logprobs, logits_processor)
@@ -207,6 +209,16 @@ class LlamaEngine:
             },
             meta={"repro": {"seed_used": seed, "chat_template": prompt.template}},
         )
+
+
+def _with_bias(llama, bias: dict, processors, model_name: str):
+    """The logit bias first: a grammar's mask after it still forbids what it forbids."""
+    from llama_cpp import LogitsProcessorList
+
+    from models_gpu.batching.sampling import bias_processor, check_logit_bias
+
+    check_logit_bias(bias, llama.n_vocab(), model_name)
+    return LogitsProcessorList([bias_processor(bias), *(processors or [])])
 
 
 def _recording(logprobs: Logprobs, processors):

@@ -23,6 +23,7 @@ from sop_llm.strict import (
     StrictSerializer,
     StrictURLField,
 )
+from tasks.logit_bias import LogitBiasField
 from tasks.queue import PRIORITY_MAX, PRIORITY_MIN
 from tasks.structured_checks import check_enforceable
 from tasks.tool_serializers import (
@@ -60,6 +61,7 @@ class ParamsSerializer(StrictSerializer):
     )
     top_logprobs = StrictIntegerField(min_value=0, max_value=MAX_TOP_LOGPROBS, default=0)
     n = StrictIntegerField(min_value=1, max_value=MAX_CHOICES, default=1, help_text="choices")
+    logit_bias = LogitBiasField(help_text="token id -> -100..100 added to its logit (local)")
 
     def validate(self, data: dict) -> dict:
         if data.get("top_logprobs") and not data.get("logprobs"):

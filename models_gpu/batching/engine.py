@@ -24,6 +24,7 @@ from sop_llm.providers.types import GenerateRequest, GenerateResult
 from .context import BatchContext
 from .grammar import StepMasks, build_lltokenizer, new_matcher
 from .loop import DecodeLoop
+from .sampling import check_logit_bias
 from .sequence import Sequence, local_error
 from .vocab import Vocab
 
@@ -82,6 +83,7 @@ class BatchEngine:
         `constraint` is an llguidance grammar (see `batch_constraint`); `ignore_eos` is for
         benchmarks, as llama-server's."""
         self._check_fits(len(prompt_tokens), request.params.max_tokens, model_name)
+        check_logit_bias(request.params.logit_bias, self.context.n_vocab, model_name)
         seq = self._sequence(request, prompt_tokens, stops, stop_token_ids, constraint, model_name)
         seq.ignore_eos = ignore_eos
         self.loop.submit(seq)
@@ -113,6 +115,7 @@ class BatchEngine:
     def _start(self, request: GenerateRequest, seed: int, prompt_tokens, kw: dict) -> Sequence:
         request = replace(request, params=replace(request.params, seed=seed))
         self._check_fits(len(prompt_tokens), request.params.max_tokens, kw["model_name"])
+        check_logit_bias(request.params.logit_bias, self.context.n_vocab, kw["model_name"])
         seq = self._sequence(
             request,
             prompt_tokens,

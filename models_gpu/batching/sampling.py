@@ -57,7 +57,8 @@ class Sampler:
         self.settings = settings
         self.rng = np.random.default_rng(seed)
         self.history: deque[int] = deque(maxlen=PENALTY_LAST_N)
-        self.bias = dict(bias or {})  # token id -> added to its logit (logit_bias)
+        # token id -> added to its logit (logit_bias; ids arrive as JSON keys: digits)
+        self.bias = {int(k): float(v) for k, v in (bias or {}).items()}
         self._bias_ids = np.fromiter(self.bias, dtype=np.int64, count=len(self.bias))
         self._bias_values = np.fromiter(self.bias.values(), dtype=np.float32, count=len(self.bias))
 
@@ -121,3 +122,30 @@ def _near_top(row: np.ndarray, best: float, k: int) -> np.ndarray:
 def _softmax(logits: np.ndarray) -> np.ndarray:
     e = np.exp(logits - logits.max())
     return e / e.sum()
+
+
+def check_logit_bias(bias: Mapping, n_vocab: int, model: str) -> None:
+    """A token id past the vocabulary is the caller's mistake: a 400 naming the field."""
+    from sop_llm.providers.errors import ProviderError
+
+    outside = sorted(int(k) for k in bias if not 0 <= int(k) < n_vocab)
+    if outside:
+        raise ProviderError(
+            f"local ({model}): logit_bias: token id {outside[0]} is outside the model's "
+            f"vocabulary (0 to {n_vocab - 1})",
+            code="bad_request",
+            provider="local",
+            model=model,
+        )
+
+
+def bias_processor(bias: Mapping):
+    """llama-cpp-python's logits processor form, for the single-sequence engine."""
+    ids = np.fromiter((int(k) for k in bias), dtype=np.int64, count=len(bias))
+    values = np.fromiter(bias.values(), dtype=np.float32, count=len(bias))
+
+    def apply(_input_ids, scores):
+        scores[ids] += values
+        return scores
+
+    return apply

@@ -27,7 +27,7 @@ class Sequence:
         self.logprobs = kw.get("logprobs")
         self.stop_ids = frozenset(kw["stop_ids"])
         self.limit = request.params.max_tokens
-        bias = getattr(request.params, "logit_bias", None) or {}
+        bias = request.params.logit_bias
         self.sampler = Sampler(SamplerSettings.of(request.params), self.seed, bias)
         self.chain = None  # its llama.cpp sampler chain while it samples on the device
         self.chain_stateful = False  # the chain keeps state that accepted tokens advance
