@@ -28,7 +28,7 @@ class LoadParams:
     n_batch: int = 512
     type_k: str = "f16"
     type_v: str = "f16"
-    flash_attn: bool = False
+    flash_attn: bool | str = "auto"  # true, false, or "auto": llama.cpp decides per device
     chat_format: str | None = None
 
     def covers(self, wanted: "LoadParams") -> bool:
@@ -38,6 +38,22 @@ class LoadParams:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _flash_attn_auto(llama) -> None:
+    """llama-cpp-python's Llama takes flash_attn as on/off only: remake its context with
+    llama.cpp's AUTO (on where the device supports it). The batch context copies these params."""
+    import contextlib
+
+    import llama_cpp
+    from llama_cpp import _internals
+
+    llama.context_params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
+    fresh = _internals.LlamaContext(
+        model=llama._model, params=llama.context_params, verbose=llama.verbose
+    )
+    old, llama._ctx = llama._ctx, llama._stack.enter_context(contextlib.closing(fresh))
+    old.close()
 
 
 def _threads() -> int:
@@ -85,11 +101,13 @@ class LlamaEngine:
             n_batch=params.n_batch,
             type_k=_KV_TYPES[params.type_k],
             type_v=_KV_TYPES[params.type_v],
-            flash_attn=params.flash_attn,
+            flash_attn=params.flash_attn is True,
             n_threads=_threads(),
             n_threads_batch=_threads(),
             verbose=False,
         )
+        if params.flash_attn == "auto":
+            _flash_attn_auto(self.llama)
         self._chat_template: ChatTemplate | None = None
         self._lltokenizer = None
         self._single = threading.Lock()  # the Llama's own context runs one sequence at a time
