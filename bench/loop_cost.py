@@ -53,8 +53,11 @@ def _delta(before: dict, after: dict) -> dict:
     return row
 
 
-def loop_cost(clients=(1, 8, 32), tokens: int = 32, threads: int | None = None) -> list[dict]:
-    """One engine with max(clients) slots; a warm-up run, then each (temperature, clients)."""
+def loop_cost(
+    clients=(1, 8, 32), tokens: int = 32, threads: int | None = None, device: bool = True
+) -> list[dict]:
+    """One engine with max(clients) slots; a warm-up run, then each (temperature, clients).
+    `device` False samples every slot on the host (numpy), as the engine did before issue 26."""
     from llama_cpp import Llama
 
     from models_gpu.batching import BatchEngine
@@ -62,7 +65,13 @@ def loop_cost(clients=(1, 8, 32), tokens: int = 32, threads: int | None = None) 
     threads = threads or os.cpu_count() or 1
     llama = Llama(model_path=str(MODEL_PATH), n_ctx=512, n_threads=threads, verbose=False)
     slots = max(clients)
-    engine = BatchEngine(llama, slots=slots, n_ctx_per_slot=N_CTX_PER_SLOT, threads=threads)
+    engine = BatchEngine(
+        llama,
+        slots=slots,
+        n_ctx_per_slot=N_CTX_PER_SLOT,
+        threads=threads,
+        device_sampling=device,
+    )
     prompt = llama.tokenize(PROMPT.encode(), add_bos=True)
     rows = []
     try:
@@ -71,7 +80,8 @@ def loop_cost(clients=(1, 8, 32), tokens: int = 32, threads: int | None = None) 
             for n in clients:
                 before = engine.stats()
                 _run(engine, prompt, n, temperature, tokens)
-                row = {"clients": n, "temperature": temperature}
+                row = {"sampling": "device" if device else "host", "clients": n}
+                row["temperature"] = temperature
                 rows.append(row | _delta(before, engine.stats()))
     finally:
         engine.close()
@@ -79,16 +89,31 @@ def loop_cost(clients=(1, 8, 32), tokens: int = 32, threads: int | None = None) 
     return rows
 
 
+def scenario(size: dict) -> dict:
+    """`make bench`'s row: both sampling paths, and the target's number (python ms per step at
+    the most slots, temperature 0.8, on the device)."""
+    rows = []
+    for device in (True, False):
+        rows += loop_cost(size["clients"], size["tokens"], device=device)
+    top = max(size["clients"])
+    target = [
+        r for r in rows if (r["sampling"], r["clients"], r["temperature"]) == ("device", top, 0.8)
+    ]
+    best = target[0]["python_ms_per_step"]
+    return {"rows": rows, "slots": top, "tokens": size["tokens"], "python_ms_top_t08": best}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--host", action="store_true", help="sample every slot on the host")
     args = parser.parse_args()
     import django
 
     django.setup()
     clients = tuple(int(c) for c in args.clients.split(","))
-    for row in loop_cost(clients, args.tokens):
+    for row in loop_cost(clients, args.tokens, device=not args.host):
         print(json.dumps(row), flush=True)
 
 

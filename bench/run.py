@@ -14,7 +14,7 @@ import time
 import redis
 import requests
 
-from bench import batches, continuous, engine, peer, pipeline
+from bench import batches, continuous, engine, loop_cost, peer, pipeline
 from bench.common import ROOT, Service, machine, start_stub, write_json
 from bench.report import markdown, verdicts
 
@@ -29,6 +29,7 @@ FULL = {
     "scale_tasks": 10_000,
     "batch_lines": 10_000,
     "batching": {"smoke": False, "clients": (1, 2, 4, 8), "tokens": 128, "reps": 3},
+    "loop": {"clients": (1, 8, 32), "tokens": 32},
 }
 SMOKE = {
     "reps": 1,
@@ -41,6 +42,7 @@ SMOKE = {
     "scale_tasks": 50,
     "batch_lines": 50,
     "batching": {"smoke": True, "clients": (1, 2), "tokens": 16, "reps": 1},
+    "loop": {"clients": (1, 2), "tokens": 4},
 }
 
 
@@ -82,6 +84,7 @@ def run(smoke: bool, only: set[str] | None) -> dict:
                 "batching",
                 lambda: continuous.continuous_batching(url, session, size["batching"], results),
             ),
+            ("loop", lambda: loop_cost.scenario(size["loop"])),
             ("throughput", lambda: _pipeline(svc, client, stub_url, size)),
             ("scale", lambda: pipeline.scale(svc, client, size["scale_tasks"])),
             (
@@ -92,7 +95,7 @@ def run(smoke: bool, only: set[str] | None) -> dict:
         for name, step in steps:
             if not wanted(name):
                 continue
-            if name in ("batching", "throughput", "batch") and "gpu" in svc.procs:
+            if name in ("batching", "loop", "throughput", "batch") and "gpu" in svc.procs:
                 svc.stop("gpu")  # free the cores for the pipeline
             started = time.perf_counter()
             print(f"[bench] {name} ...", flush=True)
@@ -158,7 +161,7 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", action="store_true", help="each scenario once, small")
     parser.add_argument(
         "--only",
-        help="comma-separated: engine,peer,structured,load,batching,throughput,scale,batch",
+        help="comma-separated: engine,peer,structured,load,batching,loop,throughput,scale,batch",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)

@@ -40,6 +40,7 @@ def test_every_benchmark_scenario_runs_and_reports():
         "6. Scale",
         "7. Continuous batching",
         "8. Batch API",
+        "Decode loop cost",
     ):
         assert heading in out, heading
     assert "ordering correct: True" in out
