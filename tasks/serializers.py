@@ -191,6 +191,7 @@ class TaskCreateSerializer(TargetSerializer):
         check_tools(data, exclusive=_tools_exclude_formats(data))
         _check_supported(data)
         _check_fits_a_slot(data)
+        _check_logit_bias_ids(data)
         if any(_needs_gpu(t) for t in data.get("fallback") or []) and not _needs_gpu(data):
             raise serializers.ValidationError(
                 {"fallback": "a local fallback needs a local primary (the GPU lane runs it)"}
@@ -221,6 +222,24 @@ def _tools_exclude_formats(data: dict) -> bool:
 
 def _needs_gpu(target: dict) -> bool:
     return get_provider(target["provider"]).capabilities.needs_gpu
+
+
+def _check_logit_bias_ids(data: dict) -> None:
+    """logit_bias ids within the local model's vocabulary (its file's header knows the size)."""
+    bias = data["params"].get("logit_bias")
+    if not bias or not _needs_gpu(data):
+        return
+    from models_gpu.catalog import catalog_resolve
+
+    n_vocab = catalog_resolve(data["model"]).n_vocab
+    outside = sorted(int(k) for k in bias if n_vocab and int(k) >= n_vocab)
+    if outside:
+        raise serializers.ValidationError(
+            {
+                "params.logit_bias": f"token id {outside[0]} is past the model's vocabulary "
+                f"(0 to {n_vocab - 1})"
+            }
+        )
 
 
 def _check_fits_a_slot(data: dict) -> None:
