@@ -47,6 +47,14 @@ TARGETS = [
     ),
     ("batching", "TTFT p50, 4 streams / 1 alone", ("ttft_4_vs_1",), "<=", 1.5, "x"),
     (
+        "loop",
+        "decode loop Python ms/step, 32 slots, temperature 0.8 (thread CPU time)",
+        ("python_ms_top_t08",),
+        "<=",
+        0.5,
+        "ms",
+    ),
+    (
         "throughput",
         "tasks/s end to end, 4 remote workers",
         ("4_workers", "tasks_per_s"),
@@ -229,6 +237,8 @@ def markdown(record: dict) -> str:
         lines.append("")
     if "batching" in r:
         lines += _batching(r["batching"])
+    if "loop" in r:
+        lines += _loop(r["loop"])
     if "batch" in r:
         lines += _batch_api(r["batch"])
     if "synthetic" in r:
@@ -349,3 +359,21 @@ def _batch_api(b: dict) -> list[str]:
         f"{memory['batch_hash_bytes']} B whatever its size (counters only)",
         "",
     ]
+
+
+def _loop(loop: dict) -> list[str]:
+    """Issue 26: the decode loop's own Python cost per step, device vs host sampling."""
+    lines = [
+        "**Decode loop cost** (issue 26; `BatchEngine.stats()` python ms per step, thread CPU "
+        f"time of the loop outside llama_decode; dev model, {loop['tokens']}-token answers, EOS "
+        "ignored)",
+        "",
+        "| sampling | slots | temperature | python ms/step | decode ms/step |",
+        "|---|---|---|---|---|",
+    ]
+    for row in loop["rows"]:
+        lines.append(
+            f"| {row['sampling']} | {row['clients']} | {row['temperature']} | "
+            f"{row['python_ms_per_step']} | {row['decode_ms_per_step']} |"
+        )
+    return lines + [""]

@@ -14,7 +14,7 @@ import time
 import redis
 import requests
 
-from bench import batches, continuous, engine, peer, pipeline, synthetic
+from bench import batches, continuous, engine, loop_cost, peer, pipeline, synthetic
 from bench.common import ROOT, Service, machine, start_stub, write_json
 from bench.report import markdown, verdicts
 
@@ -30,6 +30,7 @@ FULL = {
     "batch_lines": 10_000,
     "batching": {"smoke": False, "clients": (1, 2, 4, 8), "tokens": 128, "reps": 3},
     "synthetic": synthetic.FULL,
+    "loop": {"clients": (1, 8, 32), "tokens": 32},
 }
 SMOKE = {
     "reps": 1,
@@ -43,6 +44,7 @@ SMOKE = {
     "batch_lines": 50,
     "batching": {"smoke": True, "clients": (1, 2), "tokens": 16, "reps": 1},
     "synthetic": synthetic.SMOKE,
+    "loop": {"clients": (1, 2), "tokens": 4},
 }
 
 
@@ -84,6 +86,7 @@ def run(smoke: bool, only: set[str] | None) -> dict:
                 "batching",
                 lambda: continuous.continuous_batching(url, session, size["batching"], results),
             ),
+            ("loop", lambda: loop_cost.scenario(size["loop"])),
             ("throughput", lambda: _pipeline(svc, client, stub_url, size)),
             ("synthetic", lambda: synthetic.service_ratio(url, size["synthetic"])),
             ("scale", lambda: pipeline.scale(svc, client, size["scale_tasks"])),
@@ -95,7 +98,10 @@ def run(smoke: bool, only: set[str] | None) -> dict:
         for name, step in steps:
             if not wanted(name):
                 continue
-            if name in ("batching", "throughput", "batch", "synthetic") and "gpu" in svc.procs:
+            if (
+                name in ("batching", "loop", "throughput", "batch", "synthetic")
+                and "gpu" in svc.procs
+            ):
                 svc.stop("gpu")  # free the cores for the pipeline
             started = time.perf_counter()
             print(f"[bench] {name} ...", flush=True)
@@ -161,8 +167,8 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", action="store_true", help="each scenario once, small")
     parser.add_argument(
         "--only",
-        help="comma-separated: engine,peer,structured,load,batching,throughput,synthetic,scale,"
-        "batch",
+        help="comma-separated: engine,peer,structured,load,batching,loop,throughput,synthetic,"
+        "scale,batch",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)

@@ -70,6 +70,7 @@ class ModelInfo:
     context_length: int | None = None
     n_layers: int | None = None
     kv_width: int | None = None  # per layer, keys + values, per token
+    n_vocab: int | None = None  # tokens in its vocabulary (logit_bias ids are checked against it)
     has_chat_template: bool = False
     alias: str | None = None
     defaults: dict = field(default_factory=dict)  # preset load parameters
@@ -82,6 +83,7 @@ class ModelInfo:
     def to_dict(self, n_ctx: int | None = None) -> dict:
         data = asdict(self)
         data.pop("kv_width")
+        data.pop("n_vocab")
         n_ctx = n_ctx or self.defaults.get("n_ctx") or DEFAULT_N_CTX
         data["estimated_memory"] = (
             {"n_ctx": n_ctx, "bytes": self.estimate_bytes(n_ctx)} if self.valid else None
@@ -116,6 +118,8 @@ def _info(path: Path, root: Path) -> ModelInfo:
     info.n_layers = meta.get(f"{arch}.block_count")
     info.kv_width = (heads_kv or 0) * (head_dim + value_dim)
     info.has_chat_template = "tokenizer.chat_template" in meta
+    tokens = meta.get("tokenizer.ggml.tokens")
+    info.n_vocab = tokens.get("length") if isinstance(tokens, dict) else None
     return info
 
 

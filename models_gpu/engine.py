@@ -28,7 +28,7 @@ class LoadParams:
     n_batch: int = 512
     type_k: str = "f16"
     type_v: str = "f16"
-    flash_attn: bool = False
+    flash_attn: bool | str = "auto"  # true, false, or "auto": llama.cpp decides per device
     chat_format: str | None = None
 
     def covers(self, wanted: "LoadParams") -> bool:
@@ -38,6 +38,22 @@ class LoadParams:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _flash_attn_auto(llama) -> None:
+    """llama-cpp-python's Llama takes flash_attn as on/off only: remake its context with
+    llama.cpp's AUTO (on where the device supports it). The batch context copies these params."""
+    import contextlib
+
+    import llama_cpp
+    from llama_cpp import _internals
+
+    llama.context_params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
+    fresh = _internals.LlamaContext(
+        model=llama._model, params=llama.context_params, verbose=llama.verbose
+    )
+    old, llama._ctx = llama._ctx, llama._stack.enter_context(contextlib.closing(fresh))
+    old.close()
 
 
 def _threads() -> int:
@@ -85,11 +101,13 @@ class LlamaEngine:
             n_batch=params.n_batch,
             type_k=_KV_TYPES[params.type_k],
             type_v=_KV_TYPES[params.type_v],
-            flash_attn=params.flash_attn,
+            flash_attn=params.flash_attn is True,
             n_threads=_threads(),
             n_threads_batch=_threads(),
             verbose=False,
         )
+        if params.flash_attn == "auto":
+            _flash_attn_auto(self.llama)
         self._chat_template: ChatTemplate | None = None
         self._lltokenizer = None
         self._single = threading.Lock()  # the Llama's own context runs one sequence at a time
@@ -189,6 +207,8 @@ class LlamaEngine:
             model_name,
             prompt.stop_tokens,
         )
+        if p.logit_bias:
+            logits_processor = _with_bias(self.llama, p.logit_bias, logits_processor, model_name)
         if p.logprobs:
             loop.logprobs = Logprobs(p.top_logprobs, lambda t: self.llama.detokenize([t]))
             logits_processor = _recording(loop.logprobs, logits_processor)
@@ -234,6 +254,16 @@ def _partial(loop: "_TokenLoop", prompt_tokens: int, model: str, started: float)
         model=model,
         timings={"generation_ms": round((time.perf_counter() - started) * 1000, 1)},
     )
+
+
+def _with_bias(llama, bias: dict, processors, model_name: str):
+    """The logit bias first: a grammar's mask after it still forbids what it forbids."""
+    from llama_cpp import LogitsProcessorList
+
+    from models_gpu.batching.sampling import bias_processor, check_logit_bias
+
+    check_logit_bias(bias, llama.n_vocab(), model_name)
+    return LogitsProcessorList([bias_processor(bias), *(processors or [])])
 
 
 def _recording(logprobs: Logprobs, processors):

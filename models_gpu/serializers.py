@@ -5,7 +5,6 @@ from rest_framework import serializers
 
 from grammars.compile import ENGINES
 from sop_llm.strict import (
-    StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
     StrictFloatField,
@@ -20,18 +19,30 @@ UNQUANTIZED = ("f16", "f32")
 MIN_N_CTX = 256
 
 
+class FlashAttnField(serializers.Field):
+    """true, false, or "auto" (the default: llama.cpp turns it on where the device has it)."""
+
+    def to_internal_value(self, data):
+        if data is True or data is False or data == "auto":
+            return data
+        raise serializers.ValidationError('must be true, false or "auto"')
+
+    def to_representation(self, value):
+        return value
+
+
 class LoadParamsSerializer(StrictSerializer):
     n_ctx = StrictIntegerField(min_value=MIN_N_CTX, max_value=1_048_576, required=False)
     n_gpu_layers = StrictIntegerField(min_value=-1, max_value=10_000, required=False)
     n_batch = StrictIntegerField(min_value=1, max_value=65_536, required=False)
     type_k = StrictChoiceField(choices=KV_CACHE_TYPES, required=False)
     type_v = StrictChoiceField(choices=KV_CACHE_TYPES, required=False)
-    flash_attn = StrictBooleanField(required=False)
+    flash_attn = FlashAttnField(required=False)
     chat_format = StrictRegexField(r"^[A-Za-z0-9_.-]{1,64}$", required=False)
 
     def validate(self, data: dict) -> dict:
         # llama.cpp cannot create a context with a quantized V cache unless flash attention is on.
-        if data.get("type_v", "f16") not in UNQUANTIZED and not data.get("flash_attn"):
+        if data.get("type_v", "f16") not in UNQUANTIZED and data.get("flash_attn") is not True:
             raise serializers.ValidationError(
                 {"type_v": "a quantized V cache needs flash_attn: true"}
             )

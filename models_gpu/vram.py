@@ -1,11 +1,16 @@
 """GPU readings over NVML, cached in `system:gpu` for a few seconds.
 
 The reader is a seam (settings.GPU_READER): NVML in production; tests on this GPU-less machine
-plug in readings of their own there, and everything above it runs for real.
+plug in readings of their own there, and everything above it runs for real. One reader per
+process (`_reader`) owns NVML: it initialises it once, on the first reading, serialises the
+readings (the ticker thread and a model load may ask at once) and shuts it down at exit. The
+ticker refreshes the cache every 2 s; a load asks the same reader for a fresh reading.
 """
 
+import atexit
 import json
 import logging
+import threading
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import import_module
@@ -39,21 +44,46 @@ class GpuStatus:
 
 
 class NvmlReader:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._nvml = None  # the pynvml module, once nvmlInit succeeded
+        self._unavailable: str | None = None  # why there is no NVML here (not retried)
+
     def read(self, index: int) -> GpuStatus:
+        with self._lock:
+            nvml = self._session()
+            if nvml is None:
+                return GpuStatus(available=False, index=index, reason=self._unavailable)
+            try:
+                return self._read(nvml, index)
+            except nvml.NVMLError as exc:
+                return GpuStatus(available=False, index=index, reason=f"NVML error: {exc}")
+
+    def _session(self):
+        """pynvml, initialised once; None when there is no NVML (a CPU-only machine: a driver
+        does not appear while the process runs, so the answer is kept)."""
+        if self._nvml is not None or self._unavailable is not None:
+            return self._nvml
         try:
             import pynvml
         except ImportError:
-            return GpuStatus(available=False, index=index, reason="nvidia-ml-py not installed")
+            self._unavailable = "nvidia-ml-py not installed"
+            return None
         try:
             pynvml.nvmlInit()
         except pynvml.NVMLError as exc:  # no driver / no library: a normal CPU-only machine
-            return GpuStatus(available=False, index=index, reason=f"no GPU (NVML: {exc})")
-        try:
-            return self._read(pynvml, index)
-        except pynvml.NVMLError as exc:
-            return GpuStatus(available=False, index=index, reason=f"NVML error: {exc}")
-        finally:
-            pynvml.nvmlShutdown()
+            self._unavailable = f"no GPU (NVML: {exc})"
+            return None
+        self._nvml = pynvml
+        atexit.register(self.shutdown)
+        return pynvml
+
+    def shutdown(self) -> None:
+        with self._lock:
+            nvml, self._nvml = self._nvml, None
+            self._unavailable = "NVML was shut down"
+            if nvml is not None:
+                nvml.nvmlShutdown()
 
     @staticmethod
     def _read(nvml, index: int) -> GpuStatus:

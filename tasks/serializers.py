@@ -23,6 +23,7 @@ from sop_llm.strict import (
     StrictSerializer,
     StrictURLField,
 )
+from tasks.logit_bias import LogitBiasField
 from tasks.queue import PRIORITY_MAX, PRIORITY_MIN
 from tasks.structured_checks import check_enforceable
 from tasks.tool_serializers import (
@@ -60,6 +61,7 @@ class ParamsSerializer(StrictSerializer):
     )
     top_logprobs = StrictIntegerField(min_value=0, max_value=MAX_TOP_LOGPROBS, default=0)
     n = StrictIntegerField(min_value=1, max_value=MAX_CHOICES, default=1, help_text="choices")
+    logit_bias = LogitBiasField(help_text="token id -> -100..100 added to its logit (local)")
 
     def validate(self, data: dict) -> dict:
         if data.get("top_logprobs") and not data.get("logprobs"):
@@ -210,6 +212,7 @@ class TaskCreateSerializer(TargetSerializer):
         check_tools(data, exclusive=_tools_exclude_formats(data))
         _check_supported(data)
         _check_fits_a_slot(data)
+        _check_logit_bias_ids(data)
         if any(_needs_gpu(t) for t in data.get("fallback") or []) and not _needs_gpu(data):
             raise serializers.ValidationError(
                 {"fallback": "a local fallback needs a local primary (the GPU lane runs it)"}
@@ -242,6 +245,24 @@ def _tools_exclude_formats(data: dict) -> bool:
 
 def _needs_gpu(target: dict) -> bool:
     return get_provider(target["provider"]).capabilities.needs_gpu
+
+
+def _check_logit_bias_ids(data: dict) -> None:
+    """logit_bias ids within the local model's vocabulary (its file's header knows the size)."""
+    bias = data["params"].get("logit_bias")
+    if not bias or not _needs_gpu(data):
+        return
+    from models_gpu.catalog import catalog_resolve
+
+    n_vocab = catalog_resolve(data["model"]).n_vocab
+    outside = sorted(int(k) for k in bias if n_vocab and int(k) >= n_vocab)
+    if outside:
+        raise serializers.ValidationError(
+            {
+                "params.logit_bias": f"token id {outside[0]} is past the model's vocabulary "
+                f"(0 to {n_vocab - 1})"
+            }
+        )
 
 
 def _check_fits_a_slot(data: dict) -> None:

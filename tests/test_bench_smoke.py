@@ -41,6 +41,7 @@ def test_every_benchmark_scenario_runs_and_reports():
         "7. Continuous batching",
         "8. Batch API",
         "The service at GPU token rates",
+        "Decode loop cost",
     ):
         assert heading in out, heading
     assert "ordering correct: True" in out

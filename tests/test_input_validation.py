@@ -263,9 +263,14 @@ OPENAI_BAD = [
     (chat(metadata=[1]), "metadata"),
     (chat(webhook_url="http://example.com:99999/"), "webhook_url"),
     (chat(fallbacks=[{"provider": "local", "model": "nope"}]), "fallbacks.0"),
+    (chat(logit_bias={"50256": -101}), "logit_bias"),
+    (chat(logit_bias={"x1": 5}), "logit_bias"),
+    (chat(logit_bias={"1": True}), "logit_bias"),
+    (chat(logit_bias=[1, 2]), "logit_bias"),
+    (chat(logit_bias={str(i): 1 for i in range(1025)}), "logit_bias"),
+    (chat(model="openai/gpt-4o", logit_bias={"1": 5}), "logit_bias"),
 ]
 NOT_YET = [
-    chat(logit_bias={"50256": -100}),
     chat(audio={"voice": "alloy"}),
     chat(reasoning_effort="low"),
     chat(messages=[{"role": "user", "content": "x", "audio": {"id": "a"}}]),

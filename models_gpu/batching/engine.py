@@ -24,6 +24,7 @@ from sop_llm.providers.types import GenerateRequest, GenerateResult
 from .context import BatchContext
 from .grammar import StepMasks, build_lltokenizer, new_matcher
 from .loop import DecodeLoop
+from .sampling import check_logit_bias
 from .sequence import Sequence, local_error
 from .vocab import Vocab
 
@@ -41,11 +42,13 @@ class BatchEngine:
         kv_unified: bool = True,
         lltokenizer=None,
         model_name: str = "local",
+        device_sampling: bool = True,
     ):
         """`llama` is a loaded llama_cpp.Llama; its weights are shared, never freed here.
         n_ctx (all slots together; default: the Llama's) or n_ctx_per_slot sizes the KV cache.
         `lltokenizer` is a callable returning llguidance's tokenizer for this model (e.g. a
-        LlamaEngine's cached `lltokenizer`); without it one is built on first use."""
+        LlamaEngine's cached `lltokenizer`); without it one is built on first use.
+        `device_sampling` False samples every slot on the host (for comparisons)."""
         n_ctx = n_ctx_per_slot * slots if n_ctx_per_slot else n_ctx or llama.n_ctx()
         threads = threads or llama.context_params.n_threads
         self.context = BatchContext(
@@ -54,7 +57,9 @@ class BatchEngine:
         self._tokenizer_source, self._tokenizer, self._llama = lltokenizer, None, llama
         self._tokenizer_lock = threading.Lock()
         masks = StepMasks(slots, self.context.n_vocab, threads=max(1, threads))
-        self.loop = DecodeLoop(self.context, Vocab(llama), masks, model_name)
+        self.loop = DecodeLoop(
+            self.context, Vocab(llama), masks, model_name, device_sampling=device_sampling
+        )
         self._closed = False
         # Should the Llama be closed first, free our context before its model (else: segfault).
         llama._model._exit_stack.callback(self.close)
@@ -78,6 +83,7 @@ class BatchEngine:
         `constraint` is an llguidance grammar (see `batch_constraint`); `ignore_eos` is for
         benchmarks, as llama-server's."""
         self._check_fits(len(prompt_tokens), request.params.max_tokens, model_name)
+        check_logit_bias(request.params.logit_bias, self.context.n_vocab, model_name)
         seq = self._sequence(request, prompt_tokens, stops, stop_token_ids, constraint, model_name)
         seq.ignore_eos = ignore_eos
         self.loop.submit(seq)
@@ -109,6 +115,7 @@ class BatchEngine:
     def _start(self, request: GenerateRequest, seed: int, prompt_tokens, kw: dict) -> Sequence:
         request = replace(request, params=replace(request.params, seed=seed))
         self._check_fits(len(prompt_tokens), request.params.max_tokens, kw["model_name"])
+        check_logit_bias(request.params.logit_bias, self.context.n_vocab, kw["model_name"])
         seq = self._sequence(
             request,
             prompt_tokens,
@@ -168,6 +175,9 @@ class BatchEngine:
             "steps": loop.steps,
             "python_ms_per_step": round(loop.python_s * 1000 / steps, 3),
             "decode_ms_per_step": round(loop.decode_s * 1000 / steps, 3),
+            "tokens_on_device": loop.tokens_on_device,
+            "tokens_on_host": loop.tokens_on_host,
+            "device_chains_live": self.context.chains.live,
         }
 
     def close(self) -> None:

@@ -1,5 +1,7 @@
 """The decode loop: one thread; each step is one llama_decode over every live sequence, then
-every sequence samples its next token from its own logits row.
+every sequence takes its next token: sampled inside the decode by its own llama.cpp chain (the
+device path, device.py), or, for those that need the logits (a grammar, logprobs), sampled in
+numpy from its logits row (the host path, sampling.py). Both kinds share the step.
 
 Between steps, waiting sequences are admitted into free slots (FIFO), reusing KV prefixes.
 """
@@ -9,20 +11,23 @@ import threading
 import time
 from collections import deque
 
+from .device import on_device
 from .plan import Plan, plan_step
 from .sequence import POLL_SECONDS, Sequence, local_error
 from .slots import Slot, place
 
 
 class DecodeLoop:
-    def __init__(self, context, vocab, masks, model: str):
+    def __init__(self, context, vocab, masks, model: str, *, device_sampling: bool = True):
         self.ctx, self.vocab, self.masks, self.model = context, vocab, masks, model
+        self.device_sampling = device_sampling
+        self.tokens_on_device = self.tokens_on_host = 0
         self.slots = [Slot(i) for i in range(context.slots)]
         self.waiting: deque[Sequence] = deque()
         self.cond = threading.Condition()
         self.running = True
         self._tickets = itertools.count()
-        self.steps, self.python_s, self.decode_s = 0, 0.0, 0.0
+        self.steps, self.python_s, self.decode_s, self._decode_cpu = 0, 0.0, 0.0, 0.0
         self.thread = threading.Thread(target=self._run, name="batch-decode", daemon=True)
         self.thread.start()
 
@@ -86,25 +91,40 @@ class DecodeLoop:
             reuse = reuse if kept else 0
             slot.cached, slot.seq = seq.prompt[:reuse], seq
             seq.admitted(slot.index, reuse, next(self._tickets))
+            self._attach(seq)
+
+    def _attach(self, seq: Sequence) -> None:
+        """Its sampler chain onto its sequence id, for every output from its prompt's last token
+        on; llama.cpp re-plans its graph on the next decode (once per admission)."""
+        if not (self.device_sampling and on_device(seq)):
+            return
+        settings, bias = seq.sampler.settings, seq.sampler.bias
+        if self.ctx.chains.attach(seq.slot, settings, seq.seed & 0xFFFFFFFF, bias):
+            seq.chain = self.ctx.chains.chain(seq.slot)
+            seq.chain_stateful = settings.penalizes
+
+    def _vacate(self, slot: Slot) -> None:
+        slot.seq = None
+        self.ctx.chains.detach(slot.index)
 
     def _step(self) -> None:
         # Python's share is CPU time of this thread outside llama_decode: wall time would count
         # the moments a busy machine leaves us descheduled.
-        started = time.thread_time()
+        started, self._decode_cpu = time.thread_time(), 0.0
         self._retire_interrupted()
         plan = self._decode()
         if plan is not None:
             self._commit(plan)
             self._sample(plan)
         self.steps += 1
-        self.python_s += time.thread_time() - started
+        self.python_s += time.thread_time() - started - self._decode_cpu
 
     def _retire_interrupted(self) -> None:
         for slot in self.slots:
             error = slot.seq.interruption() if slot.seq else None
             if error is not None:
                 slot.seq.fail(error)
-                slot.seq = None
+                self._vacate(slot)
 
     def _decode(self) -> Plan | None:
         """One llama_decode; with no KV room (1), halve the prompt tokens and retry, as
@@ -113,12 +133,12 @@ class DecodeLoop:
         budget = self.ctx.n_batch
         while True:
             plan = plan_step(live, budget, self.ctx.n_batch)
-            if not plan.rows:
+            if not plan.n_rows:
                 return None
             started, cpu = time.perf_counter(), time.thread_time()
-            code = self.ctx.decode(plan.rows)
+            code = self.ctx.decode(plan)
             self.decode_s += time.perf_counter() - started
-            self.python_s -= time.thread_time() - cpu
+            self._decode_cpu += time.thread_time() - cpu
             if code == 0:
                 return plan
             if code != 1 or plan.prompt_tokens <= 1:
@@ -132,25 +152,56 @@ class DecodeLoop:
             error_code = "context_length" if code == 1 else "provider_error"
             seq.fail(local_error(self.model, error_code, why))
             self.ctx.clear(seq.slot)
-            self.slots[seq.slot].cached, self.slots[seq.slot].seq = [], None
+            self.slots[seq.slot].cached = []
+            self._vacate(self.slots[seq.slot])
 
     def _commit(self, plan: Plan) -> None:
+        n_seqs = len(plan.fed)  # one entry per sequence in the step
         for seq, tokens in plan.fed:
             self.slots[seq.slot].cached.extend(tokens)
             seq.n_past += len(tokens)
-            if seq.pending:
-                seq.pending = seq.pending[len(tokens) :]
-                if not seq.pending:
-                    seq.prefilled.set()
-            else:
+            seq.note_step(n_seqs)
+            if not seq.pending:
                 seq.next_token = None
-        sequences = plan.sequences
-        for seq in sequences:
-            seq.note_step(len(sequences))
+                continue
+            seq.pending = seq.pending[len(tokens) :]
+            if not seq.pending:
+                seq.prefilled.set()
 
     def _sample(self, plan: Plan) -> None:
-        rows = [self.ctx.logits(index) for index, _ in plan.outputs]
-        seqs = [seq for _, seq in plan.outputs]
+        """Device-sampled tokens first (one read each), then the host path over the rest. The
+        hot loop keeps its lookups local: at 32 slots it runs 32 times a step."""
+        host, ended = [], []
+        sampled, advance = self.ctx.sampled_reader(), self.ctx.chains.advance
+        pieces, eog = self.vocab.pieces, self.vocab.eog
+        for index, seq in plan.outputs:
+            if seq.chain is None:
+                host.append((index, seq))
+                continue
+            token = sampled(index)
+            if token < 0:
+                self._fail_unsampled(seq)
+            elif seq.accept(token, pieces[token], token in eog):
+                ended.append(seq)
+            elif seq.chain_stateful:  # penalties count the tokens taken
+                advance(seq.chain, token)
+        self.tokens_on_device += len(plan.outputs) - len(host)
+        for seq in ended:
+            self._vacate(self.slots[seq.slot])
+        if host:
+            self._sample_on_host(host)
+
+    def _accept(self, seq: Sequence, token: int) -> None:
+        if seq.accept(token, self.vocab.pieces[token], token in self.vocab.eog):
+            self._vacate(self.slots[seq.slot])
+
+    def _fail_unsampled(self, seq: Sequence) -> None:
+        seq.fail(local_error(self.model, "provider_error", "llama.cpp sampled no token"))
+        self._vacate(self.slots[seq.slot])
+
+    def _sample_on_host(self, outputs: list) -> None:
+        rows = [self.ctx.logits(index) for index, _ in outputs]
+        seqs = [seq for _, seq in outputs]
         tokens = []
         for seq, row in zip(seqs, rows, strict=True):
             if seq.logprobs is not None:  # the raw distribution (models_gpu.logprobs)
@@ -158,9 +209,9 @@ class DecodeLoop:
             seq.sampler.penalize(row)
             tokens.append(seq.sampler.sample(row))
         self._constrain(seqs, rows, tokens)
+        self.tokens_on_host += len(tokens)
         for seq, token in zip(seqs, tokens, strict=True):
-            if seq.accept(token, self.vocab.piece(token), self.vocab.is_eog(token)):
-                self.slots[seq.slot].seq = None
+            self._accept(seq, token)
 
     def _constrain(self, seqs: list, rows: list, tokens: list[int]) -> None:
         """Masks of every constrained sequence in one call; a sampled token the grammar

@@ -5,10 +5,12 @@ row, which cost ~10% of the batch's throughput here; numpy on the row's view doe
 is llama-cpp-python's (what `Llama.generate` did for us before): penalties over the last 64
 generated tokens, then greedy at temperature 0, else top-k -> top-p -> min-p -> temperature ->
 a draw from the slot's own seeded generator (reproducible for a seeded task, whatever else runs
-in the batch; not the same draws as llama.cpp's RNG).
+in the batch; not the same draws as llama.cpp's RNG). Slots the device can sample use the same
+chain in llama.cpp (device.py); this path serves those that need the logits.
 """
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,17 +51,26 @@ class SamplerSettings:
 
 
 class Sampler:
-    def __init__(self, settings: SamplerSettings, seed: int):
+    def __init__(
+        self, settings: SamplerSettings, seed: int, bias: Mapping[int, float] | None = None
+    ):
         self.settings = settings
         self.rng = np.random.default_rng(seed)
         self.history: deque[int] = deque(maxlen=PENALTY_LAST_N)
+        # token id -> added to its logit (logit_bias; ids arrive as JSON keys: digits)
+        self.bias = {int(k): float(v) for k, v in (bias or {}).items()}
+        self._bias_ids = np.fromiter(self.bias, dtype=np.int64, count=len(self.bias))
+        self._bias_values = np.fromiter(self.bias.values(), dtype=np.float32, count=len(self.bias))
 
     def accept(self, token: int) -> None:
         self.history.append(token)
 
     def penalize(self, row: np.ndarray) -> None:
-        """llama.cpp's penalties, in place: repeat divides a positive logit (multiplies a
-        negative one), frequency subtracts per occurrence, presence once."""
+        """The logit bias, then llama.cpp's penalties, in place (the device chain's order):
+        repeat divides a positive logit (multiplies a negative one), frequency subtracts per
+        occurrence, presence once."""
+        if self.bias:
+            row[self._bias_ids] += self._bias_values
         s = self.settings
         if not self.history or not s.penalizes:
             return
@@ -111,3 +122,30 @@ def _near_top(row: np.ndarray, best: float, k: int) -> np.ndarray:
 def _softmax(logits: np.ndarray) -> np.ndarray:
     e = np.exp(logits - logits.max())
     return e / e.sum()
+
+
+def check_logit_bias(bias: Mapping, n_vocab: int, model: str) -> None:
+    """A token id past the vocabulary is the caller's mistake: a 400 naming the field."""
+    from sop_llm.providers.errors import ProviderError
+
+    outside = sorted(int(k) for k in bias if not 0 <= int(k) < n_vocab)
+    if outside:
+        raise ProviderError(
+            f"local ({model}): logit_bias: token id {outside[0]} is outside the model's "
+            f"vocabulary (0 to {n_vocab - 1})",
+            code="bad_request",
+            provider="local",
+            model=model,
+        )
+
+
+def bias_processor(bias: Mapping):
+    """llama-cpp-python's logits processor form, for the single-sequence engine."""
+    ids = np.fromiter((int(k) for k in bias), dtype=np.int64, count=len(bias))
+    values = np.fromiter(bias.values(), dtype=np.float32, count=len(bias))
+
+    def apply(_input_ids, scores):
+        scores[ids] += values
+        return scores
+
+    return apply

@@ -28,8 +28,12 @@ class Sequence:
         self.logprobs = kw.get("logprobs")
         self.stop_ids = frozenset(kw["stop_ids"])
         self.limit = request.params.max_tokens
-        self.sampler = Sampler(SamplerSettings.of(request.params), self.seed)
+        bias = request.params.logit_bias
+        self.sampler = Sampler(SamplerSettings.of(request.params), self.seed, bias)
+        self.chain = None  # its llama.cpp sampler chain while it samples on the device
+        self.chain_stateful = False  # the chain keeps state that accepted tokens advance
         self.stream, self.outbox = TextStream(stops), queue.SimpleQueue()
+        self.streams = request.on_token is not None
         self.done = threading.Event()
         self.prefilled = threading.Event()  # its prompt is in the KV cache (or it ended)
         self.cancel_requested = False
@@ -102,7 +106,9 @@ class Sequence:
             self.logprobs.chose(token)
         if self.matcher is not None and not self.matcher.consume_token(token):
             return self.fail(local_error(self.model, "grammar_error", self.matcher.get_error()))
-        self.outbox.put(self.stream.push(piece))
+        text = self.stream.push(piece)
+        if text and self.streams:  # a put wakes the caller's thread: only when it streams
+            self.outbox.put(text)
         if self.stream.stopped or (self.matcher is not None and self.matcher.is_stopped()):
             return self.finish("stop")  # a complete grammar allows only the end of text next
         if self.count >= self.limit:
@@ -115,7 +121,9 @@ class Sequence:
         if cut and self.request.on_max_tokens != "return":
             message = "max_tokens ran out before the grammar was complete"
             return self.fail(local_error(self.model, "truncated", message))
-        self.outbox.put(self.stream.close(flush=reason == "length"))
+        text = self.stream.close(flush=reason == "length")
+        if text and self.streams:
+            self.outbox.put(text)
         self.result = self._result(reason)
         return self._done()
 

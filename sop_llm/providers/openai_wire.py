@@ -8,8 +8,9 @@ from sop_llm.providers.http import bad_response, post_json
 from sop_llm.providers.support import FEATURES
 from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
 
-# What Chat Completions takes: every feature but llama.cpp's own two.
-OPENAI_FIELDS = frozenset(FEATURES) - {"params.top_k", "params.repeat_penalty"}
+# What Chat Completions takes: every feature but llama.cpp's own two, and logit_bias (token ids
+# of one vendor's vocabulary: only the local provider, which knows its model's, honours it).
+OPENAI_FIELDS = frozenset(FEATURES) - {"params.top_k", "params.repeat_penalty", "params.logit_bias"}
 
 
 def chat_body(request: GenerateRequest) -> dict:

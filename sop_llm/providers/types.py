@@ -49,6 +49,7 @@ class SamplingParams:
     n: int = 1  # choices, each sampled on its own
     logprobs: bool = False  # the log-probability of each answer token
     top_logprobs: int = 0  # and of this many most likely tokens at each position
+    logit_bias: dict = field(default_factory=dict)  # token id (int or its digits) -> -100..100
     given: tuple[str, ...] = ()  # the params the caller set (the others are our defaults)
 
 

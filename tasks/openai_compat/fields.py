@@ -32,7 +32,11 @@ COMMON = {
     "stream": (ALL, "remote providers answer in one piece: their text arrives as one chunk"),
     "stream_options": (ALL, "with stream: true; `include_usage`; `include_obfuscation` only false"),
     "user": (("yes", "yes", "yes", "yes", "tpl"), "kept on the task; anthropic: metadata.user_id"),
-    "logit_bias": (NOWHERE, "only `{}`"),
+    "logit_bias": (
+        ("yes", "400", "400", "400", "400"),
+        "token id -> -100 to 100, added to its logit; ids within the local model's vocabulary; "
+        "up to 1024 entries",
+    ),
     "n": (
         ("yes", "yes", "yes", "yes", "400"),
         "1 to 8; local: one prefill, n decodes (batch) or n runs reusing the prompt's cache "

@@ -1,7 +1,7 @@
 """The OpenAI request bodies we take, under OpenAI's own field names.
 
 Strict like the native API: exact types and no unknown keys. A field of OpenAI's reference that
-we do not implement (logit_bias, audio, ...; see fields.py) is a 400 naming it, never silently
+we do not implement (audio, prediction, ...; see fields.py) is a 400 naming it, never silently
 ignored: only its no-op value (or null) passes. Sampling parameters, tools, n, logprobs and our
 own extensions pass through to the task serializer, so their rules (and which provider honours
 which) live in one place; errors found there are renamed back to OpenAI's names by
@@ -27,7 +27,6 @@ PASSED_THROUGH = (*PARAMS, *NATIVE_EXTRAS, "fallback", "fallbacks")
 NOT_YET_CHAT = {
     "functions": (),
     "function_call": ("none",),
-    "logit_bias": ({},),
     "audio": (),
     "modalities": (["text"],),
     "prediction": (),
@@ -44,7 +43,6 @@ NOT_YET_CHAT = {
 NOT_YET_COMPLETION = {
     "best_of": (1,),
     "echo": (False,),
-    "logit_bias": ({},),
     "suffix": ("",),
 }
 NOT_YET_MESSAGE = ("function_call", "refusal", "audio")

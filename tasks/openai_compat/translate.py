@@ -17,6 +17,7 @@ PARAMS = (
     "max_tokens",
     "stop",
     "n",
+    "logit_bias",
 )
 NATIVE_EXTRAS = (
     "response_format",
