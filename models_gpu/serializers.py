@@ -1,6 +1,7 @@
 """Load parameters, one definition for both places that take them: `POST models/load` and a
 local task's `options.load` (a bad value is a 400 at submit, not a crash in the GPU worker)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from grammars.compile import ENGINES
@@ -19,6 +20,7 @@ UNQUANTIZED = ("f16", "f32")
 MIN_N_CTX = 256
 
 
+@extend_schema_field({"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["auto"]}]})
 class FlashAttnField(serializers.Field):
     """true, false, or "auto" (the default: llama.cpp turns it on where the device has it)."""
 

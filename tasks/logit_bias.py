@@ -6,6 +6,7 @@ import math
 import re
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from sop_llm.strict import wrong_type
@@ -15,6 +16,9 @@ TOKEN_ID = re.compile(r"^[0-9]{1,9}$")
 BIAS_RANGE = (-100.0, 100.0)
 
 
+@extend_schema_field(
+    {"type": "object", "additionalProperties": {"type": "number", "minimum": -100, "maximum": 100}}
+)
 class LogitBiasField(serializers.Field):
     def __init__(self, **kwargs):
         super().__init__(required=False, default=dict, **kwargs)
