@@ -80,6 +80,8 @@ def _kit(tmp_path, project_version: str):
     (tmp_path / "proj" / "VERSION").write_text(project_version)
     archive = ["tar", "cJf", str(kit / "proj.tar.xz"), "-C", str(tmp_path / "proj"), "."]
     subprocess.run(archive, check=True)
+    if not (kit / "llama.cpp.tar.xz").exists():
+        subprocess.run(["tar", "cJf", str(kit / "llama.cpp.tar.xz"), "-T", "/dev/null"], check=True)
     (work / "env.done").touch()
     (work / "r270.gguf").touch()
     return kit, work, out
@@ -110,10 +112,9 @@ def test_a_rerun_unpacks_the_project_again_when_the_kit_carries_a_newer_one(tmp_
     assert not (work / "proj" / "stale").exists()
 
 
-def test_the_build_configures_once_and_asks_only_for_the_targets_the_stages_use(tmp_path):
-    """cmake is a recording stand-in here: building llama.cpp takes many minutes (the dry run,
-    `make bench-gpu`, does it for real)."""
-    kit, work, out = _kit(tmp_path, "one")
+def _recording_cmake(tmp_path) -> str:
+    """cmake as a recording stand-in: building llama.cpp takes many minutes (the dry run,
+    `make bench-gpu`, does it for real). Returns a PATH that finds it first."""
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "cmake").write_text(
@@ -122,10 +123,27 @@ def test_the_build_configures_once_and_asks_only_for_the_targets_the_stages_use(
         "shift; done\n"
     )
     (fake / "cmake").chmod(0o755)
-    path = f"{fake}:{os.environ['PATH']}"
+    return f"{fake}:{os.environ['PATH']}"
+
+
+def test_the_build_configures_once_and_asks_only_for_the_targets_the_stages_use(tmp_path):
+    kit, work, out = _kit(tmp_path, "one")
+    path = _recording_cmake(tmp_path)
     _run_kit(kit, work, out, "cpp270 ours270", path=path)
     _run_kit(kit, work, out, "server270 serverbs270", path=path)
     calls = (work / "cmake-calls").read_text().splitlines()
     assert sum(" -S " in f" {c}" for c in calls) == 1
     builds = [c.split("--target ")[1].split(" -j")[0] for c in calls if c.startswith("--build")]
     assert builds == ["llama llama-batched-bench", "llama llama-server"]
+
+
+def test_other_llama_cpp_sources_in_the_kit_mean_a_new_build(tmp_path):
+    kit, work, out = _kit(tmp_path, "one")
+    path = _recording_cmake(tmp_path)
+    _run_kit(kit, work, out, "cpp270", path=path)
+    (tmp_path / "newer").write_text("a newer llama.cpp")
+    subprocess.run(["tar", "cJf", str(kit / "llama.cpp.tar.xz"), "-C", str(tmp_path), "newer"])
+    _run_kit(kit, work, out, "cpp270", path=path)
+    calls = (work / "cmake-calls").read_text().splitlines()
+    assert sum(" -S " in f" {c}" for c in calls) == 2
+    assert (work / "src" / "newer").exists()

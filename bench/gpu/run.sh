@@ -22,10 +22,10 @@ left() { echo $(( DEADLINE - ($(date +%s) - T0) )); }
 log() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/run.log"; }
 
 export PATH=/usr/local/cuda/bin:$PATH
+command -v nvcc >/dev/null || export PATH=$(dirname "$(ls -d /usr/local/cuda*/bin/nvcc 2>/dev/null | head -1)"):$PATH
 if [ ! -f "$W/env.done" ]; then
   nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
   { python3 --version; which nvcc; nvcc --version | tail -2; nproc; free -g | head -2; } > "$OUT/env.txt" 2>&1
-  command -v nvcc >/dev/null || export PATH=$(dirname "$(ls -d /usr/local/cuda*/bin/nvcc 2>/dev/null | head -1)"):$PATH
   rm -rf $W/site && mkdir -p $W/site
   ver=$(python3 -c 'import sys; print(f"{sys.version_info.major}.{sys.version_info.minor}")')
   if [ "$ver" != "$(cat "$K/pyver")" ]; then
@@ -40,12 +40,17 @@ if [ ! -f "$W/env.done" ]; then
       done; }
   fi
   cp -r "$K/llama_cpp_py/llama_cpp" $W/site/
-  mkdir -p "$W/src" && tar xJf "$K/llama.cpp.tar.xz" -C "$W/src"
   touch "$W/env.done"
   log "env ready"
 fi
+# llama.cpp's sources: again, with a new build, only when the kit carries other ones.
+if ! cmp -s "$K/llama.cpp.tar.xz" "$W/llama.cpp.tar.xz"; then
+  rm -rf "$W/src" "$W/build" && mkdir -p "$W/src" && tar xJf "$K/llama.cpp.tar.xz" -C "$W/src"
+  cp "$K/llama.cpp.tar.xz" "$W/llama.cpp.tar.xz"
+  log "llama.cpp unpacked"
+fi
 # The project as this kit carries it: again whenever prepare.sh made a new archive (the build
-# and the models are kept; tar restores the sources' own times, so ninja rebuilds nothing).
+# and the models are kept).
 if ! cmp -s "$K/proj.tar.xz" "$W/proj.tar.xz"; then
   rm -rf "$W/proj" && mkdir -p "$W/proj" && tar xJf "$K/proj.tar.xz" -C "$W/proj"
   cp "$K/proj.tar.xz" "$W/proj.tar.xz"
