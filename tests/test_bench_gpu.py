@@ -63,6 +63,7 @@ def test_a_dry_run_forgets_earlier_measurements_but_keeps_its_build_environment_
         (work / name).write_text("x")
     out.mkdir()
     (out / "rows-4b.jsonl").write_text("{}")
+    (out / "run.log").write_text("[0s] env ready")
     fresh(work, out)
     assert sorted(p.name for p in work.iterdir()) == ["build", "env.done", "proj", "r270.gguf"]
     assert (work / "build" / "bin" / "llama-server").exists()

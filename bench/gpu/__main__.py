@@ -47,9 +47,11 @@ def dry_run() -> int:
 
 def fresh(work: Path, out: Path) -> None:
     """Forget an earlier dry run's measurements (run.sh skips a stage whose marker is there and
-    tabulates every rows file in OUT), not its build, environment or models."""
+    tabulates every rows file in OUT; its log is this run's), not its build, environment or
+    models."""
     for old in [*work.glob("done.*"), *work.glob("rows-*.jsonl"), *out.glob("rows-*.jsonl")]:
         old.unlink()
+    (out / "run.log").unlink(missing_ok=True)
 
 
 def main(argv=None) -> int:
