@@ -43,7 +43,9 @@ if [ ! -f "$W/env.done" ]; then
   touch "$W/env.done"
   log "env ready"
 fi
-# llama.cpp's sources: again, with a new build, only when the kit carries other ones.
+# llama.cpp's sources: again, with a new build, only when the kit carries other ones (a work
+# folder from before this check keeps its build).
+[ -d "$W/src" ] && [ ! -f "$W/llama.cpp.tar.xz" ] && cp "$K/llama.cpp.tar.xz" "$W/llama.cpp.tar.xz"
 if ! cmp -s "$K/llama.cpp.tar.xz" "$W/llama.cpp.tar.xz"; then
   rm -rf "$W/src" "$W/build" && mkdir -p "$W/src" && tar xJf "$K/llama.cpp.tar.xz" -C "$W/src"
   cp "$K/llama.cpp.tar.xz" "$W/llama.cpp.tar.xz"
