@@ -5,6 +5,8 @@
 #   make bench-gpu-prepare  (or: python -m bench.gpu prepare; after `make install`)
 #   -> .gpu/ (git-ignored, ~45 MB): copy or carry it to the GPU machine, then there:
 #      `bash .gpu/run.sh` (OUT=<results dir>; STAGES, DEADLINE: see run.sh)
+#   Again: only the scripts and the project archive are redone, unless PYVER, llama-cpp-python or
+#   the dependency pins changed (.gpu/stamp).
 #
 # What goes in: cp312 manylinux wheels of the project's runtime dependencies that a CUDA/PyTorch
 # image usually lacks, the project itself (`git archive HEAD`), the llama.cpp sources vendored by
@@ -19,9 +21,9 @@ cd "$ROOT"
 PY=${PY:-.venv/bin/python}
 PYVER=${PYVER:-3.12}
 G=$ROOT/.gpu
-rm -rf "$G" && mkdir -p "$G/wheels"
+mkdir -p "$G"
 echo "$PYVER" > "$G/pyver"
-cp "$KIT"/run.sh "$KIT"/measure.py "$KIT"/mkmodel.py "$KIT"/table.py "$G/"
+rm -f "$G"/*.py && cp "$KIT"/run.sh "$KIT"/[!_]*.py "$G/"   # the scripts: measure.py's stages too
 
 # 1. wheels: the runtime closure of the project, minus what a CUDA/PyTorch image ships
 "$PY" - "$G/need.txt" <<'EOF'
@@ -51,6 +53,13 @@ for name in sorted(seen - image - {"llama-cpp-python"}):
         pass
 open(sys.argv[1], "w").write("\n".join(pins) + "\n")
 EOF
+ver=$("$PY" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')
+# Wheels, llama.cpp and the tokenizer are made again only when what they come from changed.
+stamp="python $PYVER, llama-cpp-python $ver, $(md5sum < "$G/need.txt" | cut -c1-32)"
+if [ "$(cat "$G/stamp" 2>/dev/null)" = "$stamp" ]; then
+  echo "reusing .gpu's wheels, llama.cpp sources and tokenizer ($stamp)"
+else
+rm -rf "$G/stamp" "$G/wheels" "$G/llama_cpp_py" && mkdir -p "$G/wheels"
 plat=()
 for p in manylinux1_x86_64 manylinux2014_x86_64 manylinux_2_17_x86_64 manylinux_2_24_x86_64 \
          manylinux_2_27_x86_64 manylinux_2_28_x86_64 manylinux_2_31_x86_64 manylinux_2_34_x86_64 \
@@ -62,11 +71,7 @@ while read -r spec; do
     || echo "no wheel for $spec (the GPU machine must have it)"
 done < "$G/need.txt"
 
-# 2. the project, as committed (what is not committed does not travel)
-git archive --format=tar HEAD | xz -6 > "$G/proj.tar.xz"
-
-# 3. llama.cpp, as the installed llama-cpp-python vendors it
-ver=$("$PY" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')
+# 2. llama.cpp, as the installed llama-cpp-python vendors it
 tmp=$(mktemp -d)
 "$PY" -m pip download -q --no-deps --no-binary llama-cpp-python -d "$tmp" "llama-cpp-python==$ver"
 tar xzf "$tmp"/llama_cpp_python-*.tar.gz -C "$tmp"
@@ -82,7 +87,7 @@ site=$("$PY" -c 'import llama_cpp, os; print(os.path.dirname(llama_cpp.__file__)
 (cd "$(dirname "$site")" && tar --exclude='llama_cpp/lib' --exclude='__pycache__' \
   --exclude='llama_cpp/server' -cf - llama_cpp) | tar xf - -C "$G/llama_cpp_py"
 
-# 4. the development model's tokenizer, for random-weight models of Gemma 3 shapes
+# 3. the development model's tokenizer, for random-weight models of Gemma 3 shapes
 "$PY" - "$G/tok.json.xz" <<'EOF'
 import json, lzma, sys
 from gguf import GGUFReader
@@ -93,6 +98,13 @@ types = [int(f["tokenizer.ggml.token_type"].parts[i][0]) for i in f["tokenizer.g
 with lzma.open(sys.argv[1], "wt") as out:
     json.dump({"tokens": tokens, "scores": scores, "types": types}, out)
 EOF
+echo "$stamp" > "$G/stamp"
+fi
+
+# 4. the project, as committed (what is not committed does not travel); run.sh unpacks it again
+# when it changed
+git archive --format=tar HEAD | xz -6 > "$G/proj.tar.xz.new"
+if cmp -s "$G/proj.tar.xz.new" "$G/proj.tar.xz"; then rm "$G/proj.tar.xz.new"; else mv "$G/proj.tar.xz.new" "$G/proj.tar.xz"; fi
 du -sh "$G"
 # What travels to a GPU machine with the checkout: tracked and untracked-not-ignored files.
 travel=$( { git ls-files -z; git ls-files -z -o --exclude-standard; } | xargs -0 du -cb 2>/dev/null | tail -n 1 | cut -f1)
