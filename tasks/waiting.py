@@ -58,6 +58,8 @@ class _Hub:
 
     def __init__(self) -> None:
         self.client = get_async_redis()  # for reads and pings; shared, never closed by a wait
+        # One reader, many senders on the subscribed connection: no health check may read.
+        self.subscriber = get_async_redis(health_check_interval=0)
         self.pubsub = None
         self.queues: dict[str, list[asyncio.Queue]] = {}
         self.confirming: dict[str, list[asyncio.Future]] = {}
@@ -77,7 +79,7 @@ class _Hub:
         """A reader on an open connection (the first subscriber opens it, the rest wait)."""
         async with self.lock:
             if self.reader is None or self.reader.done():
-                pubsub = self.client.pubsub()
+                pubsub = self.subscriber.pubsub()
                 await pubsub.connect()
                 self.pubsub = pubsub
                 self.reader = asyncio.get_running_loop().create_task(self._read(pubsub))

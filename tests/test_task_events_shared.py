@@ -59,3 +59,19 @@ def test_a_wait_opened_after_others_closed_still_hears_its_events_in_order():
             return (await _first_events([wait], per_task=5))["shared-late"]
 
     assert asyncio.run(scenario()) == [0, 1, 2, 3, 4]
+
+
+def test_a_wait_opened_after_the_shared_connection_sat_idle_past_a_health_check_still_hears():
+    """A health check on the subscribed connection would read its PONG beside the reader task
+    (redis-py checks a connection with no subscription before sending on it)."""
+
+    async def scenario():
+        async with TaskEvents("shared-idle-1") as first:
+            pubsub = first.hub.pubsub
+        pubsub.connection.next_health_check = 0  # as after 30 s with nothing subscribed
+        async with TaskEvents("shared-idle-2", tokens=True) as wait:
+            for n in range(3):
+                get_redis().publish(keys.pubsub_task_tokens("shared-idle-2"), json.dumps({"n": n}))
+            return (await _first_events([wait], per_task=3))["shared-idle-2"]
+
+    assert asyncio.run(scenario()) == [0, 1, 2]
