@@ -204,9 +204,20 @@ class TaskEvents:
         if not self.queue.empty():  # the common case under load: no timer to arm
             return self.queue.get_nowait()
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
+            async with asyncio.timeout(timeout):  # no task per wait, as wait_for makes
+                return await self.queue.get()
         except TimeoutError:
             return None
+
+    def ready(self) -> list[dict]:
+        """The events already here, without waiting (the hub's error raises)."""
+        events = []
+        while not self.queue.empty():
+            event = self.queue.get_nowait()
+            if isinstance(event, Exception):
+                raise event
+            events.append(event)
+        return events
 
 
 async def wait_for_task(task_id: str, seconds: float, events: TaskEvents | None = None) -> dict:

@@ -184,3 +184,20 @@ def test_a_token_stream_run_on_the_decode_thread_publishes_the_whole_text_in_ord
     assert "".join(e["text"] for e in events) == synthetic_text(40)
     assert [e["index"] for e in events] == sorted(e["index"] for e in events)
     pubsub.close()
+
+
+def _token(index: int, text: str, attempt: int = 1) -> dict:
+    return {"type": "task.token", "text": text, "index": index, "run": 1, "attempt": attempt}
+
+
+def test_token_events_that_piled_up_go_out_as_one_chunk_up_to_a_final_or_a_restart():
+    from tasks.openai_compat.views import _Relay
+
+    relay = _Relay()
+    assert relay.batch([_token(0, "a"), _token(1, "b"), _token(2, "c")]) == ("abc", None)
+    assert relay.batch([_token(3, "d"), {"type": "task.completed"}, _token(4, "x")]) == (
+        "d",
+        "final",
+    )
+    assert relay.batch([_token(5, "e"), _token(0, "z", attempt=2)]) == ("e", "restarted")
+    assert relay.sent == "abcde"
