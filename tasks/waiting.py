@@ -108,7 +108,12 @@ class _Hub:
         try:
             while True:
                 self._dispatch(await pubsub.get_message(timeout=None))
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # its loop is closing (a test's, asgiref's): let go
+            _hubs.pop(asyncio.get_running_loop(), None)
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+                await self.subscriber.aclose()
+                await self.client.aclose()
             raise
         except Exception as exc:  # the connection is lost: every wait hears it
             self._fail(exc if isinstance(exc, redis.RedisError | OSError) else _lost(exc))

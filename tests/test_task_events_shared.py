@@ -7,6 +7,7 @@ import json
 
 from sop_llm import keys
 from sop_llm.redis import get_redis
+from tasks import waiting
 from tasks.waiting import TaskEvents
 
 
@@ -75,3 +76,14 @@ def test_a_wait_opened_after_the_shared_connection_sat_idle_past_a_health_check_
             return (await _first_events([wait], per_task=3))["shared-idle-2"]
 
     assert asyncio.run(scenario()) == [0, 1, 2]
+
+
+def test_a_closed_event_loop_lets_go_of_its_shared_connections():
+    async def scenario():
+        async with TaskEvents("shared-closing"):
+            pass
+
+    before = len(waiting._hubs)
+    for _ in range(3):
+        asyncio.run(scenario())  # cancels the hub's reader as the loop closes
+    assert len(waiting._hubs) == before
