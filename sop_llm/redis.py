@@ -117,13 +117,15 @@ def get_pubsub_redis() -> redis.Redis:
     )
 
 
-def get_async_redis() -> aioredis.Redis:
-    """A new asyncio client (the caller closes it) for waits and WebSocket subscriptions."""
+def get_async_redis(*, health_check_interval: int = 30) -> aioredis.Redis:
+    """A new asyncio client (the caller closes it) for waits and WebSocket subscriptions.
+    A connection shared by a reader task and senders needs `health_check_interval=0`: a
+    health check reads its PONG on the sender's side, beside the reader."""
     options = {
         "decode_responses": True,
         "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
         "socket_keepalive": True,
-        "health_check_interval": 30,
+        "health_check_interval": health_check_interval,
     }
     target = _target()
     if target[0] == "sentinel":

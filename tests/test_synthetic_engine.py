@@ -3,6 +3,7 @@ Sequence rules in-process, and whole, ordered streams through the real service."
 
 import json
 import threading
+import time
 
 import pytest
 import requests
@@ -135,3 +136,68 @@ def test_concurrent_streams_through_the_service_on_the_synthetic_engine_come_who
         for text, finish, usage in out[i]:
             assert text == synthetic_text(20 + i)
             assert finish == "length" and usage["completion_tokens"] == 20 + i
+
+
+class _InlineRecorder:
+    """A callback that declares itself cheap and thread-safe, as TokenStream does."""
+
+    runs_inline = True
+
+    def __init__(self):
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, text: str) -> None:
+        self.calls.append((threading.current_thread().name, text))
+
+
+def test_an_inline_callback_gets_its_tokens_on_the_decode_thread_in_order(engine):
+    recorder, request = _InlineRecorder(), _request(25)
+    request.on_token = recorder
+    result = _generate(engine, request)
+    assert {thread for thread, _ in recorder.calls} == {"synthetic-decode"}
+    assert "".join(text for _, text in recorder.calls) == result.text == synthetic_text(25)
+
+
+def test_a_plain_callback_still_gets_its_tokens_on_the_callers_thread(engine):
+    threads: list[str] = []
+    request = _request(10)
+    request.on_token = lambda text: threads.append(threading.current_thread().name)
+    _generate(engine, request)
+    assert set(threads) == {threading.current_thread().name} and len(threads) == 10
+
+
+def test_a_token_stream_run_on_the_decode_thread_publishes_the_whole_text_in_order(engine):
+    from sop_llm import keys
+    from sop_llm.redis import get_redis
+    from sop_llm.telemetry.events import TokenStream
+
+    pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.pubsub_task_tokens("inline-stream"))
+    request, stream = _request(40), TokenStream("inline-stream")
+    request.on_token = stream
+    _generate(engine, request)
+    stream.close()  # returns once every token is published
+    events, deadline = [], time.monotonic() + 5
+    while sum(e["tokens"] for e in events) < 40 and time.monotonic() < deadline:
+        if (message := pubsub.get_message(timeout=0.2)) is not None:
+            events.append(json.loads(message["data"]))
+    assert "".join(e["text"] for e in events) == synthetic_text(40)
+    assert [e["index"] for e in events] == sorted(e["index"] for e in events)
+    pubsub.close()
+
+
+def _token(index: int, text: str, attempt: int = 1) -> dict:
+    return {"type": "task.token", "text": text, "index": index, "run": 1, "attempt": attempt}
+
+
+def test_token_events_that_piled_up_go_out_as_one_chunk_up_to_a_final_or_a_restart():
+    from tasks.openai_compat.views import _Relay
+
+    relay = _Relay()
+    assert relay.batch([_token(0, "a"), _token(1, "b"), _token(2, "c")]) == ("abc", None)
+    assert relay.batch([_token(3, "d"), {"type": "task.completed"}, _token(4, "x")]) == (
+        "d",
+        "final",
+    )
+    assert relay.batch([_token(5, "e"), _token(0, "z", attempt=2)]) == ("e", "restarted")
+    assert relay.sent == "abcde"

@@ -34,6 +34,9 @@ class Sequence:
         self.chain_stateful = False  # the chain keeps state that accepted tokens advance
         self.stream, self.outbox = TextStream(stops), queue.SimpleQueue()
         self.streams = request.on_token is not None
+        # A callback that declares itself cheap and thread-safe (TokenStream: a queue put) is
+        # called on the decode thread: no wake-up of the caller's thread for every token.
+        self.inline = self.streams and getattr(request.on_token, "runs_inline", False)
         self.done = threading.Event()
         self.prefilled = threading.Event()  # its prompt is in the KV cache (or it ended)
         self.cancel_requested = False
@@ -108,13 +111,19 @@ class Sequence:
             return self.fail(local_error(self.model, "grammar_error", self.matcher.get_error()))
         text = self.stream.push(piece)
         if text and self.streams:  # a put wakes the caller's thread: only when it streams
-            self.outbox.put(text)
+            self._emit(text)
         if self.stream.stopped or (self.matcher is not None and self.matcher.is_stopped()):
             return self.finish("stop")  # a complete grammar allows only the end of text next
         if self.count >= self.limit:
             return self.finish("length")
         self.next_token = token
         return False
+
+    def _emit(self, text: str) -> None:
+        if self.inline:
+            self.request.on_token(text)
+        else:
+            self.outbox.put(text)
 
     def finish(self, reason: str) -> bool:
         cut = reason == "length" and self.matcher is not None and not self.matcher.is_accepting()
@@ -123,7 +132,7 @@ class Sequence:
             return self.fail(local_error(self.model, "truncated", message))
         text = self.stream.close(flush=reason == "length")
         if text and self.streams:
-            self.outbox.put(text)
+            self._emit(text)
         self.result = self._result(reason)
         return self._done()
 

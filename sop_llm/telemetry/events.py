@@ -47,6 +47,10 @@ class TokenStream:
     Each event names its `run` (a requeued task runs again) and `attempt` (a fallback starts
     over), so a reader never mistakes two generations for one answer."""
 
+    # A call is an append and a queue put, safe from any thread and never blocking: the local
+    # engine calls it on its decode thread instead of waking the task's thread per token.
+    runs_inline = True
+
     def __init__(self, task_id: str, run: int = 1):
         self.task_id = task_id
         self.run = run

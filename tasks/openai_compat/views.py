@@ -257,6 +257,20 @@ class _Relay:
         self.sent += event["text"]
         return event["text"]
 
+    def batch(self, events: list[dict]) -> tuple[str, str | None]:
+        """Events that piled up while the relay was busy -> (their text, in one chunk; what
+        ended it: "restarted", "final" or None). One chunk is one write and one JSON encoding
+        for the web, and one parse for the client, whatever the number of events."""
+        texts = []
+        for event in events:
+            if _restarted(event, self.generation):
+                return "".join(texts), "restarted"
+            if event["type"] == "task.token" and (text := self.take(event)):
+                texts.append(text)
+            elif event["type"] in FINAL_EVENTS:
+                return "".join(texts), "final"
+        return "".join(texts), None
+
 
 async def _stream(
     events: TaskEvents, task: dict, model: str, chat: bool, include_usage: bool, whole: bool
@@ -268,13 +282,14 @@ async def _stream(
         current = await events.task()
         if current["status"] not in FINAL:
             async for event in events.events(WAIT_SECONDS):
-                if _restarted(event, relay.generation):
+                text, end = relay.batch([event, *events.ready()])
+                if text:
+                    yield _sse(chunk(task_id, model, chat=chat, text=text))
+                if end == "restarted":
                     finished = True  # the task goes on; its id is in X-SOP-Task-Id
                     yield _sse(RESTARTED) + "data: [DONE]\n\n"
                     return
-                if event["type"] == "task.token" and (text := relay.take(event)):
-                    yield _sse(chunk(task_id, model, chat=chat, text=text))
-                elif event["type"] in FINAL_EVENTS:
+                if end == "final":
                     break
             current = await events.task()
         finished = current["status"] in FINAL
