@@ -35,9 +35,9 @@ def _limit(request) -> tuple[int, str]:
     return settings.MAX_REQUEST_BODY_BYTES, "MAX_REQUEST_BODY_BYTES"
 
 
-class BodySizeLimitMiddleware:
-    """413 before a byte of an oversize body is read. Async-capable, so waiting views stay
-    async end to end under daphne (a sync middleware would pin a thread for every wait)."""
+class _BothWays:
+    """A middleware that is async under daphne and sync under the test client: a sync one
+    would pin a thread for every waiting view."""
 
     sync_capable = True
     async_capable = True
@@ -46,6 +46,11 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
+
+
+class BodySizeLimitMiddleware(_BothWays):
+    """413 before a byte of an oversize body is read. Async-capable, so waiting views stay
+    async end to end under daphne (a sync middleware would pin a thread for every wait)."""
 
     def __call__(self, request):
         if iscoroutinefunction(self):
@@ -90,17 +95,8 @@ def _secured(response):
     return response
 
 
-class SecurityHeadersMiddleware:
-    """The CSP on every response (pages and the JSON a browser might open alike). Async-capable
-    for the same reason as BodySizeLimitMiddleware."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
+class SecurityHeadersMiddleware(_BothWays):
+    """The CSP on every response (pages and the JSON a browser might open alike)."""
 
     def __call__(self, request):
         if iscoroutinefunction(self):

@@ -110,7 +110,7 @@ def _request_body(raw: bytes, *, chat: bool) -> tuple[dict, None] | tuple[None, 
     try:
         return openai_request(body, chat=chat), None
     except ValidationError as exc:
-        return None, _create_error(exc, body)
+        return None, create_error(exc, body)
 
 
 async def _handle(request, *, chat: bool):
@@ -127,7 +127,7 @@ async def _handle(request, *, chat: bool):
         )
     except Exception as exc:
         await events.__aexit__(None, None, None)
-        return _create_error(exc, body)
+        return create_error(exc, body)
     if task["task_id"] != task_id:  # an idempotent replay: follow the task that exists
         await events.__aexit__(None, None, None)
         events = TaskEvents(task["task_id"], tokens=stream and not whole)
@@ -146,12 +146,16 @@ async def _handle(request, *, chat: bool):
     return response
 
 
-def _create_error(exc: Exception, body: dict):
+def create_error(exc: Exception, body: dict, *, param_name=lambda field: field, what="OpenAI"):
+    """One error answer for every way creating a task can fail; `param_name` renames a field
+    path for a door whose names differ (the Responses API's)."""
     if isinstance(exc, UnknownModel):
-        return openai_error(404, str(exc), code="model_not_found", param=exc.param)
+        param = param_name(exc.param)
+        return openai_error(404, str(exc), code="model_not_found", param=param)
     if isinstance(exc, ValidationError):
         field, message = _first_error(exc.detail)  # the field goes in `param`, not the message
-        return openai_error(400, message, param=openai_param(field, body), code="invalid_value")
+        param = param_name(openai_param(field, body))
+        return openai_error(400, message, param=param, code="invalid_value")
     if isinstance(exc, ServiceError):
         return openai_error_from(exc)
     if isinstance(exc, redis.RedisError):
@@ -161,7 +165,7 @@ def _create_error(exc: Exception, body: dict):
             type_="server_error",
             code="redis_unavailable",
         )
-    log.exception("OpenAI-compatible request failed")
+    log.exception("%s request failed", what)
     return openai_error(500, "internal error", type_="server_error", code="internal")
 
 

@@ -10,11 +10,13 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import ValidationError
 
 from sop_llm import jsonparse
-from sop_llm.errors import ServiceError, _first_error
+from sop_llm.errors import ServiceError
 from tasks import store
-from tasks.openai_compat.serializers import openai_param
-from tasks.openai_compat.translate import UnknownModel
-from tasks.openai_compat.views import openai_error, openai_error_from, openai_key_required
+from tasks.openai_compat.views import (
+    create_error,
+    openai_error,
+    openai_key_required,
+)
 from tasks.responses import serving
 from tasks.responses.objects import response_object
 from tasks.responses.protocol import response_param, response_request
@@ -28,23 +30,7 @@ WAIT_SECONDS = 300
 
 
 def error_response(exc: Exception, body: dict):
-    if isinstance(exc, UnknownModel):
-        return openai_error(404, str(exc), code="model_not_found", param="model")
-    if isinstance(exc, ValidationError):
-        field, message = _first_error(exc.detail)
-        param = response_param(openai_param(field, body))
-        return openai_error(400, message, param=param, code="invalid_value")
-    if isinstance(exc, ServiceError):
-        return openai_error_from(exc)
-    if isinstance(exc, redis.RedisError):
-        return openai_error(
-            503,
-            "Redis is unavailable; try again shortly",
-            type_="server_error",
-            code="redis_unavailable",
-        )
-    log.exception("Responses API request failed")
-    return openai_error(500, "internal error", type_="server_error", code="internal")
+    return create_error(exc, body, param_name=response_param, what="Responses API")
 
 
 def _parse(raw: bytes) -> tuple[dict | None, dict | None, JsonResponse | None]:
