@@ -9,10 +9,13 @@ only the JSON type they document and the serializer refuses keys it does not kno
 
 import difflib
 import math
+import threading
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.functional import cached_property
 from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import BindingDict
 
 from sop_llm.netguard import UnsafeURL, check_url
 
@@ -37,14 +40,71 @@ def unknown_field(name: str, known: list[str]) -> str:
     return f"unknown field; {hint}"
 
 
+def bound_fields(serializer: serializers.Serializer) -> BindingDict:
+    """What DRF's Serializer.fields builds: get_fields() bound to `serializer`."""
+    fields = BindingDict(serializer)
+    for name, field in serializer.get_fields().items():
+        fields[name] = field
+    return fields
+
+
+class SharedFields:
+    """One serializer class's bound fields, built once per process.
+
+    DRF deep-copies every declared field (nested serializers and their fields included) for
+    each serializer instance, so that an instance may edit its own fields; on a hot door that
+    copy was most of the validation's CPU. Our input serializers never edit their fields and
+    keep no request in them: a field's validation reads only its arguments and its own
+    configuration, and the `validate_<field>`/`validate` hooks run on the request's instance.
+    The fields are therefore bound once to a context-free template instance and shared by
+    every instance (and thread) of the class. An instance given a context or `partial` (a
+    field may read either through its root) keeps DRF's own copy."""
+
+    _lock = threading.Lock()
+    _by_class: dict[type, "SharedFields"] = {}
+
+    def __init__(self, fields: BindingDict):
+        self.fields = fields
+        self.writable = [name for name, field in fields.items() if not field.read_only]
+        self.known = frozenset(self.writable)
+
+    @classmethod
+    def of(cls, serializer_class: type) -> "SharedFields":
+        shared = cls._by_class.get(serializer_class)
+        if shared is None:
+            with cls._lock:  # two threads may race to the first request: build it once
+                shared = cls._by_class.get(serializer_class)
+                if shared is None:
+                    template = serializer_class()
+                    shared = cls(bound_fields(template))
+                    cls._by_class[serializer_class] = shared
+        return shared
+
+
 class StrictSerializer(serializers.Serializer):
-    """Refuses keys it does not declare (the first one is named)."""
+    """Refuses keys it does not declare (the first one is named). Its fields are built once
+    per class (SharedFields), so a subclass's get_fields() must depend on the class only."""
+
+    @cached_property
+    def _shared(self) -> SharedFields | None:
+        root = self.root  # a nested serializer's context and partial are its root's
+        if root._context or getattr(root, "partial", False):
+            return None
+        return SharedFields.of(type(self))
+
+    @cached_property
+    def fields(self) -> BindingDict:
+        shared = self._shared
+        return shared.fields if shared else bound_fields(self)
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
-            known = [name for name, field in self.fields.items() if not field.read_only]
+            shared = self._shared
+            if shared is None:
+                shared = SharedFields(self.fields)
             for name in data:
-                if name not in known:
+                if name not in shared.known:
+                    known = shared.writable
                     raise serializers.ValidationError({name: [unknown_field(str(name), known)]})
         return super().to_internal_value(data)
 
