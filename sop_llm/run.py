@@ -1,11 +1,12 @@
 """`make run`: the whole service in the foreground -- embedded Redis (when neither REDIS_URL nor
 REDIS_SENTINELS is set; with Sentinels every child finds the master through them),
-the web server, the GPU worker, remote workers and the webhook worker. Ctrl-C or SIGTERM stops
-every process it started, in order: web, workers (they finish or requeue), Redis last, within
-STOP_SECONDS. Any child that dies, Redis included, is restarted with exponential backoff; the
-service never gives up. A port already taken (PORT, EMBEDDED_REDIS_PORT) stops the start-up
-with one line naming the variable, and every child dies with this process, even a SIGKILLed
-one (Linux PR_SET_PDEATHSIG), so no orphan keeps a port for the next run."""
+the web server (WEB_CONCURRENCY processes behind PORT), the GPU worker, remote workers and the
+webhook worker. Ctrl-C or SIGTERM stops every process it started, in order: web, workers (they
+finish or requeue), Redis last, within STOP_SECONDS. Any child that dies, Redis included, is
+restarted with exponential backoff; the service never gives up. A port already taken (PORT,
+EMBEDDED_REDIS_PORT) stops the start-up with one line naming the variable, and every child dies
+with this process, even a SIGKILLed one (Linux PR_SET_PDEATHSIG), so no orphan keeps a port for
+the next run."""
 
 import base64
 import contextlib
@@ -83,30 +84,52 @@ def _embedded_redis(settings) -> list[str]:
     return [str(get_binary_path()), str(config)]
 
 
-def _commands(settings) -> dict[str, list[str]]:
+def _commands(settings, listener: socket.socket | None = None) -> dict[str, list[str]]:
     """Every child, in start order (Redis first); they stop in the reverse of STOP_ORDER."""
     commands = {"redis": _embedded_redis(settings)} if settings.REDIS_EMBEDDED else {}
-    return {**commands, **_service_commands(settings)}
+    return {**commands, **_service_commands(settings, listener)}
 
 
-def _service_commands(settings) -> dict[str, list[str]]:
+def _web_commands(settings, listener: socket.socket | None) -> dict[str, list[str]]:
+    """One daphne on HOST:PORT, or WEB_CONCURRENCY of them accepting on the one listening
+    socket this supervisor holds (`--fd`): the kernel hands each connection to whichever
+    process accepts first, so an idle one takes the next."""
+    daphne = [PY, "-m", "daphne", "--proxy-headers"]
+    if listener is None:
+        where = ["-b", settings.HOST, "-p", str(settings.PORT)]
+        return {"web": [*daphne, *where, "sop_llm.asgi:application"]}
+    adopt = ["--fd", str(listener.fileno()), "sop_llm.asgi:application"]
+    return {f"web-{n + 1}": [*daphne, *adopt] for n in range(settings.WEB_CONCURRENCY)}
+
+
+def web_listener(settings) -> socket.socket | None:
+    """The web port, bound here when several web processes share it (None for one process,
+    or an IPv6 HOST: daphne adopts an inherited socket as IPv4 only). Held by the supervisor,
+    the port stays this service's while a web process restarts."""
+    if settings.WEB_CONCURRENCY < 2 or ":" in settings.HOST:
+        return None
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as daphne's own bind
+    try:
+        listener.bind((settings.HOST, settings.PORT))
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartError(port_in_use(settings.HOST, settings.PORT, "PORT")) from None
+        raise
+    listener.listen(1024)
+    listener.set_inheritable(True)
+    return listener
+
+
+def _service_commands(settings, listener: socket.socket | None = None) -> dict[str, list[str]]:
     manage = [PY, str(BASE_DIR / "manage.py")]
     worker = [*manage, "rqworker", "--worker-class"]
     from sop_llm.lanes import LANES
 
     names = {lane: settings.REDIS_KEY_PREFIX + lane for lane in LANES}
     commands = {
-        "web": [
-            PY,
-            "-m",
-            "daphne",
-            "-b",
-            settings.HOST,
-            "-p",
-            str(settings.PORT),
-            "--proxy-headers",
-            "sop_llm.asgi:application",
-        ],
+        **_web_commands(settings, listener),
         "worker-gpu": [*worker, "tasks.worker.GpuWorker", names["gpu"]],
         "worker-webhooks": [*worker, "tasks.worker.HeartbeatWorker", names["webhooks"]],
     }
@@ -122,6 +145,7 @@ def _service_commands(settings) -> dict[str, list[str]]:
 @dataclass
 class Child:
     command: list[str]
+    pass_fds: tuple[int, ...] = ()  # the shared listening socket, for the web processes
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
     quick_exits: int = 0  # exits in a row, each within STABLE_SECONDS of its start
@@ -133,9 +157,19 @@ class Supervisor:
     backoff, never giving up: one client's task that crashes a worker must not stop the
     service), and stops them in order: web, workers, Redis."""
 
-    def __init__(self, commands: dict[str, list[str]], ports: dict | None = None):
-        self.children = {name: Child(command) for name, command in commands.items()}
+    def __init__(
+        self,
+        commands: dict[str, list[str]],
+        ports: dict | None = None,
+        listener: socket.socket | None = None,
+    ):
+        web_fds = (listener.fileno(),) if listener else ()
+        self.children = {
+            name: Child(command, web_fds if name.startswith("web-") else ())
+            for name, command in commands.items()
+        }
         self.ports = ports or {}  # child -> (host, port, variable) it listens on
+        self.listener = listener  # closed once the web processes stop: no connection waits
         self.stopping, self.code = False, 0
 
     def start(self, name: str) -> None:
@@ -144,7 +178,11 @@ class Supervisor:
         # worker's task is requeued by recovery at the next start).
         dies = signal.SIGTERM if name == "redis" else signal.SIGKILL
         child.proc = subprocess.Popen(
-            child.command, cwd=BASE_DIR, start_new_session=True, preexec_fn=die_with_parent(dies)
+            child.command,
+            cwd=BASE_DIR,
+            start_new_session=True,
+            preexec_fn=die_with_parent(dies),
+            pass_fds=child.pass_fds,
         )
         child.started_at, child.restart_at = time.monotonic(), None
 
@@ -183,6 +221,8 @@ class Supervisor:
         for group in STOP_ORDER:
             names = [n for n in self.children if n == group or n.startswith(f"{group}-")]
             self._stop_group(group, [self.children[n].proc for n in names])
+            if group == "web" and self.listener is not None:
+                self.listener.close()
             if names:
                 print(f"[run] stopped {', '.join(names)}", flush=True)
 
@@ -320,8 +360,15 @@ def main() -> int:
     except StartError as exc:
         print(f"[run] cannot start: {exc}", file=sys.stderr, flush=True)
         return 2
+    try:
+        listener = web_listener(settings)
+    except StartError as exc:
+        print(f"[run] cannot start: {exc}", file=sys.stderr, flush=True)
+        return 2
+    if listener is not None:
+        ports.pop("web")  # ours for the whole run: no restart asks whether it is free
     _stop_with_make()
-    supervisor = Supervisor(_commands(settings), ports)
+    supervisor = Supervisor(_commands(settings, listener), ports, listener)
 
     def on_signal(signum, frame):
         supervisor.stopping = True
@@ -350,6 +397,13 @@ def _supervise(supervisor: Supervisor, settings, notes: list[str]) -> int:
     return code
 
 
+def _web_processes(settings) -> str:
+    if settings.WEB_CONCURRENCY > 1 and ":" in settings.HOST:
+        return "1 process (WEB_CONCURRENCY needs an IPv4 HOST)"
+    count = settings.WEB_CONCURRENCY
+    return f"{count} process{'es' if count > 1 else ''} (WEB_CONCURRENCY)"
+
+
 def _banner(settings, notes: list[str]) -> None:
     url = f"http://{settings.HOST}:{settings.PORT}"
     from sop_llm.redis import describe_target
@@ -364,6 +418,7 @@ def _banner(settings, notes: list[str]) -> None:
         "SOP LLM is starting",
         f"  URL:      {url}   (API: {url}/api/v1/, browser sign-in: {url}/signin/)",
         f"  API key:  {settings.API_KEYS[0]}",
+        f"  Web:      {_web_processes(settings)} on port {settings.PORT}",
         f"  Redis:    {where}",
         f"  Models:   {settings.MODELS_DIR}",
         *[f"  note: {n}" for n in notes],

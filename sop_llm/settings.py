@@ -1,6 +1,7 @@
 """Django settings: every value comes from the environment (see README, Configuration)."""
 
 import hashlib
+import os
 import secrets
 from pathlib import Path
 
@@ -117,6 +118,10 @@ HOST = env_str("HOST", "127.0.0.1")
 READY_TIMEOUT_SECONDS = env_float("READY_TIMEOUT_SECONDS", 0.8, min=0.05, max=10)
 PORT = env_int("PORT", 8000, min=1, max=65535)
 REMOTE_WORKERS = env_int("REMOTE_WORKERS", 2, min=0, max=64)
+# Web processes of `make run`, all behind PORT: one per core this process may run on (one
+# daphne is one Python thread of CPU, the ceiling of the remote path; docs/DEPLOYMENT.md).
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", _CORES or 1, min=1, max=64)
 RATE_LIMIT_PER_MINUTE = env_int("RATE_LIMIT_PER_MINUTE", 0, min=0)  # per API key; 0 = off
 METRICS_TOKEN = env_str("METRICS_TOKEN")  # a separate bearer token for Prometheus scrapers
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

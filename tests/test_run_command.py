@@ -295,3 +295,71 @@ def test_a_stop_finishes_within_its_stated_bound_even_while_a_task_hangs(tmp_pat
         assert client.hget(f"session:{task_id}", "status") == "queued"  # requeued, not lost
         [stopped] = json.loads(client.hget(f"session:{task_id}", "lost_attempts"))
         assert stopped["outcome"] == "killed" and "stopped mid-run" in stopped["message"]
+
+
+def _webs(run: Run) -> list[int]:
+    found = subprocess.run(
+        ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(run.proc.pid)],
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    return [int(line.split()[0]) for line in found if "daphne" in line]
+
+
+def _sse_answer(run: Run, body: dict) -> tuple[str, list[dict]]:
+    """POST a streaming chat completion -> (its task id, the SSE chunks up to [DONE])."""
+    auth = {"Authorization": f"Bearer {run.key}"}
+    url = f"http://127.0.0.1:{run.port}/v1/chat/completions"
+    with requests.post(url, json=body, headers=auth, stream=True, timeout=30) as response:
+        assert response.status_code == 200, response.text
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines(decode_unicode=True) if line]
+    assert lines[-1] == "data: [DONE]", lines
+    return response.headers["X-SOP-Task-Id"], [json.loads(x[6:]) for x in lines[:-1]]
+
+
+def test_web_processes_share_one_port_each_serving_websockets_and_sse(tmp_path):
+    """WEB_CONCURRENCY=2: two daphne processes accept on the supervisor's socket. With one
+    of them stopped (SIGSTOP), the other alone answers on the port: the monitor WebSocket and
+    an SSE stream, whose task's events reach the WebSocket."""
+    from websocket import create_connection
+
+    from tests.fakes.servers import FakeServer, Reply, openai_chat
+
+    with FakeServer(Reply(200, openai_chat("hello", prompt_tokens=3, completion_tokens=1))) as fake:
+        run = Run(tmp_path, WEB_CONCURRENCY="2", OPENAI_COMPATIBLE_BASE_URL=f"{fake.url}/v1")
+        try:
+            webs = _webs(run)
+            assert len(webs) == 2, webs
+            body = {
+                "model": "openai_compatible/stub",
+                "messages": [{"role": "user", "content": "hi"}],
+                "stream": True,
+            }
+            for serving in webs:
+                others = [pid for pid in webs if pid != serving]
+                for pid in others:
+                    os.kill(pid, signal.SIGSTOP)
+                try:
+                    socket_ = create_connection(
+                        f"ws://127.0.0.1:{run.port}/ws/monitor",
+                        header=[f"Authorization: Bearer {run.key}"],
+                        timeout=20,
+                    )
+                    socket_.send("{}")
+                    assert json.loads(socket_.recv())["type"] == "filter.ok"
+                    task_id, chunks = _sse_answer(run, body)
+                    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+                    assert text == "hello", chunks
+                    seen = set()
+                    while "task.completed" not in seen:
+                        event = json.loads(socket_.recv())
+                        if event.get("task_id") == task_id:
+                            seen.add(event["type"])
+                    socket_.close()
+                finally:
+                    for pid in others:
+                        os.kill(pid, signal.SIGCONT)
+        finally:
+            output = run.stop()
+    assert "[run] stopped web-1, web-2" in output, output
