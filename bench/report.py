@@ -83,6 +83,23 @@ TARGETS = [
     ),
     ("batch", "Batch API lines/s vs the same plain POSTs", ("ratio",), ">=", 0.9, "x"),
     (
+        "gateway",
+        "remote path: service CPU per request, 16 clients (all processes)",
+        ("cpu_ms_per_request",),
+        "<=",
+        10,
+        "ms",
+    ),
+    (
+        "gateway",
+        "remote path: req/s at 16 clients vs LiteLLM with 2 workers",
+        ("vs_litellm_2_workers",),
+        ">=",
+        1.0,
+        "x",
+    ),
+    ("gateway", "remote path: p50 at 1 client", ("p50_ms_one_client",), "<=", 12, "ms"),
+    (
         "synthetic",
         "32 streamed /v1 chats vs the synthetic engine alone (3,200 tok/s)",
         ("ratio",),
