@@ -4,24 +4,31 @@ Both gateways in front of the same zero-latency OpenAI-compatible stub (bench.co
 run: the service as `make run` starts it (python -m sop_llm.run: WEB_CONCURRENCY daphne
 processes on one port, REMOTE_WORKERS remote workers) against a Redis of its own, and the
 LiteLLM proxy (LITELLM_BIN, or `litellm` on PATH; `make bench` installs it in a venv of its
-own) with 1 and 2 workers. Closed-loop clients (each sends its next request when the last is
-answered, over one keep-alive connection) POST /v1/chat/completions; after a warm-up, a
-window of `seconds` counts the answers (every one must be a 200 carrying the stub's text),
-their latency, and the CPU each process type used (/proc/PID/stat, utime+stime of the
-process and its reaped children) divided by the answers: web, remote workers, Redis, the
-other service processes (GPU and webhook workers, the supervisor), and LiteLLM's processes.
+own) with 1 and 2 workers, all running at once and measured in turn at each number of clients
+(a drift of the shared machine's load falls on every gateway alike). Closed-loop clients (each
+sends its next request when the last is answered, over one keep-alive connection) POST
+/v1/chat/completions; after a warm-up, a window of `seconds` counts the answers (every one must
+be a 200 carrying the stub's text), their latency, and the CPU each process type used
+(/proc/PID/stat, utime+stime of the process and its reaped children) divided by the answers:
+web, remote workers, Redis, the other service processes (GPU and webhook workers, the
+supervisor), and LiteLLM's processes. An idle gateway's own background work during another's
+window is not counted (each window reads only its gateway's processes, and Redis).
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -49,16 +56,28 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def scenario(size: dict) -> dict:
+    """Every gateway runs from the start; each number of clients is measured on each gateway
+    in turn, so a drift of the shared machine's load falls on all of them alike."""
     stub, stub_url = start_stub()
     valkey, redis_url = _private_redis()
+    binary = litellm_binary()
     try:
-        rows = [_ours(config, redis_url, stub_url, valkey, size) for config in size["ours"]]
-        binary = litellm_binary()
-        for workers in size["litellm"] if binary else ():
-            rows.append(_litellm(binary, workers, stub_url, size))
+        with contextlib.ExitStack() as running:
+            gateways = [
+                running.enter_context(_ours(config, redis_url, stub_url, valkey))
+                for config in size["ours"]
+            ]
+            for workers in size["litellm"] if binary else ():
+                gateways.append(running.enter_context(_litellm(binary, workers, stub_url)))
+            points = {gateway.label: [] for gateway in gateways}
+            for clients in size["clients"]:
+                for gateway in gateways:
+                    print(f"[bench] gateway: {gateway.label}, {clients} clients", flush=True)
+                    points[gateway.label].append(asyncio.run(_load(gateway, clients, size)))
     finally:
         stub.terminate()
         valkey.stop()
+    rows = [{"gateway": g.label, "config": g.config, "points": points[g.label]} for g in gateways]
     return {
         "clients": list(size["clients"]),
         "seconds": size["seconds"],
@@ -115,7 +134,17 @@ def _private_redis():
 # --- the gateways ----------------------------------------------------------------------------
 
 
-def _ours(config: dict, redis_url: str, stub_url: str, valkey, size: dict) -> dict:
+@dataclass
+class Gateway:
+    label: str
+    port: int
+    headers: dict
+    processes: Callable[[], dict[str, list[int]]]  # process type -> pids, read at each point
+    config: dict
+
+
+@contextlib.contextmanager
+def _ours(config: dict, redis_url: str, stub_url: str, valkey):
     port, key = free_port(), "bench-" + uuid.uuid4().hex
     env = {
         **os.environ,
@@ -143,16 +172,12 @@ def _ours(config: dict, redis_url: str, stub_url: str, valkey, size: dict) -> di
         headers = {"Authorization": f"Bearer {key}"}
         _wait_ready(f"http://127.0.0.1:{port}/ready", headers, proc)
         client = redis.Redis.from_url(redis_url)
-        wait_until(
-            lambda: (
-                len(client.keys(f"{env['REDIS_KEY_PREFIX']}worker:alive:*")) >= config["remote"] + 2
-            ),
-            what="the workers",
-        )
-        groups = lambda: {**_our_processes(proc.pid), "redis": [valkey._process.pid]}  # noqa: E731
+        alive = f"{env['REDIS_KEY_PREFIX']}worker:alive:*"
+        wait_until(lambda: len(client.keys(alive)) >= config["remote"] + 2, what="the workers")
+        processes = lambda: {**_our_processes(proc.pid), "redis": [valkey._process.pid]}  # noqa: E731
         workers = f"{config['remote']} remote worker{'s' if config['remote'] > 1 else ''}"
         label = f"SOP LLM, {config['web']} web, {workers}"
-        return _measure(label, port, headers, groups, size) | {"config": config}
+        yield Gateway(label, port, headers, processes, config)
     finally:
         _stop(proc)
 
@@ -170,7 +195,8 @@ def _our_processes(run_pid: int) -> dict[str, list[int]]:
     return groups
 
 
-def _litellm(binary: str, workers: int, stub_url: str, size: dict) -> dict:
+@contextlib.contextmanager
+def _litellm(binary: str, workers: int, stub_url: str):
     port, key = free_port(), "sk-bench-" + uuid.uuid4().hex
     folder = Path(tempfile.mkdtemp(prefix="litellm-"))
     config = {
@@ -197,9 +223,9 @@ def _litellm(binary: str, workers: int, stub_url: str, size: dict) -> dict:
     try:
         headers = {"Authorization": f"Bearer {key}"}
         _wait_ready(f"http://127.0.0.1:{port}/health/liveliness", headers, proc)
-        groups = lambda: {"litellm": [proc.pid, *_descendants(proc.pid)]}  # noqa: E731
+        processes = lambda: {"litellm": [proc.pid, *_descendants(proc.pid)]}  # noqa: E731
         label = f"LiteLLM, {workers} worker{'s' if workers > 1 else ''}"
-        return _measure(label, port, headers, groups, size) | {"config": {"workers": workers}}
+        yield Gateway(label, port, headers, processes, {"workers": workers})
     finally:
         _stop(proc)
 
@@ -216,8 +242,6 @@ def _wait_ready(url: str, headers: dict, proc: subprocess.Popen) -> None:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    import signal
-
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=30)
@@ -267,14 +291,6 @@ def _cpu(groups: dict[str, list[int]]) -> dict[str, float]:
 # --- the closed-loop clients -----------------------------------------------------------------
 
 
-def _measure(label: str, port: int, headers: dict, groups, size: dict) -> dict:
-    print(f"[bench] gateway: {label}", flush=True)
-    rows = [
-        asyncio.run(_load(port, headers, clients, groups(), size)) for clients in size["clients"]
-    ]
-    return {"gateway": label, "points": rows}
-
-
 def _request(port: int, headers: dict) -> bytes:
     body = json.dumps(BODY).encode()
     lines = [
@@ -313,8 +329,9 @@ async def _client(port: int, request: bytes, until: float, done: list) -> None:
         writer.close()
 
 
-async def _load(port: int, headers: dict, clients: int, groups: dict, size: dict) -> dict:
-    request, done = _request(port, headers), []
+async def _load(gateway: Gateway, clients: int, size: dict) -> dict:
+    port, groups = gateway.port, gateway.processes()
+    request, done = _request(port, gateway.headers), []
     begin = time.perf_counter()
     until = begin + size["warmup"] + size["seconds"]
     runners = [asyncio.create_task(_client(port, request, until, done)) for _ in range(clients)]
