@@ -11,18 +11,18 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from sop_llm import __version__
-from sop_llm.auth import (
+from sop_llm.access.auth import (
     COOKIE_MAX_AGE_SECONDS,
     COOKIE_NAME,
     COOKIE_SALT,
     api_key_required,
     key_is_valid,
 )
-from sop_llm.errors import ServiceError, json_error
-from sop_llm.principals import ANY_KEY, PUBLIC
-from sop_llm.procs import process_started_at
-from sop_llm.redis import redis_ping
-from sop_llm.schema import HEALTH, READY, documented
+from sop_llm.access.principals import ANY_KEY, PUBLIC
+from sop_llm.core.errors import ServiceError, json_error
+from sop_llm.core.procs import process_started_at
+from sop_llm.core.redis import redis_ping
+from sop_llm.core.schema import HEALTH, READY, documented
 
 STARTED_AT = process_started_at()
 

@@ -7,8 +7,9 @@
 
 Each change is one TRANSITION script: the guarded status change, its `{status}_at` (and for
 final ones `finished_at`) stamp, and the effects that follow from it (timeline, counters,
-events, queue bookkeeping) happen in one atomic step, or not at all. A final change then hands
-the webhook, if any, to its queue.
+events, queue bookkeeping, and the finish hooks' writes: tasks/hooks.py) happen in one atomic
+step, or not at all. A final change then hands the webhook, if any, to its queue, and runs the
+finish hooks' `after`.
 """
 
 import logging
@@ -17,15 +18,14 @@ from typing import Any
 
 import redis
 
-from sop_llm import keys
-from sop_llm.backoff import retry_delay
-from sop_llm.redis import get_redis
-from sop_llm.telemetry.events import publish
-from sop_llm.telemetry.stats import stats_incr
+from sop_llm.core import keys
+from sop_llm.core.backoff import retry_delay
+from sop_llm.core.redis import get_redis
+from sop_llm.core.telemetry.events import publish
+from sop_llm.core.telemetry.stats import stats_incr
 from tasks import lua, queue
-from tasks.batches.finish import batch_settle
-from tasks.batches.lines import line_effects
 from tasks.charges import token_counts
+from tasks.hooks import finish_hooks
 from tasks.store import Effects, Task, flat_args, load, pairs_to_dict, timeline_add
 from tasks.usage import usage_effects
 from tasks.webhooks import webhook_schedule
@@ -140,8 +140,8 @@ def _finish(task: Task, status: str, fields: dict, *, effects=None, allowed=None
     stats_incr(effects, {status: 1, f"{status}:{task.provider}": 1, **token_counts(fields)})
     publish(f"task.{status}", pipe=effects, task_id=task.task_id, status=status)
     usage_effects(effects, task, fields)
-    if task.batch:  # a Batch API line: its output line and count ride in the same step
-        line_effects(task, status, fields, effects)
+    for hook in finish_hooks(task):  # e.g. a Batch API line: its output rides in this step
+        hook.effects(task, status, fields, effects)
     return transition(task, status, {"finished_at": time.time(), **fields}, effects, allowed)
 
 
@@ -158,8 +158,8 @@ def _hold(task: Task, status: str, fields: dict, **effects) -> bool:
     done = _retrying(write) or (len(tries) > 1 and task.status == status)
     if done and task.webhook_url:
         _retrying(lambda: webhook_schedule(task_id=task.task_id))
-    if done and task.batch:
-        _retrying(lambda: batch_settle(batch_id=task.batch["id"]))
+    for hook in finish_hooks(task) if done else ():
+        _retrying(lambda hook=hook: hook.after(task))
     return done
 
 

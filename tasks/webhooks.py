@@ -12,19 +12,19 @@ import uuid
 import requests
 from django.conf import settings
 
-from sop_llm import keys
-from sop_llm.backoff import parse_retry_after, retry_delay
-from sop_llm.errors import Conflict, NotFound
-from sop_llm.lanes import rq_queue
-from sop_llm.netguard import UnsafeURL, check_url
-from sop_llm.redis import get_redis
-from sop_llm.telemetry.stats import stats_incr
+from sop_llm.core import keys
+from sop_llm.core.backoff import parse_retry_after, retry_delay
+from sop_llm.core.errors import Conflict, NotFound
+from sop_llm.core.lanes import rq_queue
+from sop_llm.core.netguard import UnsafeURL, check_url
+from sop_llm.core.redis import get_redis
+from sop_llm.core.telemetry.stats import stats_incr
 from tasks import store
 from tasks.presenters import task_public
 
 log = logging.getLogger(__name__)
 BACKOFF_CAP_SECONDS = 60.0
-DELIVER_JOB = "tasks.jobs.deliver_webhook"  # by name: nothing imports the jobs module
+DELIVER_JOB = "tasks.worker.jobs.deliver_webhook"  # by name: nothing imports the jobs module
 
 
 def webhook_schedule(*, task_id: str) -> bool:

@@ -2,7 +2,7 @@
 "succeeded", "message"} | {"type": "errored", "error"} | {"type": "canceled"} | {"type":
 "expired"}}`. tasks.batches writes them in the same atomic step as the task's final change."""
 
-from sop_llm.errors import anthropic_error_body as error_body
+from sop_llm.core.errors import anthropic_error_body as error_body
 from tasks.anthropic_api.translate import message_object
 
 ENDPOINT = "/v1/messages"

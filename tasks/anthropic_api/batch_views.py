@@ -6,7 +6,7 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from sop_llm import jsonparse
+from sop_llm.core import jsonparse
 from tasks.anthropic_api.batch_presenters import message_batch_object
 from tasks.anthropic_api.batches import (
     LIST_LIMIT_MAX,

@@ -10,11 +10,11 @@ import redis
 from django.http import JsonResponse, StreamingHttpResponse
 from rest_framework.exceptions import ValidationError
 
-from sop_llm.errors import ServiceError, _first_error
+from sop_llm.core.errors import ServiceError, _first_error
 from tasks.anthropic_api.blocks import RequestError
 from tasks.anthropic_api.errors import anthropic_error, anthropic_error_from, with_field
 from tasks.anthropic_api.translate import anthropic_field, message_object, task_data
-from tasks.openai_compat.translate import UnknownModel
+from tasks.openai.translate import UnknownModel
 from tasks.serializers import TaskCreateSerializer, idempotency_key_for
 from tasks.services import task_create
 from tasks.store import FINAL

@@ -9,12 +9,12 @@ import json
 import redis
 from asgiref.sync import sync_to_async
 
-from sop_llm.errors import ServiceError
+from sop_llm.core.errors import ServiceError
 from tasks.anthropic_api.errors import sse, sse_error
 from tasks.anthropic_api.serving import REDIS_LOST, WAIT_SECONDS, failure
 from tasks.anthropic_api.translate import content_of, message_head, stop_reason, usage_of
-from tasks.openai_compat.translate import choices_of
-from tasks.openai_compat.views import _Relay, _restarted
+from tasks.openai.translate import choices_of
+from tasks.openai.views import _Relay, _restarted
 from tasks.services import task_cancel
 from tasks.store import FINAL
 from tasks.waiting import FINAL_EVENTS, TaskEvents

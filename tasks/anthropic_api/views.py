@@ -4,7 +4,7 @@ from asgiref.sync import sync_to_async
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sop_llm import jsonparse
+from sop_llm.core import jsonparse
 from tasks.anthropic_api.blocks import RequestError
 from tasks.anthropic_api.errors import anthropic_error, anthropic_key_required
 from tasks.anthropic_api.protocol import messages_request

@@ -8,10 +8,10 @@ however often workers die around it. Only counters live in the batch: nothing pe
 
 import json
 
-from sop_llm import keys
+from sop_llm.core import keys
 from tasks.anthropic_api import batch_lines as messages
-from tasks.openai_compat.failures import failure_status
-from tasks.openai_compat.translate import completion_object
+from tasks.openai.failures import failure_status
+from tasks.openai.translate import completion_object
 from tasks.store import Effects, Task
 
 

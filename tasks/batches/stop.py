@@ -1,9 +1,9 @@
 """Cancelling a batch's enqueued lines: a queued task leaves its lane at once; a running one
 is asked to stop at its next token, like any cancelled task."""
 
-from sop_llm import keys
-from sop_llm.errors import ServiceError
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.errors import ServiceError
+from sop_llm.core.redis import get_redis
 from tasks import lifecycle, store
 from tasks.batches.lines import line_task_id
 from tasks.batches.records import Batch

@@ -6,15 +6,15 @@ import json
 import time
 import uuid
 
-from sop_llm import keys
-from sop_llm.lanes import rq_queue
-from sop_llm.redis import get_redis
-from sop_llm.telemetry.stats import stats_incr
+from sop_llm.core import keys
+from sop_llm.core.lanes import rq_queue
+from sop_llm.core.redis import get_redis
+from sop_llm.core.telemetry.stats import stats_incr
 from tasks.batches.presenters import batch_object
 from tasks.batches.records import batch_load
 from tasks.webhooks import _attempt, _backoff, _job_timeout, signed_headers
 
-DELIVER_JOB = "tasks.jobs.deliver_batch_webhook"  # by name: nothing imports the jobs module
+DELIVER_JOB = "tasks.batches.jobs.deliver_batch_webhook"  # by name: nothing imports the jobs module
 
 
 def batch_webhook_schedule(*, batch_id: str) -> None:

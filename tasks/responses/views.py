@@ -9,10 +9,10 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import ValidationError
 
-from sop_llm import jsonparse
-from sop_llm.errors import ServiceError
+from sop_llm.core import jsonparse
+from sop_llm.core.errors import ServiceError
 from tasks import store
-from tasks.openai_compat.views import (
+from tasks.openai.views import (
     create_error,
     openai_error,
     openai_key_required,
