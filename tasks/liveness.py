@@ -17,6 +17,7 @@ from sop_llm.core.lanes import TASK_LANES, rq_queue
 from sop_llm.core.procs import process_record, provably_dead
 from sop_llm.core.redis import get_redis
 from tasks import queue, store
+from tasks.status import TaskStatus
 
 # A record this much newer than a task's start must list the task, or the worker dropped it.
 ORPHAN_MARGIN_SECONDS = 1.0
@@ -45,7 +46,7 @@ def lost_tasks() -> list[tuple[store.Task, str]]:
     for lane in TASK_LANES:
         for task_id, worker in queue.processing(lane).items():
             task = store.load(task_id)
-            if task is None or task.status != "processing":
+            if task is None or task.status != TaskStatus.PROCESSING:
                 queue.release(lane, task_id)
             elif why := why_lost(task, get_redis().get(keys.worker_alive(worker))):
                 lost.append((task, why))

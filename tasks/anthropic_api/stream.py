@@ -16,6 +16,7 @@ from tasks.anthropic_api.translate import content_of, message_head, stop_reason,
 from tasks.openai.translate import choices_of
 from tasks.openai.views import _Relay, _restarted
 from tasks.services import task_cancel
+from tasks.status import TaskStatus
 from tasks.store import FINAL
 from tasks.waiting import FINAL_EVENTS, TaskEvents
 
@@ -78,7 +79,7 @@ async def message_stream(events: TaskEvents, task: dict, model: str):
 
 
 def _closing(task: dict, sent: str):
-    if task["status"] != "completed":
+    if task["status"] != TaskStatus.COMPLETED:
         yield sse_error(*failure(task))
         return
     choice = choices_of(task["result"])[0]

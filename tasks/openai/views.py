@@ -37,6 +37,7 @@ from tasks.openai.translate import (
 )
 from tasks.serializers import TaskCreateSerializer, idempotency_key_for
 from tasks.services import new_task_id, task_cancel, task_create
+from tasks.status import TaskStatus
 from tasks.store import FINAL
 from tasks.waiting import FINAL_EVENTS, TaskEvents, wait_for_task
 
@@ -195,7 +196,7 @@ async def _wait(events: TaskEvents, task: dict, model: str, chat: bool):
 
 
 def _final_response(task: dict, model: str, chat: bool):
-    if task["status"] == "completed":
+    if task["status"] == TaskStatus.COMPLETED:
         return JsonResponse(completion_object(task, chat=chat, model=model))
     if task["status"] not in FINAL:
         return openai_error(
@@ -319,7 +320,7 @@ def _failed(task: dict) -> str:
 
 
 def _closing_whole(task: dict, model: str, chat: bool, sent: str, include_usage: bool):
-    if task["status"] != "completed":
+    if task["status"] != TaskStatus.COMPLETED:
         yield _failed(task)
         return
     for piece in whole_chunks(task, model, chat=chat):
@@ -331,7 +332,7 @@ def _closing_whole(task: dict, model: str, chat: bool, sent: str, include_usage:
 
 def _closing(task: dict, model: str, chat: bool, sent: str, include_usage: bool):
     task_id = task["task_id"]
-    if task["status"] != "completed":
+    if task["status"] != TaskStatus.COMPLETED:
         yield _failed(task)
         return
     text = task["result"]["text"]
