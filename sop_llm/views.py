@@ -1,7 +1,7 @@
 """Process-level endpoints: liveness, readiness, and the browser sign-in page."""
 
 import time
-from functools import wraps
+from functools import partial
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
@@ -20,6 +20,7 @@ from sop_llm.access.auth import (
 )
 from sop_llm.access.principals import ANY_KEY, PUBLIC
 from sop_llm.core.errors import ServiceError, json_error
+from sop_llm.core.methods import require_methods
 from sop_llm.core.procs import process_started_at
 from sop_llm.core.redis import redis_ping
 from sop_llm.core.schema import HEALTH, READY, documented
@@ -27,27 +28,12 @@ from sop_llm.core.schema import HEALTH, READY, documented
 STARTED_AT = process_started_at()
 
 
-def json_only(*methods: str):
-    """Like require_http_methods, but the 405 is our JSON error, not an HTML page."""
+def _not_allowed(request: HttpRequest, allowed: str) -> JsonResponse:
+    message = f"{request.method} is not allowed here"
+    return json_error(ServiceError(message, code="method_not_allowed", status=405))
 
-    def decorate(view):
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if request.method not in methods:
-                response = json_error(
-                    ServiceError(
-                        f"{request.method} is not allowed here",
-                        code="method_not_allowed",
-                        status=405,
-                    )
-                )
-                response["Allow"] = ", ".join(methods)
-                return response
-            return view(request, *args, **kwargs)
 
-        return wrapper
-
-    return decorate
+json_only = partial(require_methods, refuse=_not_allowed)  # our JSON error, not an HTML page
 
 
 @documented(get=HEALTH)

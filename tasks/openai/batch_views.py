@@ -8,8 +8,8 @@ from sop_llm.core.schema import documented
 from tasks.batches import services
 from tasks.openai import schema
 from tasks.openai.batch_serializers import BatchCreate, ListQuery
-from tasks.openai.file_views import answering, method_not_allowed, valid
-from tasks.openai.views import openai_error, openai_key_required
+from tasks.openai.file_views import answering, valid
+from tasks.openai.views import openai_error, openai_key_required, openai_methods
 
 
 @documented(
@@ -19,14 +19,13 @@ from tasks.openai.views import openai_error, openai_key_required
 @csrf_exempt
 @openai_key_required
 @answering
+@openai_methods("GET", "POST")
 def batch_collection(request):
     owner = request.client.id
     if request.method == "GET":
         query = valid(ListQuery, request.GET.dict())
         limit = min(query.get("limit", 20), services.LIST_LIMIT_MAX)
         return JsonResponse(services.batch_list(owner=owner, after=query.get("after"), limit=limit))
-    if request.method != "POST":
-        return method_not_allowed("GET or POST")
     try:
         body = jsonparse.loads(request.body or b"{}")
     except jsonparse.BadJSON as exc:
@@ -48,9 +47,8 @@ def batch_collection(request):
 @documented(get={**schema.ONE, "summary": "A batch"})
 @openai_key_required
 @answering
+@openai_methods("GET")
 def batch_detail(request, batch_id: str):
-    if request.method != "GET":
-        return method_not_allowed("GET")
     return JsonResponse(services.batch_get(owner=request.client.id, batch_id=batch_id))
 
 
@@ -58,7 +56,6 @@ def batch_detail(request, batch_id: str):
 @csrf_exempt
 @openai_key_required
 @answering
+@openai_methods("POST")
 def batch_cancel(request, batch_id: str):
-    if request.method != "POST":
-        return method_not_allowed("POST")
     return JsonResponse(services.batch_cancel(owner=request.client.id, batch_id=batch_id))

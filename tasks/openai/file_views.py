@@ -10,7 +10,7 @@ from sop_llm.core.schema import documented
 from tasks.batches import files
 from tasks.openai import schema
 from tasks.openai.batch_serializers import FileUpload, ListQuery
-from tasks.openai.views import openai_error, openai_error_from, openai_key_required
+from tasks.openai.views import openai_error, openai_error_from, openai_key_required, openai_methods
 
 
 def answering(view):
@@ -37,10 +37,6 @@ def valid(serializer_class, data) -> dict:
     return serializer.validated_data
 
 
-def method_not_allowed(allowed: str) -> JsonResponse:
-    return openai_error(405, f"Use {allowed}.", code="method_not_allowed")
-
-
 def _single_parts(request) -> dict:
     """The form's fields, each given once: of two `file` parts, neither is kept silently."""
     for parts in (request.POST, request.FILES):
@@ -57,6 +53,7 @@ def _single_parts(request) -> dict:
 @csrf_exempt
 @openai_key_required
 @answering
+@openai_methods("GET", "POST")
 def file_collection(request):
     owner = request.client.id
     if request.method == "GET":
@@ -68,8 +65,6 @@ def file_collection(request):
             limit=query.get("limit", files.LIST_LIMIT_MAX),
         )
         return JsonResponse(page)
-    if request.method != "POST":
-        return method_not_allowed("GET or POST")
     form = valid(FileUpload, _single_parts(request))
     upload = form["file"]
     files.check_size(upload.size)  # before its bytes are read into memory
@@ -88,19 +83,17 @@ def file_collection(request):
 @csrf_exempt
 @openai_key_required
 @answering
+@openai_methods("GET", "DELETE")
 def file_detail(request, file_id: str):
     if request.method == "GET":
         return JsonResponse(files.file_get(owner=request.client.id, file_id=file_id))
-    if request.method == "DELETE":
-        return JsonResponse(files.file_delete(owner=request.client.id, file_id=file_id))
-    return method_not_allowed("GET or DELETE")
+    return JsonResponse(files.file_delete(owner=request.client.id, file_id=file_id))
 
 
 @documented(get={**schema.CONTENT, "summary": "A file's bytes"})
 @openai_key_required
 @answering
+@openai_methods("GET")
 def file_content(request, file_id: str):
-    if request.method != "GET":
-        return method_not_allowed("GET")
     content = files.file_content(owner=request.client.id, file_id=file_id)
     return HttpResponse(content, content_type="application/jsonl")

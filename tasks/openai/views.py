@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 import redis
 from asgiref.sync import sync_to_async
@@ -20,6 +21,7 @@ from sop_llm.access.auth import api_key_required
 from sop_llm.access.principals import ANY_KEY
 from sop_llm.core import jsonparse
 from sop_llm.core.errors import ServiceError, _first_error
+from sop_llm.core.methods import require_methods
 from sop_llm.core.schema import documented
 from tasks.openai import schema
 from tasks.openai.failures import failure_status
@@ -43,6 +45,13 @@ from tasks.waiting import FINAL_EVENTS, TaskEvents, wait_for_task
 
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 600
+
+
+def _method_refused(request, allowed: str) -> JsonResponse:
+    return openai_error(405, f"Use {allowed}.", code="method_not_allowed")
+
+
+openai_methods = partial(require_methods, refuse=_method_refused)  # the 405 in OpenAI's shape
 
 
 def openai_error(
@@ -356,18 +365,16 @@ def _cancel_quietly(task_id: str) -> None:
 @documented(post=schema.CHAT)
 @csrf_exempt
 @openai_key_required
+@openai_methods("POST")
 async def chat_completions(request):
-    if request.method != "POST":
-        return openai_error(405, "Use POST.", code="method_not_allowed")
     return await _handle(request, chat=True)
 
 
 @documented(post=schema.COMPLETIONS)
 @csrf_exempt
 @openai_key_required
+@openai_methods("POST")
 async def completions(request):
-    if request.method != "POST":
-        return openai_error(405, "Use POST.", code="method_not_allowed")
     return await _handle(request, chat=False)
 
 
@@ -377,17 +384,15 @@ openai_any_key = api_key_required(scope=ANY_KEY, respond=openai_error_from)
 
 @documented(get=schema.MODELS)
 @openai_any_key
+@openai_methods("GET")
 async def models(request):
-    if request.method != "GET":
-        return openai_error(405, "Use GET.", code="method_not_allowed")
     return JsonResponse(await sync_to_async(models_list)())
 
 
 @documented(get=schema.MODEL)
 @openai_any_key
+@openai_methods("GET")
 async def model_detail(request, model_id: str):
-    if request.method != "GET":
-        return openai_error(405, "Use GET.", code="method_not_allowed")
     try:
         return JsonResponse(await sync_to_async(model_retrieve)(model_id))
     except UnknownModel as exc:
