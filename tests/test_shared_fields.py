@@ -1,11 +1,11 @@
-"""Input serializers build their fields once per class (sop_llm.strict.SharedFields): no
+"""Input serializers build their fields once per class (sop_llm.core.strict.SharedFields): no
 per-request deep copy, and no request's state seen by another, from any thread."""
 
 import concurrent.futures
 
 from rest_framework.exceptions import ValidationError
 
-from tasks.openai_compat.serializers import openai_request
+from tasks.openai.serializers import openai_request
 from tasks.serializers import TaskCreateSerializer
 
 
