@@ -22,6 +22,7 @@ from sop_llm import keys
 from sop_llm.redis import get_redis
 from tasks.batches.sweep import batches_recover
 from tasks.recovery import alive_record, tasks_recover, tasks_recover_if_due
+from tasks.rq_lean import LeanBookkeeping
 from tasks.worker_identity import running, set_current_worker_name, stop_requested
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,18 @@ OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 STARTED_AT = time.time()
 
 
-class HeartbeatWorker(SimpleWorker):
+class HeartbeatWorker(LeanBookkeeping, SimpleWorker):
     max_connection_wait_time = REDIS_RETRY_MAX_SECONDS  # rq's own backoff would reach 60 s
+    log_result_lifespan = False  # "result discarded immediately": every job of ours keeps none
 
     def work(self, *args, **kwargs):
         set_current_worker_name(self.name)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._recover_at_start()
+        # django-rq's command asks for INFO (its verbosity, not the operator's level), and rq
+        # sets its loggers to what it is given: ~4 lines a job, each shipped to Redis.
+        kwargs["logging_level"] = settings.LOG_LEVEL
         try:
             return super().work(*args, **kwargs)
         finally:
