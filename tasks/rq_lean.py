@@ -23,7 +23,7 @@ import time
 
 from django.conf import settings
 from rq.executions import Execution
-from rq.job import Job
+from rq.job import Job, _job_stack
 from rq.utils import now, utcformat
 from rq.worker import WorkerStatus
 
@@ -40,8 +40,30 @@ def lean(job: Job) -> bool:
     )
 
 
+class LeanJob(Job):
+    """rq's Job, less the PERSIST before each run (a round trip of its own): a job enqueued
+    without a `ttl`, as every one of ours is, has no expiry to remove."""
+
+    def perform(self):
+        if self.ttl is not None:
+            return super().perform()
+        _job_stack.push(self)  # what rq.get_current_job() reads
+        try:
+            self._result = self._execute()
+        finally:
+            assert self is _job_stack.pop()
+        return self._result
+
+
 class LeanBookkeeping:
     """Mixed into an rq worker class (before it): rq's records of a lean job, batched."""
+
+    job_class = LeanJob
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.job_class is Job:  # django-rq hands rq's default over explicitly
+            self.job_class = LeanJob
 
     _start = None  # the pipeline the start of a lean job's records gather in
     _beat_at = 0.0  # monotonic time of the last worker heartbeat written
@@ -90,11 +112,19 @@ class LeanBookkeeping:
         with self.connection.pipeline(transaction=False) as pipe:
             self.increment_successful_job_count(pipeline=pipe)
             self.increment_total_working_time(job.ended_at - job.started_at, pipe)
-            # What job.cleanup(0) and cleanup_execution() leave: this run's execution out of
-            # StartedJobRegistry, the job and its execution records gone.
-            self.cleanup_execution(job, pipeline=pipe)
-            pipe.delete(job.key, job.dependents_key, job.dependencies_key)  # its executions
-            # set went with its last member
+            # What job.cleanup(0) and cleanup_execution() leave (they read the job's status
+            # three times and its executions twice to get there): this run's execution out of
+            # StartedJobRegistry, the job, its execution and its executions set gone.
+            pipe.zrem(job.started_job_registry.key, self.execution.composite_key)
+            pipe.delete(
+                self.execution.key,
+                job.execution_registry.key,
+                job.key,
+                job.dependents_key,
+                job.dependencies_key,
+            )
+            pipe.hdel(self.key, "current_job")
+            self.execution = None
             self._worker_fields(pipe, self.worker_ttl + 60, state=WorkerStatus.IDLE)
             pipe.execute()
         self.log.info("Successfully completed job %s on worker %s", job.id, self.name)
