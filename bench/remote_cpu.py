@@ -27,6 +27,12 @@ CLIENTS = int(sys.argv[2]) if len(sys.argv) > 2 else 4
 WORKERS = int(os.environ.get("REMOTE_WORKERS", "2"))
 KEY = "cpu-bench-key-0000000001"
 TICK = os.sysconf("SC_CLK_TCK")
+# Where the worker class lives on this revision (issue 28 moved it).
+WORKER_CLASS = (
+    "tasks.worker.workers.HeartbeatWorker"
+    if os.path.exists("tasks/worker/workers.py")
+    else "tasks.worker.HeartbeatWorker"
+)
 
 
 def _port() -> int:
@@ -118,7 +124,7 @@ def main() -> None:
             for n in range(WORKERS):
                 procs[f"worker-{n + 1}"] = subprocess.Popen(
                     [py, "manage.py", "rqworker", "--worker-class"]
-                    + ["tasks.worker.HeartbeatWorker", f"{prefix}remote"],
+                    + [WORKER_CLASS, f"{prefix}remote"],
                     env=env,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import store
 from tasks.queue import rq_queue
 from tasks.services import task_create
@@ -34,7 +34,7 @@ def _one_job(prefix: str, level: str) -> tuple[str, str]:
         task, _ = task_create(data=data, idempotency_key=None, client_id="quiet")
         run = subprocess.run(
             [sys.executable, "manage.py", "rqworker", "--burst", "--worker-class"]
-            + ["tasks.worker.HeartbeatWorker", rq_queue("remote").name],
+            + ["tasks.worker.workers.HeartbeatWorker", rq_queue("remote").name],
             cwd=ROOT,
             env=child_env(prefix, LOG_LEVEL=level),
             capture_output=True,
