@@ -27,7 +27,8 @@ def run(source: str, *, keys: list[str], args: list, client=None):
 #       owner's tokens today
 # ARGV: task_id, idem_value, idem_ttl, session_ttl, score, max_pending, timeline_json,
 #       deadline_at ('' = none), max_queued ('' = none), tokens_per_day ('' = none),
-#       tokens to reserve, tokens counter ttl, then field/value pairs for the session hash
+#       tokens to reserve, tokens counter ttl, effects of a creation (JSON list of commands:
+#       its counters and events), then field/value pairs for the session hash
 CREATE = """
 if KEYS[4] ~= '' then
   local existing = redis.call('GET', KEYS[4])
@@ -49,12 +50,13 @@ end
 redis.call('SADD', KEYS[6], ARGV[1])
 redis.call('INCRBY', KEYS[7], ARGV[11])
 redis.call('EXPIRE', KEYS[7], ARGV[12])
-redis.call('HSET', KEYS[1], unpack(ARGV, 13))
+redis.call('HSET', KEYS[1], unpack(ARGV, 14))
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 if ARGV[8] ~= '' then redis.call('ZADD', KEYS[5], ARGV[8], ARGV[1]) end
 redis.call('RPUSH', KEYS[2], ARGV[7])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
+for _, command in ipairs(cjson.decode(ARGV[13])) do redis.call(unpack(command)) end
 return {'created', redis.call('ZRANK', KEYS[3], ARGV[1]) + 1}
 """
 

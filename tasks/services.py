@@ -154,9 +154,29 @@ def _prepare(item: NewTask) -> _Prepared:
         *quota.limit_args(item.limits),
         fields["reserved_tokens"],
         quota.TOKENS_TTL_SECONDS,
+        _created_effects(task_id, lane, data).encoded(),
         *store.flat_args(fields),
     ]
     return _Prepared(task_id, lane, data, fields, fingerprint, task_keys, args)
+
+
+def _created_effects(task_id: str, lane: str, data: dict) -> store.Effects:
+    """The counters and the task.queued event of a creation, run by the CREATE script only
+    when it creates (no round trip of their own). Under REDIS_WAIT_REPLICAS the counters
+    stay the write the WAIT follows (see _after_create)."""
+    effects = store.Effects()
+    if not settings.REDIS_WAIT_REPLICAS:
+        stats_incr(effects, {"created": 1, f"created:{data['provider']}": 1})
+    publish(
+        "task.queued",
+        pipe=effects,
+        task_id=task_id,
+        lane=lane,
+        provider=data["provider"],
+        model=data["model"],
+        priority=data["priority"],
+    )
+    return effects
 
 
 def _fields(data: dict, *, task_id: str, lane: str, now: float, item: NewTask) -> dict:
@@ -199,35 +219,26 @@ def seal_if(secrets: dict) -> str:
 
 
 def _after_create(created: list[_Prepared]) -> None:
-    """Stats, the events and the lanes' rq jobs: one round trip (two under
-    REDIS_WAIT_REPLICAS)."""
+    """The lanes' rq jobs: one round trip (two under REDIS_WAIT_REPLICAS). The counters and
+    events rode in the CREATE script."""
     client = get_rq_redis()
     pipe = client.pipeline(transaction=False)
     lanes: dict[str, int] = {}
-    counts: dict[str, int] = {"created": len(created)}
     for new in created:
         lanes[new.lane] = lanes.get(new.lane, 0) + 1
-        counts[f"created:{new.data['provider']}"] = (
-            counts.get(f"created:{new.data['provider']}", 0) + 1
-        )
     for lane, count in lanes.items():
         queue.wake(lane, count, pipe=pipe)  # first: rq may WATCH before it queues its commands
-    # rq turns its pipeline into MULTI, where WAIT would not block: the wait rides on a
-    # pipeline of its own, whose writes come after every write of these tasks.
-    tail = client.pipeline(transaction=False) if settings.REDIS_WAIT_REPLICAS else pipe
-    stats_incr(tail, counts)
-    for new in created:
-        publish(
-            "task.queued",
-            pipe=tail,
-            task_id=new.task_id,
-            lane=new.lane,
-            provider=new.data["provider"],
-            model=new.data["model"],
-            priority=new.data["priority"],
-        )
     pipe.execute()
-    if tail is not pipe:
+    if settings.REDIS_WAIT_REPLICAS:
+        # rq turns its pipeline into MULTI, where WAIT would not block: the wait rides on a
+        # pipeline of its own, whose writes (the counters) come after every write of these
+        # tasks.
+        tail = client.pipeline(transaction=False)
+        counts: dict[str, int] = {"created": len(created)}
+        for new in created:
+            provider = f"created:{new.data['provider']}"
+            counts[provider] = counts.get(provider, 0) + 1
+        stats_incr(tail, counts)
         _replicas_wait(tail, created[-1].task_id)
 
 

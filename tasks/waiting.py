@@ -170,6 +170,8 @@ class TaskEvents:
         self.client: aioredis.Redis | None = None
 
     async def __aenter__(self) -> "TaskEvents":
+        if self.hub is not None:  # subscribed already (a /v1 request subscribes before it
+            return self  # creates the task, then waits with the same subscription)
         self.hub = _hub()
         self.client = self.hub.client
         try:
@@ -180,10 +182,11 @@ class TaskEvents:
         return self
 
     async def __aexit__(self, *exc) -> None:
-        if self.hub is None:
+        hub, self.hub = self.hub, None
+        if hub is None:
             return
         with contextlib.suppress(redis.RedisError, OSError):
-            await bounded(self.hub.unsubscribe(self.channels, self.queue), "an unsubscribe")
+            await bounded(hub.unsubscribe(self.channels, self.queue), "an unsubscribe")
 
     async def task(self) -> dict | None:
         return await bounded(read_task(self.client, self.task_id), "a task read")
@@ -225,25 +228,32 @@ class TaskEvents:
         return events
 
 
-async def wait_for_task(task_id: str, seconds: float, events: TaskEvents | None = None) -> dict:
+async def wait_for_task(
+    task_id: str, seconds: float, events: TaskEvents | None = None, *, known: dict | None = None
+) -> dict:
     """The task once it is final, or as it stands after `seconds`. Redis lost for longer than
-    REDIS_RECONNECT_GRACE_SECONDS in a row raises redis.RedisError (or OSError)."""
+    REDIS_RECONNECT_GRACE_SECONDS in a row raises redis.RedisError (or OSError).
+
+    `known`: the task as its creator wrote it, when `events` subscribed before it was created
+    (then every change since is in `events`, and reading it back would tell nothing new)."""
     deadline, lost_since = time.monotonic() + seconds, None
     while True:
         try:
-            return await _wait_once(task_id, deadline, events or TaskEvents(task_id))
+            return await _wait_once(task_id, deadline, events or TaskEvents(task_id), known)
         except (redis.RedisError, OSError):
             now = time.monotonic()
             lost_since = lost_since or now
             if now - lost_since >= settings.REDIS_RECONNECT_GRACE_SECONDS or now >= deadline:
                 raise
-        events = None  # a fresh client and subscription for the next try
+        events, known = None, None  # a fresh subscription for the next try, and a read
         await asyncio.sleep(RECONNECT_PAUSE_SECONDS)
 
 
-async def _wait_once(task_id: str, deadline: float, events: TaskEvents) -> dict | None:
+async def _wait_once(
+    task_id: str, deadline: float, events: TaskEvents, known: dict | None
+) -> dict | None:
     async with events as sub:
-        task = await sub.task()
+        task = known or await sub.task()
         if task is None or task["status"] in store.FINAL:
             return task
         async for event in sub.events(deadline - time.monotonic()):

@@ -138,7 +138,8 @@ async def _handle(request, *, chat: bool):
     except Exception as exc:
         await events.__aexit__(None, None, None)
         return create_error(exc, body)
-    if task["task_id"] != task_id:  # an idempotent replay: follow the task that exists
+    created = task["task_id"] == task_id
+    if not created:  # an idempotent replay: follow the task that exists
         await events.__aexit__(None, None, None)
         events = TaskEvents(task["task_id"], tokens=stream and not whole)
         await events.__aenter__()
@@ -151,7 +152,7 @@ async def _handle(request, *, chat: bool):
         )
         response["Cache-Control"], response["X-Accel-Buffering"] = "no-cache", "no"
     else:
-        response = await _wait(events, task, model, chat)
+        response = await _wait(events, task, model, chat, created=created)
     response["X-SOP-Task-Id"] = task["task_id"]
     return response
 
@@ -186,12 +187,15 @@ REDIS_LOST = (
 )
 
 
-async def _wait(events: TaskEvents, task: dict, model: str, chat: bool):
+async def _wait(events: TaskEvents, task: dict, model: str, chat: bool, *, created: bool):
     """A Redis blip is ridden out (waiting.wait_for_task); a longer loss is a 503 that the
-    SDKs must not retry (`x-should-retry: false`): the task runs on, and names its id."""
+    SDKs must not retry (`x-should-retry: false`): the task runs on, and names its id.
+    `created`: this request created the task after subscribing, so it knows it as written."""
     task_id = task["task_id"]
     try:
-        current = await wait_for_task(task_id, WAIT_SECONDS, events)
+        current = await wait_for_task(
+            task_id, WAIT_SECONDS, events, known=task if created else None
+        )
     except (redis.RedisError, OSError):
         current = None
     if current is None:

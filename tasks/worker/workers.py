@@ -24,6 +24,7 @@ from tasks.hooks import recover_hooks_run
 from tasks.liveness import alive_record
 from tasks.worker.identity import running, set_current_worker_name, stop_requested
 from tasks.worker.recovery import tasks_recover, tasks_recover_if_due
+from tasks.worker.rq_lean import LeanBookkeeping
 
 log = logging.getLogger(__name__)
 RECOVERY_EVERY_BEATS = 3
@@ -35,14 +36,18 @@ OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 STARTED_AT = time.time()
 
 
-class HeartbeatWorker(SimpleWorker):
+class HeartbeatWorker(LeanBookkeeping, SimpleWorker):
     max_connection_wait_time = REDIS_RETRY_MAX_SECONDS  # rq's own backoff would reach 60 s
+    log_result_lifespan = False  # "result discarded immediately": every job of ours keeps none
 
     def work(self, *args, **kwargs):
         set_current_worker_name(self.name)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._recover_at_start()
+        # django-rq's command asks for INFO (its verbosity, not the operator's level), and rq
+        # sets its loggers to what it is given: ~4 lines a job, each shipped to Redis.
+        kwargs["logging_level"] = settings.LOG_LEVEL
         try:
             return super().work(*args, **kwargs)
         finally:

@@ -100,13 +100,18 @@ def write_records(records: list[dict]) -> None:
     from sop_llm.core.redis import get_redis
 
     pipe = get_redis().pipeline(transaction=False)
-    for record in records:
-        data = json.dumps(record, separators=(",", ":"))
-        pipe.lpush(keys.logs_recent(), data)
+    encoded = [json.dumps(record, separators=(",", ":")) for record in records]
+    per_task: dict[str, list[str]] = {}
+    for record, data in zip(records, encoded, strict=True):
         pipe.publish(keys.pubsub_logs(), data)
         if record["task_id"]:
-            pipe.rpush(keys.logs_task(record["task_id"]), data)
-            pipe.expire(keys.logs_task(record["task_id"]), settings.SESSION_TTL_HOURS * 3600)
+            per_task.setdefault(record["task_id"], []).append(data)
+    # One push per list for the whole batch: LPUSH of several values leaves them in the
+    # order one LPUSH each would.
+    pipe.lpush(keys.logs_recent(), *encoded)
+    for task_id, lines in per_task.items():
+        pipe.rpush(keys.logs_task(task_id), *lines)
+        pipe.expire(keys.logs_task(task_id), settings.SESSION_TTL_HOURS * 3600)
     pipe.ltrim(keys.logs_recent(), 0, RECENT_KEPT - 1)
     pipe.execute()
 
