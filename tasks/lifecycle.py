@@ -26,6 +26,7 @@ from tasks import lua, queue
 from tasks.batches.finish import batch_settle
 from tasks.batches.lines import line_effects
 from tasks.charges import token_counts
+from tasks.fair import fair_effects
 from tasks.store import Effects, Task, flat_args, load, pairs_to_dict, timeline_add
 from tasks.usage import usage_effects
 from tasks.webhooks import webhook_schedule
@@ -140,6 +141,7 @@ def _finish(task: Task, status: str, fields: dict, *, effects=None, allowed=None
     stats_incr(effects, {status: 1, f"{status}:{task.provider}": 1, **token_counts(fields)})
     publish(f"task.{status}", pipe=effects, task_id=task.task_id, status=status)
     usage_effects(effects, task, fields)
+    fair_effects(effects, task, fields)
     if task.batch:  # a Batch API line: its output line and count ride in the same step
         line_effects(task, status, fields, effects)
     return transition(task, status, {"finished_at": time.time(), **fields}, effects, allowed)
