@@ -7,6 +7,7 @@ its max_tokens) over its owner's share. Places that tie between owners run in id
 tables use costs that never tie where the order is asserted.
 """
 
+import re
 import subprocess
 from dataclasses import dataclass, field
 
@@ -17,7 +18,7 @@ from models_gpu import registry
 from sop_llm import keys
 from sop_llm.principals import Limits
 from sop_llm.redis import get_redis
-from tasks import lifecycle, queue, store
+from tasks import lifecycle, lua, queue, store
 from tasks.services import task_create, task_get
 from tasks.snapshot import queue_snapshot
 from tests import keyring
@@ -261,6 +262,21 @@ def test_a_final_task_corrects_its_owner_s_counter_to_what_it_used():
     _claim(Claim(None), "remote")
     _finish(task_id, used=30)
     assert get_redis().hget(owners, counter) == "30"
+
+
+@pytest.mark.parametrize("name", ["create", "claim", "gpu_affinity", "transition"])
+def test_a_script_reads_its_arguments_by_name_at_its_top_only(name):
+    source = (ROOT / "tasks" / "lua" / f"{name}.lua").read_text()
+    header = [line for line in source.splitlines() if re.match(r"local \w+ = (KEYS|ARGV)\[", line)]
+    uses = re.findall(r"(?:KEYS|ARGV)\[\d+\]", source)
+    assert len(uses) == len(header)  # no ARGV[n] in a script's body
+
+
+def test_a_caller_names_every_argument_and_no_other():
+    with pytest.raises(TypeError, match=r"missing \['run_seen'\], unknown \['runs'\]"):
+        lua.TRANSITION.argv(status="x", allowed="", effects="[]", runs=1)
+    assert lua.TRANSITION.args == ("status", "allowed", "effects", "run_seen")
+    assert lua.CLAIM.keys == ("pending", "processing", "gpu_ids", "fair_clock")
 
 
 def test_the_lua_files_ship_with_the_package():
