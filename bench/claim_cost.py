@@ -18,7 +18,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from sop_llm.redis import get_redis  # noqa: E402
+from sop_llm.core.redis import get_redis  # noqa: E402
 from tasks import lifecycle  # noqa: E402
 from tasks.services import task_create  # noqa: E402
 

@@ -10,8 +10,8 @@ really used in the same step as its final status, which moves the owner's later 
 import json
 import math
 
-from sop_llm import keys
-from sop_llm.principals import Limits
+from sop_llm.access.principals import Limits
+from sop_llm.core import keys
 from tasks.charges import charged_of
 from tasks.queue import band
 from tasks.store import Effects, Task

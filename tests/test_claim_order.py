@@ -15,9 +15,9 @@ import pytest
 import requests
 
 from models_gpu import registry
-from sop_llm import keys
-from sop_llm.principals import Limits
-from sop_llm.redis import get_redis
+from sop_llm.access.principals import Limits
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import lifecycle, lua, queue, store
 from tasks.services import task_create, task_get
 from tasks.snapshot import queue_snapshot

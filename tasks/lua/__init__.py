@@ -3,7 +3,7 @@
 The scripts live in the .lua files beside this module (package data), one per script, each
 reading its KEYS and ARGV into named locals at its top: that header is the contract, and
 `Script.argv` builds ARGV from the same names, so a caller and a script cannot drift apart by
-a position. Key names reach the scripts from sop_llm.keys (as KEYS, or as a key head/tail
+a position. Key names reach the scripts from sop_llm.core.keys (as KEYS, or as a key head/tail
 pair when a script must reach a key it only learns about while running).
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from sop_llm.redis import get_redis
+from sop_llm.core.redis import get_redis
 
 _NAMED = re.compile(r"^local (\w+) = (KEYS|ARGV)\[(\d+)\]", re.MULTILINE)
 _REST = re.compile(r"^local FIELDS_FROM = (\d+)", re.MULTILINE)
