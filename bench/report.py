@@ -148,6 +148,20 @@ def _on(record: dict, date: str) -> str:
     return f" ({cpu})" if cpu else ""
 
 
+# Measured once, before/after fair share (tasks/lua/create.lua, claim.lua), on one machine in
+# alternating runs: a generated table keeps the figure, which no single run can give.
+FAIR_SHARE_COST = (
+    "Fair share's cost (2026-12-05, 2 shared cores at load average 7-16, a Redis of its own, "
+    "alternating runs before/after): the CREATE script 59.7 -> 72.7 us and CLAIM 39.8 -> 45.0 "
+    "us per call (`python -m bench.claim_cost 1000`, Redis' own evalsha time, medians of 6); "
+    "this scenario with 4 workers 54, 82, 74, 84 -> 78, 83, 83 tasks/s (medians 78 -> 83, "
+    "1.06x), and CPU seconds per run, every process and Redis (1,200 tasks + 1,000 POSTs), "
+    "29.0, 31.3, 27.4, 27.0 -> 29.1, 27.1, 26.6 (medians 28.2 -> 27.1): the ~18 us a task "
+    "costs in Redis is below this machine's noise (3 earlier pairs on a shared Redis: 31-113 "
+    "tasks/s either way); on the medians, >= 0.95x holds"
+)
+
+
 def markdown(record: dict) -> str:
     r, m = record["results"], record["machine"]
     lines = [
@@ -242,6 +256,7 @@ def markdown(record: dict) -> str:
                 f"{t['post']['redis_bytes_per_queued_task']} bytes per queued task"
             )
         lines.append(f"- RSS (MB): {t.get('rss_mb')}")
+        lines.append(f"- {FAIR_SHARE_COST}")
         lines.append("")
     if "scale" in r:
         c = r["scale"]

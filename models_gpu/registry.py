@@ -1,5 +1,5 @@
 """What each GPU worker holds, so that several of them can share one gpu lane without load
-thrash: a task goes to the worker that has its model loaded (the CLAIM script in tasks.lua
+thrash: a task goes to the worker that has its model loaded (tasks/lua/gpu_affinity.lua, in CLAIM,
 reads these entries, and writes one itself when a GPU with nothing loaded claims a task).
 
 Every GPU (GPU_ID) publishes `gpu:loaded:{GPU_ID}` -- the model it has loaded, or is loading --

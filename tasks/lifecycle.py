@@ -22,6 +22,7 @@ from sop_llm.core.telemetry.events import publish
 from sop_llm.core.telemetry.stats import stats_incr
 from tasks import lua, queue
 from tasks.charges import token_counts
+from tasks.fair import fair_effects
 from tasks.hooks import finish_hooks
 from tasks.status import ALLOWED_FROM, TaskStatus
 from tasks.store import Effects, Task, flat_args, load, pairs_to_dict, timeline_add
@@ -136,6 +137,7 @@ def _finish(task: Task, status: TaskStatus, fields: dict, *, effects=None, allow
     stats_incr(effects, {status: 1, f"{status}:{task.provider}": 1, **token_counts(fields)})
     publish(f"task.{status}", pipe=effects, task_id=task.task_id, status=status)
     usage_effects(effects, task, fields)
+    fair_effects(effects, task, fields)
     for hook in finish_hooks(task):  # e.g. a Batch API line: its output rides in this step
         hook.effects(task, status, fields, effects)
     return transition(task, status, {"finished_at": time.time(), **fields}, effects, allowed)

@@ -1,4 +1,8 @@
-"""Priority queue per lane: a Redis sorted set ordered by (priority desc, arrival asc).
+"""Priority queue per lane: a Redis sorted set ordered by priority, then fair share.
+
+A score is band * BAND + place: the band is the priority (higher first), the place the task's
+fair-share place within it (tasks/lua/create.lua: FIFO within one owner, owners interleaved
+by the tokens they were served over their share). The set is the run order, as it stands.
 
 rq supplies the worker lifecycle: every task enqueues one generic job on its lane, and the job
 claims whatever task is best *now* (claim at execution time), so the order lives in Redis.
@@ -15,7 +19,7 @@ from sop_llm.core.redis import get_redis
 from tasks import lua
 
 PRIORITY_MIN, PRIORITY_MAX = -100, 100
-BAND = 10**13  # ms since the epoch stay below this until the year 2286
+BAND = 10**13  # places: tokens served in one band (ms since the epoch before fair share)
 PREFERRED_MODEL_WINDOW = 32
 MAX_PASSED_OVER = 8  # a task is passed over for the loaded model at most this often
 # Several GPU workers: a task whose model another live worker holds waits for that worker this
@@ -27,9 +31,10 @@ PROCESS_NEXT_JOB = "tasks.worker.jobs.process_next"  # by name: nothing imports 
 SLOT_ADMIT_SECONDS = 6 * 3600
 
 
-def score(priority: int, enqueued_at: float) -> int:
-    """Strictly by priority, then FIFO; exact in a double for the whole priority range."""
-    return (PRIORITY_MAX - priority) * BAND + int(enqueued_at * 1000)
+def band(priority: int) -> int:
+    """A priority's band of scores (lower runs first); band * BAND + place stays exact in a
+    double for the whole priority range."""
+    return PRIORITY_MAX - priority
 
 
 def priority_of(score_value: float) -> int:
@@ -66,31 +71,35 @@ def claim(
     lane: str, worker: str, preferred_model: str = "", gpu_id: str = ""
 ) -> tuple[str | None, list[str], list[str]]:
     """Pop the best runnable task -> (task_id or None, ids past their deadline, the claimed
-    task's hash as field/value pairs). On the gpu lane (`gpu_id` given), tasks for a model
-    another live GPU holds are left to it for up to AFFINITY_WAIT_SECONDS, and a GPU with
-    nothing loaded announces the model it claimed in the same step. Called by
-    tasks.lifecycle only."""
+    task's hash as field/value pairs), moving its band's fair-share clock. On the gpu lane
+    (`gpu_id` given), tasks for a model another live GPU holds are left to it for up to
+    AFFINITY_WAIT_SECONDS, and a GPU with nothing loaded announces the model it claimed in
+    the same step. Called by tasks.lifecycle only."""
     head, _, tail = keys.session("\x00").partition("\x00")
     loaded_head, _, loaded_tail = keys.gpu_loaded("\x00").partition("\x00")
-    args = [
-        worker,
-        time.time(),
-        head,
-        tail,
-        preferred_model,
-        PREFERRED_MODEL_WINDOW,
-        MAX_PASSED_OVER,
-        BAND,
-        gpu_id,
-        AFFINITY_WAIT_SECONDS,
-        loaded_head,
-        loaded_tail,
-        LOADED_TTL_SECONDS,
-    ]
     task_id, expired, fields, left = lua.run(
         lua.CLAIM,
-        keys=[keys.queue_pending(lane), keys.queue_processing(lane), keys.gpu_ids()],
-        args=args,
+        keys=lua.CLAIM.keylist(
+            pending=keys.queue_pending(lane),
+            processing=keys.queue_processing(lane),
+            gpu_ids=keys.gpu_ids(),
+            fair_clock=keys.queue_fair_clock(lane),
+        ),
+        args=lua.CLAIM.argv(
+            worker=worker,
+            now=time.time(),
+            session_head=head,
+            session_tail=tail,
+            preferred=preferred_model,
+            window=PREFERRED_MODEL_WINDOW,
+            max_passed_over=MAX_PASSED_OVER,
+            band_width=BAND,
+            gpu=gpu_id,
+            affinity_wait=AFFINITY_WAIT_SECONDS,
+            loaded_head=loaded_head,
+            loaded_tail=loaded_tail,
+            loaded_ttl=LOADED_TTL_SECONDS,
+        ),
     )
     if task_id is None and left and rq_queue(lane).count == 0:
         wake(lane)  # an idle worker that holds their model needs a job to come and take them

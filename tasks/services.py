@@ -17,7 +17,7 @@ from sop_llm.core.telemetry.events import publish
 from sop_llm.core.telemetry.stats import stats_incr
 from sop_llm.providers import lane_for
 from sop_llm.providers.types import SamplingParams
-from tasks import lifecycle, lua, queue, quota, store
+from tasks import fair, lifecycle, lua, queue, quota, store
 from tasks.estimate import queue_estimate
 from tasks.liveness import live_workers, why_lost
 from tasks.presenters import task_public, task_report_view
@@ -133,30 +133,38 @@ def _prepare(item: NewTask) -> _Prepared:
     fingerprint = _fingerprint(data)
     entry = json.dumps({"at": now, "event": "created", "lane": lane, "priority": data["priority"]})
     idempotency_key = item.idempotency_key
-    task_keys = [
-        keys.session(task_id),
-        keys.session_timeline(task_id),
-        keys.queue_pending(lane),
-        keys.idempotency(item.client_id, idempotency_key) if idempotency_key else "",
-        keys.queue_deadlines(),
-        keys.principal_open(item.client_id),
-        keys.principal_tokens(item.client_id, quota.day_of(now)),
-    ]
-    args = [
-        task_id,
-        f"{task_id}|{fingerprint}",
-        settings.IDEMPOTENCY_TTL_HOURS * 3600,
-        store.session_ttl(),
-        fields["score"],
-        settings.QUEUE_MAX_PENDING,
-        entry,
-        fields["deadline_at"] or "",
-        *quota.limit_args(item.limits),
-        fields["reserved_tokens"],
-        quota.TOKENS_TTL_SECONDS,
-        _created_effects(task_id, lane, data).encoded(),
-        *store.flat_args(fields),
-    ]
+    task_keys = lua.CREATE.keylist(
+        session=keys.session(task_id),
+        timeline=keys.session_timeline(task_id),
+        pending=keys.queue_pending(lane),
+        idempotency=keys.idempotency(item.client_id, idempotency_key) if idempotency_key else "",
+        deadlines=keys.queue_deadlines(),
+        owner_open=keys.principal_open(item.client_id),
+        owner_tokens=keys.principal_tokens(item.client_id, quota.day_of(now)),
+        fair_clock=keys.queue_fair_clock(lane),
+        fair_owners=keys.queue_fair_owners(lane),
+    )
+    max_queued, tokens_per_day = quota.limit_args(item.limits)
+    args = lua.CREATE.argv(
+        task_id=task_id,
+        idem_value=f"{task_id}|{fingerprint}",
+        idem_ttl=settings.IDEMPOTENCY_TTL_HOURS * 3600,
+        session_ttl=store.session_ttl(),
+        band=queue.band(data["priority"]),
+        band_width=queue.BAND,
+        max_pending=settings.QUEUE_MAX_PENDING,
+        timeline_entry=entry,
+        deadline_at=fields["deadline_at"] or "",
+        max_queued=max_queued,
+        tokens_per_day=tokens_per_day,
+        reserve=fields["reserved_tokens"],
+        tokens_ttl=quota.TOKENS_TTL_SECONDS,
+        owner=item.client_id,
+        units=fields["fair_units"],
+        owners_ttl=fair.OWNERS_TTL_SECONDS,
+        effects=_created_effects(task_id, lane, data).encoded(),
+        rest=store.flat_args(fields),
+    )
     return _Prepared(task_id, lane, data, fields, fingerprint, task_keys, args)
 
 
@@ -189,7 +197,6 @@ def _fields(data: dict, *, task_id: str, lane: str, now: float, item: NewTask) -
         "model": data["model"],
         "model_key": data.get("model_key") or data["model"],
         "priority": data["priority"],
-        "score": queue.score(data["priority"], now),
         "created_at": now,
         "queued_at": now,
         "client": item.client_id,
@@ -203,6 +210,10 @@ def _fields(data: dict, *, task_id: str, lane: str, now: float, item: NewTask) -
         "max_tokens": (data.get("params") or {}).get("max_tokens", SamplingParams.max_tokens),
     }
     fields["reserved_tokens"] = fields["max_tokens"]
+    # Its charge in the fair-share order (the CREATE script writes its place, `score`).
+    fields["share"] = fair.share_of(item.limits)
+    estimate = fair.prompt_estimate(data) + (fields["max_tokens"] or 0)
+    fields["fair_units"] = fair.units(estimate, fields["share"])
     if item.batch:
         fields["batch"] = item.batch
         fields["deadline_at"] = min(fields["deadline_at"] or math.inf, item.batch["expires_at"])

@@ -73,6 +73,8 @@ class Task:
     max_tokens: int = 0
     reserved_tokens: int = 0  # charged to its owner's tokens-per-day until it finishes
     passed_over: int = 0
+    share: int = 0  # its owner's fair share when it was queued (tasks.fair)
+    fair_units: int = 0  # what it was charged in the fair-share order when queued
     run: int = 0
     result: dict | None = None
     usage: dict | None = None

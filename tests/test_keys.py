@@ -32,6 +32,7 @@ def test_an_admin_creates_a_key_that_is_shown_once_and_works_at_once(api):
         "tokens_per_day": None,
         "max_queued": None,
         "max_priority": 5,
+        "share": None,
     }
     assert record["state"] == "active" and created["Location"] == f"/api/v1/keys/{record['id']}"
     listed = api.get("/api/v1/keys").json()["keys"]
@@ -70,6 +71,15 @@ def test_the_store_holds_the_key_s_hash_never_the_key(api):
             "did you mean 'rpm'",
         ),
         ({"name": "x", "scopes": ["tasks"], "owner": "me"}, "owner", "unknown field"),
+        *(
+            ({"name": "x", "scopes": ["tasks"], "limits": {"share": share}}, "limits.share", words)
+            for share, words in (
+                (0, "greater than or equal to 1"),
+                (101, "less than or equal to 100"),
+                (1.5, "integer"),
+                ("2", "integer"),
+            )
+        ),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(api, body, field, words):

@@ -30,12 +30,15 @@ KEY_PATTERN = re.compile(r"sk-sop-[A-Za-z0-9_-]{16,128}")
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-key limits; None is no limit (rpm then falls back to RATE_LIMIT_PER_MINUTE)."""
+    """Per-key limits; None is no limit (rpm then falls back to RATE_LIMIT_PER_MINUTE).
+    `share` is a weight, not a limit: the key's fair share of a busy lane within one
+    priority (None is 1; tasks.fair)."""
 
     rpm: int | None = None
     tokens_per_day: int | None = None
     max_queued: int | None = None
     max_priority: int | None = None
+    share: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -25,6 +25,18 @@ def queue_processing(lane: str) -> str:
     return _p(f"queue:processing:{lane}")
 
 
+def queue_fair_clock(lane: str) -> str:
+    """Hash priority band -> the lane's fair-share clock: the place of the latest task
+    claimed in that band (tasks/lua/create.lua). At most one field per priority."""
+    return _p(f"queue:fair:{lane}:clock")
+
+
+def queue_fair_owners(lane: str) -> str:
+    """Hash "{band}|{owner}" -> where the owner's queued tasks end in that band's fair-share
+    order, and "{band}|{owner}|last" -> its latest task's id (expires when idle)."""
+    return _p(f"queue:fair:{lane}:owners")
+
+
 def queue_deadlines() -> str:
     """Sorted set of queued task ids that have a deadline, scored by it (the expiry sweep)."""
     return _p("queue:deadlines")

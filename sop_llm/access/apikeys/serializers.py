@@ -13,6 +13,7 @@ from sop_llm.core.strict import (
 
 PRIORITY_MIN, PRIORITY_MAX = -100, 100  # tasks' own range (tasks.queue)
 KEY_STATES = ["active", "expired", "revoked"]
+SHARE_MAX = 100
 
 
 class LimitsSerializer(StrictSerializer):
@@ -22,6 +23,9 @@ class LimitsSerializer(StrictSerializer):
     max_priority = StrictIntegerField(
         min_value=PRIORITY_MIN, max_value=PRIORITY_MAX, required=False, allow_null=True
     )
+    # A weight within one priority (null = 1): a key with share 2 is served twice the tokens
+    # of a share-1 key while both wait.
+    share = StrictIntegerField(min_value=1, max_value=SHARE_MAX, required=False, allow_null=True)
 
 
 class ScopesField(serializers.ListField):

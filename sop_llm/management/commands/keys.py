@@ -7,7 +7,7 @@ from sop_llm.core.errors import to_service_error
 from sop_llm.management.base import OpsCommand, subcommand, table
 
 COLUMNS = ["id", "name", "scopes", "state", "expires_at", "limits"]
-LIMITS = ("rpm", "tokens_per_day", "max_queued", "max_priority")
+LIMITS = ("rpm", "tokens_per_day", "max_queued", "max_priority", "share")
 
 
 class Command(OpsCommand):
