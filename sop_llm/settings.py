@@ -151,8 +151,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "sop_llm.middleware.SecurityHeadersMiddleware",  # CSP: outermost, on every answer
     "sop_llm.middleware.BodySizeLimitMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",  # the sign-in form; DRF views are exempt
+    # Django's own two, their hooks run on the event loop instead of a thread per request:
+    "sop_llm.middleware.CommonMiddleware",
+    "sop_llm.middleware.CsrfViewMiddleware",  # the sign-in form; DRF views are exempt
 ]
 
 ROOT_URLCONF = "sop_llm.urls"
