@@ -70,9 +70,62 @@ def claim(
     another live GPU holds are left to it for up to AFFINITY_WAIT_SECONDS, and a GPU with
     nothing loaded announces the model it claimed in the same step. Called by
     tasks.lifecycle only."""
+    task_id, expired, fields, left = lua.run(
+        lua.CLAIM, keys=_claim_keys(lane), args=_claim_args(worker, preferred_model, gpu_id)
+    )
+    if task_id is None and left and rq_queue(lane).count == 0:
+        wake(lane)  # an idle worker that holds their model needs a job to come and take them
+    return task_id or None, list(expired), list(fields)
+
+
+# Several claims in one round trip, for a slot scheduler whose slots free up together (a
+# batch of answers ends on one step, and their callers' next requests arrive at once): CLAIM
+# itself (its text untouched) run as a function, again while it finds tasks of the first
+# one's model, which a running batch can take without a reload. A task of another model ends
+# the run (its caller holds it until the batch drains). The count rides as the last ARGV.
+CLAIM_MANY = (
+    "local function claim_one()\n"
+    + lua.CLAIM
+    + """
+end
+local n = tonumber(table.remove(ARGV))
+local claimed, expired, seen, left = {}, {}, {}, 0
+for _ = 1, n do
+  local one = claim_one()
+  for _, id in ipairs(one[2]) do
+    if not seen[id] then seen[id] = true; table.insert(expired, id) end
+  end
+  left = math.max(left, one[4] or 0)
+  if not one[1] then break end
+  table.insert(claimed, one[3])
+  local model = redis.call('HGET', ARGV[3] .. one[1] .. ARGV[4], 'model_key')
+  if ARGV[5] == '' then ARGV[5] = model elseif model ~= ARGV[5] then break end
+end
+return {claimed, expired, left}
+"""
+)
+
+
+def claim_many(
+    lane: str, worker: str, limit: int, preferred_model: str = "", gpu_id: str = ""
+) -> tuple[list[list[str]], list[str]]:
+    """As `claim`, up to `limit` tasks in one step -> (each claimed task's hash as field/value
+    pairs, in claim order; ids past their deadline). Called by tasks.lifecycle only."""
+    args = [*_claim_args(worker, preferred_model, gpu_id), limit]
+    claimed, expired, left = lua.run(CLAIM_MANY, keys=_claim_keys(lane), args=args)
+    if not claimed and left and rq_queue(lane).count == 0:
+        wake(lane)
+    return [list(fields) for fields in claimed], list(expired)
+
+
+def _claim_keys(lane: str) -> list[str]:
+    return [keys.queue_pending(lane), keys.queue_processing(lane), keys.gpu_ids()]
+
+
+def _claim_args(worker: str, preferred_model: str, gpu_id: str) -> list:
     head, _, tail = keys.session("\x00").partition("\x00")
     loaded_head, _, loaded_tail = keys.gpu_loaded("\x00").partition("\x00")
-    args = [
+    return [
         worker,
         time.time(),
         head,
@@ -87,14 +140,6 @@ def claim(
         loaded_tail,
         LOADED_TTL_SECONDS,
     ]
-    task_id, expired, fields, left = lua.run(
-        lua.CLAIM,
-        keys=[keys.queue_pending(lane), keys.queue_processing(lane), keys.gpu_ids()],
-        args=args,
-    )
-    if task_id is None and left and rq_queue(lane).count == 0:
-        wake(lane)  # an idle worker that holds their model needs a job to come and take them
-    return task_id or None, list(expired), list(fields)
 
 
 def position(lane: str, task_id: str) -> int | None:
