@@ -9,7 +9,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 django.setup(set_prefix=False)  # before the consumers are imported
 
-from sop_llm.request_threads import PooledThreadsASGIHandler  # noqa: E402
+from sop_llm.core.request_threads import PooledThreadsASGIHandler  # noqa: E402
 
 django_http = PooledThreadsASGIHandler()  # Django's, its request threads pooled
 

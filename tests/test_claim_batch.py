@@ -1,8 +1,8 @@
 """A slot scheduler claims its free slots' worth of tasks in one round trip (queue.CLAIM_MANY):
 the best task, then more of its model, each claimed exactly as one CLAIM would."""
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import lifecycle, store
 from tasks.services import task_create
 

@@ -1,5 +1,5 @@
 """The ASGI handler keeps Django's thread-per-request rule with pooled threads
-(sop_llm.request_threads): one thread per request at a time, reused by later requests."""
+(sop_llm.core.request_threads): one thread per request at a time, reused by later requests."""
 
 import asyncio
 import threading
@@ -8,7 +8,7 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from asgiref.testing import ApplicationCommunicator
 
 from sop_llm.asgi import application
-from sop_llm.request_threads import _Pool
+from sop_llm.core.request_threads import _Pool
 
 thread_of = sync_to_async(threading.get_ident)  # thread-sensitive, as Django's hops are
 

@@ -15,7 +15,7 @@ import uuid
 
 import redis
 
-from sop_llm import keys
+from sop_llm.core import keys
 from tasks import store
 from tasks.responses import events as ev
 from tasks.responses.objects import message_item, output_items, response_object
