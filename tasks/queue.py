@@ -82,12 +82,14 @@ def claim(
 # batch of answers ends on one step, and their callers' next requests arrive at once): CLAIM
 # itself (its text untouched) run as a function, again while it finds tasks of the first
 # one's model, which a running batch can take without a reload. A task of another model ends
-# the run (its caller holds it until the batch drains). The count rides as the last ARGV.
+# the run (its caller holds it until the batch drains). Two ARGV ride after CLAIM's own: the
+# count, then the position of CLAIM's preferred-model argument, which later claims set.
 CLAIM_MANY = (
     "local function claim_one()\n"
     + lua.CLAIM
     + """
 end
+local preferred_at = tonumber(table.remove(ARGV))
 local n = tonumber(table.remove(ARGV))
 local claimed, expired, seen, left = {}, {}, {}, 0
 for _ = 1, n do
@@ -98,12 +100,20 @@ for _ = 1, n do
   left = math.max(left, one[4] or 0)
   if not one[1] then break end
   table.insert(claimed, one[3])
-  local model = redis.call('HGET', ARGV[3] .. one[1] .. ARGV[4], 'model_key')
-  if ARGV[5] == '' then ARGV[5] = model elseif model ~= ARGV[5] then break end
+  local model = ''
+  for i = 1, #one[3], 2 do
+    if one[3][i] == 'model_key' then model = one[3][i + 1] end
+  end
+  if ARGV[preferred_at] == '' then
+    ARGV[preferred_at] = model
+  elseif model ~= ARGV[preferred_at] then
+    break
+  end
 end
 return {claimed, expired, left}
 """
 )
+PREFERRED_ARG = 5  # where _claim_args puts the preferred model (Lua counts from 1)
 
 
 def claim_many(
@@ -111,7 +121,7 @@ def claim_many(
 ) -> tuple[list[list[str]], list[str]]:
     """As `claim`, up to `limit` tasks in one step -> (each claimed task's hash as field/value
     pairs, in claim order; ids past their deadline). Called by tasks.lifecycle only."""
-    args = [*_claim_args(worker, preferred_model, gpu_id), limit]
+    args = [*_claim_args(worker, preferred_model, gpu_id), limit, PREFERRED_ARG]
     claimed, expired, left = lua.run(CLAIM_MANY, keys=_claim_keys(lane), args=args)
     if not claimed and left and rq_queue(lane).count == 0:
         wake(lane)
