@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import redis
 from django.conf import settings
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from models_gpu.guard import loaded_params, preferred_model_key
@@ -106,8 +107,12 @@ class _Scheduler:
         """A model load/unload queued at the front: let the batch drain so it runs next."""
         if time.monotonic() - self._control_checked >= CONTROL_CHECK_SECONDS:
             self._control_checked = time.monotonic()
-            head = rq_queue(self.lane).get_job_ids(0, 1)
-            job = Job.fetch(head[0], connection=rq_queue(self.lane).connection) if head else None
+            queue = rq_queue(self.lane)
+            head = queue.get_job_ids(0, 1)
+            try:
+                job = Job.fetch(head[0], connection=queue.connection) if head else None
+            except NoSuchJobError:  # another worker took it between the two reads
+                job = None  # (raised, it ended the scheduler and requeued every running slot)
             self._control_waiting = job is not None and job.func_name != PROCESS_NEXT_JOB
         return self._control_waiting
 
