@@ -4,10 +4,14 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sop_llm.settings")
 
+import django  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.core.asgi import get_asgi_application  # noqa: E402
 
-django_http = get_asgi_application()  # sets Django up before the consumers are imported
+django.setup(set_prefix=False)  # before the consumers are imported
+
+from sop_llm.core.request_threads import PooledThreadsASGIHandler  # noqa: E402
+
+django_http = PooledThreadsASGIHandler()  # Django's, its request threads pooled
 
 import sys  # noqa: E402
 

@@ -156,8 +156,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "sop_llm.core.middleware.SecurityHeadersMiddleware",  # CSP: outermost, on every answer
     "sop_llm.core.middleware.BodySizeLimitMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",  # the sign-in form; DRF views are exempt
+    # Django's own two, their hooks run on the event loop instead of a thread per request:
+    "sop_llm.core.middleware.CommonMiddleware",
+    "sop_llm.core.middleware.CsrfViewMiddleware",  # the sign-in form; DRF views are exempt
 ]
 
 ROOT_URLCONF = "sop_llm.urls"

@@ -43,17 +43,35 @@ def task_claim(
         task_expire(task_id=expired_id)
     if task_id is None:
         return None
-    task = Task.from_hash(pairs_to_dict(fields))
+    return _announced([Task.from_hash(pairs_to_dict(fields))], lane, worker)[0]
+
+
+def task_claim_many(
+    *, lane: str, worker: str, limit: int, preferred_model: str = "", gpu_id: str = ""
+) -> list[Task]:
+    """As task_claim, up to `limit` tasks in one round trip (queue.claim_many says which)."""
+    claimed, expired = queue.claim_many(lane, worker, limit, preferred_model, gpu_id)
+    for expired_id in expired:
+        task_expire(task_id=expired_id)
+    tasks = [Task.from_hash(pairs_to_dict(fields)) for fields in claimed]
+    return _announced(tasks, lane, worker) if tasks else []
+
+
+def _announced(tasks: list[Task], lane: str, worker: str) -> list[Task]:
+    """Timeline and task.started for the claimed tasks, in one round trip."""
     pipe = get_redis().pipeline(transaction=False)
-    timeline_add(task.task_id, "dequeued", pipe=pipe, worker=worker, queue_wait_ms=_wait_ms(task))
-    publish("task.started", pipe=pipe, task_id=task.task_id, lane=lane, worker=worker)
+    for task in tasks:
+        wait_ms = _wait_ms(task)
+        timeline_add(task.task_id, "dequeued", pipe=pipe, worker=worker, queue_wait_ms=wait_ms)
+        publish("task.started", pipe=pipe, task_id=task.task_id, lane=lane, worker=worker)
     try:
         pipe.execute()
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         # The claim itself went through: raising now would strand the task in `processing`
         # until recovery noticed. The run goes on; its result is held through the outage.
-        log.warning("task %s claimed but not announced (%s)", task.task_id, exc)
-    return task
+        ids = ", ".join(task.task_id for task in tasks)
+        log.warning("task %s claimed but not announced (%s)", ids, exc)
+    return tasks
 
 
 def task_complete(task: Task, *, fields: dict[str, Any], effects: Effects) -> bool:

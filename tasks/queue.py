@@ -75,35 +75,91 @@ def claim(
     (`gpu_id` given), tasks for a model another live GPU holds are left to it for up to
     AFFINITY_WAIT_SECONDS, and a GPU with nothing loaded announces the model it claimed in
     the same step. Called by tasks.lifecycle only."""
-    head, _, tail = keys.session("\x00").partition("\x00")
-    loaded_head, _, loaded_tail = keys.gpu_loaded("\x00").partition("\x00")
     task_id, expired, fields, left = lua.run(
-        lua.CLAIM,
-        keys=lua.CLAIM.keylist(
-            pending=keys.queue_pending(lane),
-            processing=keys.queue_processing(lane),
-            gpu_ids=keys.gpu_ids(),
-            fair_clock=keys.queue_fair_clock(lane),
-        ),
-        args=lua.CLAIM.argv(
-            worker=worker,
-            now=time.time(),
-            session_head=head,
-            session_tail=tail,
-            preferred=preferred_model,
-            window=PREFERRED_MODEL_WINDOW,
-            max_passed_over=MAX_PASSED_OVER,
-            band_width=BAND,
-            gpu=gpu_id,
-            affinity_wait=AFFINITY_WAIT_SECONDS,
-            loaded_head=loaded_head,
-            loaded_tail=loaded_tail,
-            loaded_ttl=LOADED_TTL_SECONDS,
-        ),
+        lua.CLAIM, keys=_claim_keys(lane), args=_claim_args(worker, preferred_model, gpu_id)
     )
     if task_id is None and left and rq_queue(lane).count == 0:
         wake(lane)  # an idle worker that holds their model needs a job to come and take them
     return task_id or None, list(expired), list(fields)
+
+
+# Several claims in one round trip, for a slot scheduler whose slots free up together (a
+# batch of answers ends on one step, and their callers' next requests arrive at once): CLAIM
+# itself (its text untouched) run as a function, again while it finds tasks of the first
+# one's model, which a running batch can take without a reload. A task of another model ends
+# the run (its caller holds it until the batch drains). Two ARGV ride after CLAIM's own: the
+# count, then the position of CLAIM's preferred-model argument, which later claims set.
+CLAIM_MANY = (
+    "local function claim_one()\n"
+    + lua.CLAIM.source
+    + """
+end
+local preferred_at = tonumber(table.remove(ARGV))
+local n = tonumber(table.remove(ARGV))
+local claimed, expired, seen, left = {}, {}, {}, 0
+for _ = 1, n do
+  local one = claim_one()
+  for _, id in ipairs(one[2]) do
+    if not seen[id] then seen[id] = true; table.insert(expired, id) end
+  end
+  left = math.max(left, one[4] or 0)
+  if not one[1] then break end
+  table.insert(claimed, one[3])
+  local model = ''
+  for i = 1, #one[3], 2 do
+    if one[3][i] == 'model_key' then model = one[3][i + 1] end
+  end
+  if ARGV[preferred_at] == '' then
+    ARGV[preferred_at] = model
+  elseif model ~= ARGV[preferred_at] then
+    break
+  end
+end
+return {claimed, expired, left}
+"""
+)
+PREFERRED_ARG = lua.CLAIM.args.index("preferred") + 1  # Lua counts from 1
+
+
+def claim_many(
+    lane: str, worker: str, limit: int, preferred_model: str = "", gpu_id: str = ""
+) -> tuple[list[list[str]], list[str]]:
+    """As `claim`, up to `limit` tasks in one step -> (each claimed task's hash as field/value
+    pairs, in claim order; ids past their deadline). Called by tasks.lifecycle only."""
+    args = [*_claim_args(worker, preferred_model, gpu_id), limit, PREFERRED_ARG]
+    claimed, expired, left = lua.run(CLAIM_MANY, keys=_claim_keys(lane), args=args)
+    if not claimed and left and rq_queue(lane).count == 0:
+        wake(lane)
+    return [list(fields) for fields in claimed], list(expired)
+
+
+def _claim_keys(lane: str) -> list[str]:
+    return lua.CLAIM.keylist(
+        pending=keys.queue_pending(lane),
+        processing=keys.queue_processing(lane),
+        gpu_ids=keys.gpu_ids(),
+        fair_clock=keys.queue_fair_clock(lane),
+    )
+
+
+def _claim_args(worker: str, preferred_model: str, gpu_id: str) -> list:
+    head, _, tail = keys.session("\x00").partition("\x00")
+    loaded_head, _, loaded_tail = keys.gpu_loaded("\x00").partition("\x00")
+    return lua.CLAIM.argv(
+        worker=worker,
+        now=time.time(),
+        session_head=head,
+        session_tail=tail,
+        preferred=preferred_model,
+        window=PREFERRED_MODEL_WINDOW,
+        max_passed_over=MAX_PASSED_OVER,
+        band_width=BAND,
+        gpu=gpu_id,
+        affinity_wait=AFFINITY_WAIT_SECONDS,
+        loaded_head=loaded_head,
+        loaded_tail=loaded_tail,
+        loaded_ttl=LOADED_TTL_SECONDS,
+    )
 
 
 def position(lane: str, task_id: str) -> int | None:

@@ -75,3 +75,13 @@ def test_an_unknown_path_is_a_json_404(api):
     response = api.get("/no/such/thing")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_an_async_route_checks_a_bootstrap_key_in_process_and_still_rate_limits_it(settings):
+    # A bootstrap key with no rate limit needs no Redis: the gate runs on the event loop.
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {API_KEY}")
+    assert [client.get("/v1/models").status_code for _ in range(3)] == [200, 200, 200]
+    settings.RATE_LIMIT_PER_MINUTE = 2  # a limit counts in Redis: the same key, through it
+    codes = [client.get("/v1/models").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    assert Client().get("/v1/models").status_code == 401

@@ -72,6 +72,24 @@ def test_a_preset_gives_an_alias_and_load_defaults(models_dir):
     }
 
 
+def test_the_kept_listing_shows_each_change_to_models_dir_on_the_next_call(models_dir):
+    presets = models_dir / "presets.toml"
+    assert catalog_resolve("gemma-3-270m-q4_k_m").alias is None
+    presets.write_text('[models."gemma-3-270m-q4_k_m"]\nalias = "g"\n')
+    assert catalog_resolve("g").name == "gemma-3-270m-q4_k_m"  # a preset written
+    presets.write_text('[models."gemma-3-270m-q4_k_m"]\nalias = "h"\n')
+    assert catalog_resolve("h").name == "gemma-3-270m-q4_k_m"  # the same file edited
+    with pytest.raises(LookupError):
+        catalog_resolve("g")
+    os.link(GEMMA, models_dir / "second.gguf")
+    assert catalog_resolve("second").valid  # a model added
+    (models_dir / "second.gguf").unlink()
+    (models_dir / "second.gguf").write_text("replaced by something else")
+    assert not {m.name: m for m in catalog_list()}["second"].valid  # replaced in place
+    (models_dir / "second.gguf").unlink()
+    assert [m.name for m in catalog_list()] == ["gemma-3-270m-q4_k_m"]  # removed
+
+
 def test_the_models_endpoint_lists_the_catalog(api, models_dir):
     models = api.get("/api/v1/models").json()["models"]
     assert [m["name"] for m in models] == ["gemma-3-270m-q4_k_m"]

@@ -77,3 +77,22 @@ def test_a_task_that_ends_does_not_wait_out_the_flush_interval(settings):
     events = _events_until_quiet(pubsub)
     pubsub.close()
     assert "".join(e["text"] for e in events) == "first last"
+
+
+def test_a_new_stream_s_first_token_does_not_wait_behind_the_busy_streams(settings):
+    settings.TOKEN_FLUSH_MS = 2000
+    busy, new = TokenStream("tp-busy"), TokenStream("tp-new")
+    pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.pubsub_task_tokens(new.task_id))
+    busy("a ")
+    time.sleep(0.1)  # busy's first went out at once; its next waits out the interval
+    busy("b ")
+    started = time.monotonic()
+    new("hello")
+    message = None
+    while message is None and time.monotonic() - started < 5:
+        message = pubsub.get_message(timeout=0.1)
+    assert time.monotonic() - started < 1.0  # not the 2 s interval
+    assert json.loads(message["data"])["text"] == "hello"
+    busy.close()
+    pubsub.close()

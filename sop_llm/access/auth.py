@@ -21,8 +21,15 @@ from django.http.cookie import parse_cookie
 from rest_framework import authentication, exceptions, permissions, renderers
 from rest_framework.authentication import CSRFCheck
 
-from sop_llm.access.principals import PUBLIC, AuthError, Principal, principal_for, scope_refusal
-from sop_llm.access.ratelimit import rate_limited
+from sop_llm.access.principals import (
+    PUBLIC,
+    AuthError,
+    Principal,
+    bootstrap_principal_for,
+    principal_for,
+    scope_refusal,
+)
+from sop_llm.access.ratelimit import rate_limited, rpm_of
 from sop_llm.core.errors import ServiceError, json_error, redis_unavailable
 
 COOKIE_NAME = "sop_llm_key"
@@ -128,15 +135,30 @@ class SignedInBrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
 METRICS_SCRAPER = Principal(id="metrics-token", name="metrics-token", scopes=frozenset())
 
 
-def _request_principal(request, *, cookie: bool, token: str | None) -> Principal:
+def _request_key(request, *, cookie: bool) -> str | None:
     key = bearer_token(request.headers.get("Authorization"))
     if key is None:  # Anthropic's clients send their key so
         key = request.headers.get("X-Api-Key") or None
     if key is None and cookie:
         key = cookie_key(request)
+    return key
+
+
+def _request_principal(request, *, cookie: bool, token: str | None) -> Principal:
+    key = _request_key(request, cookie=cookie)
     if token and key and hmac.compare_digest(key.encode(), token.encode()):
         return METRICS_SCRAPER  # scrape-only: passes the metrics route, nothing else
     return principal_for(key)
+
+
+def _gate_in_process(request, *, pages: bool, token: str | None) -> bool:
+    """Can the gate answer without Redis: the metrics token, or a bootstrap key with no rate
+    limit? Then an async route checks it on the event loop instead of a thread hop."""
+    key = _request_key(request, cookie=pages)
+    if token and key and hmac.compare_digest(key.encode(), token.encode()):
+        return True
+    principal = bootstrap_principal_for(key)
+    return principal is not None and not rpm_of(principal)
 
 
 def _gate(
@@ -184,8 +206,12 @@ def api_key_required(
 
             @wraps(view)
             async def async_wrapper(request, *args, **kwargs):
-                gate = sync_to_async(_gate, thread_sensitive=False)
-                outcome = await gate(request, scope=accepted, pages=pages, token=token())
+                extra = token()
+                if _gate_in_process(request, pages=pages, token=extra):
+                    outcome = _gate(request, scope=accepted, pages=pages, token=extra)
+                else:  # a managed key's lookup or a rate limit: Redis, off the event loop
+                    gate = sync_to_async(_gate, thread_sensitive=False)
+                    outcome = await gate(request, scope=accepted, pages=pages, token=extra)
                 return answer(outcome) if outcome else await view(request, *args, **kwargs)
 
             async_wrapper.required_scope = accepted

@@ -108,6 +108,11 @@ def bootstrap_names() -> dict[str, str]:
     return {p.id: p.name for p in map(_bootstrap_principal, settings.API_KEYS)}
 
 
+def bootstrap_principal_for(key: str | None) -> Principal | None:
+    """The principal of a bootstrap key (compared in process, no Redis), else None."""
+    return _bootstrap(key) if key else None
+
+
 def principal_for(key: str | None) -> Principal:
     """The principal behind a key, or AuthError (401) saying why not."""
     if not key:

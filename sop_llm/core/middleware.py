@@ -1,5 +1,6 @@
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
+from django.middleware import common, csrf
 
 from sop_llm.core.errors import ServiceError, json_error_for
 
@@ -105,3 +106,45 @@ class SecurityHeadersMiddleware(_BothWays):
 
     async def __acall__(self, request):
         return _secured(await self.get_response(request))
+
+
+class _Inline(_BothWays):
+    """One of Django's own middlewares, its hooks called on the event loop under daphne.
+
+    Django runs a sync-only hook in an async chain through sync_to_async, on a thread made for
+    the request: CommonMiddleware's and CsrfViewMiddleware's hooks (they read headers and
+    cookies, and do no I/O) cost every request a thread start and five thread hops. Under the
+    test client the chain is sync and the wrapped middleware runs as it is."""
+
+    wrapped: type
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.inner = self.wrapped(get_response)
+        if hasattr(self.inner, "process_view"):  # Django adapts it to the chain's mode
+            is_async = iscoroutinefunction(self)
+            self.process_view = self._process_view if is_async else self.inner.process_view
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        return self.inner(request)
+
+    async def __acall__(self, request):
+        inner = self.inner
+        response = inner.process_request(request) if hasattr(inner, "process_request") else None
+        response = response or await self.get_response(request)
+        if hasattr(inner, "process_response"):
+            response = inner.process_response(request, response)
+        return response
+
+    async def _process_view(self, request, view, args, kwargs):
+        return self.inner.process_view(request, view, args, kwargs)
+
+
+class CommonMiddleware(_Inline):
+    wrapped = common.CommonMiddleware
+
+
+class CsrfViewMiddleware(_Inline):
+    wrapped = csrf.CsrfViewMiddleware

@@ -132,7 +132,8 @@ async def _handle(request, *, chat: bool):
     events = TaskEvents(task_id, tokens=stream and not whole)
     try:
         await events.__aenter__()  # subscribe before the task exists: no token is missed
-        task = await sync_to_async(_create)(
+        # Not thread-sensitive: a pooled thread, not one started for this request.
+        task = await sync_to_async(_create, thread_sensitive=False)(
             request, body, chat=chat, client_id=request.client.id, task_id=task_id
         )
     except Exception as exc:
@@ -323,7 +324,7 @@ async def _stream(
     finally:
         await events.__aexit__(None, None, None)
         if not finished:  # the client went away mid-stream: nobody will read the rest
-            await sync_to_async(_cancel_quietly)(task_id)
+            await sync_to_async(_cancel_quietly, thread_sensitive=False)(task_id)
 
 
 def _failed(task: dict) -> str:

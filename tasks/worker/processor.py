@@ -40,13 +40,30 @@ def task_claim_next(*, lane: str, preferred_model: str = "", gpu_id: str = "") -
     task = lifecycle.task_claim(
         lane=lane, worker=worker, preferred_model=preferred_model, gpu_id=gpu_id
     )
-    if task is not None:  # listed in the liveness record from the claim on, held or running
-        identity.running_add(task.task_id)
-        if lane == "gpu":
-            from models_gpu.guard import gpu_guard
+    return None if task is None else _claimed([task], lane)[0]
 
-            gpu_guard().intend(task.model_key)
-    return task
+
+def task_claim_batch(
+    *, lane: str, limit: int, preferred_model: str = "", gpu_id: str = ""
+) -> list[Task]:
+    """As task_claim_next, up to `limit` tasks in one round trip (a slot scheduler's free
+    slots): the best task, then more of its model while there are."""
+    worker = identity.current_worker_name()
+    cancel_watch().listen()
+    tasks = lifecycle.task_claim_many(
+        lane=lane, worker=worker, limit=limit, preferred_model=preferred_model, gpu_id=gpu_id
+    )
+    return _claimed(tasks, lane) if tasks else []
+
+
+def _claimed(tasks: list[Task], lane: str) -> list[Task]:
+    for task in tasks:  # listed in the liveness record from the claim on, held or running
+        identity.running_add(task.task_id)
+    if lane == "gpu":
+        from models_gpu.guard import gpu_guard
+
+        gpu_guard().intend(tasks[0].model_key)
+    return tasks
 
 
 def task_run_claimed(task: Task) -> str:

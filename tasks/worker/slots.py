@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import redis
 from django.conf import settings
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from models_gpu.guard import loaded_params, preferred_model_key
@@ -28,7 +29,7 @@ from tasks.store import Task, load
 from tasks.worker import identity
 from tasks.worker.bell import lane_bell
 from tasks.worker.cancel import cancel_watch
-from tasks.worker.processor import task_claim_next, task_run_claimed
+from tasks.worker.processor import task_claim_batch, task_run_claimed
 
 log = logging.getLogger(__name__)
 # New tasks ring the lane's bell; this poll only covers a ring missed during a reconnect.
@@ -58,7 +59,9 @@ class _Scheduler:
         self.running: dict[Future, Task] = {}
         self.model = ""  # of the tasks running now: one model at a time (it may be loading)
         self.params = None  # what that model is (or will be) loaded with, None: unknown
-        self.held: Task | None = None  # needs another model or load: runs once the batch drains
+        # Claimed, but they need another model or load: they run, in claim order, once the
+        # batch drains (a batch claim may bring one and, rarely, more after it).
+        self.held: list[Task] = []
         self.finished: list[str] = []
         self.wake = threading.Event()  # a slot finished or a task was queued
         self._control_checked, self._control_waiting = 0.0, False
@@ -66,7 +69,7 @@ class _Scheduler:
     def run(self) -> list[str]:
         while True:
             self._admit()
-            if self.held is not None and not self.running:
+            if self.held and not self.running:
                 self._start_held()
             if not self.running:
                 return self.finished
@@ -77,17 +80,21 @@ class _Scheduler:
 
     def _admit(self) -> None:
         try:
-            while self._admitting() and self.held is None and len(self.running) < self.slots:
-                preferred = self.model or preferred_model_key()
-                task = task_claim_next(
-                    lane=self.lane, preferred_model=preferred, gpu_id=str(settings.GPU_ID)
+            while self._admitting() and not self.held and len(self.running) < self.slots:
+                free = self.slots - len(self.running)
+                tasks = task_claim_batch(
+                    lane=self.lane,
+                    limit=free,
+                    preferred_model=self.model or preferred_model_key(),
+                    gpu_id=str(settings.GPU_ID),
                 )
-                if task is None:
+                for task in tasks:
+                    if self.held or (self.running and not self._joins(task)):
+                        self.held.append(task)
+                    else:
+                        self._start(task)
+                if not tasks:
                     return
-                if self.running and not self._joins(task):
-                    self.held = task
-                else:
-                    self._start(task)
         except redis.RedisError as exc:  # a blip: the running slots go on; retry next tick
             log.warning("slot scheduler could not claim: %s", exc)
 
@@ -100,20 +107,26 @@ class _Scheduler:
         """A model load/unload queued at the front: let the batch drain so it runs next."""
         if time.monotonic() - self._control_checked >= CONTROL_CHECK_SECONDS:
             self._control_checked = time.monotonic()
-            head = rq_queue(self.lane).get_job_ids(0, 1)
-            job = Job.fetch(head[0], connection=rq_queue(self.lane).connection) if head else None
+            queue = rq_queue(self.lane)
+            head = queue.get_job_ids(0, 1)
+            try:
+                job = Job.fetch(head[0], connection=queue.connection) if head else None
+            except NoSuchJobError:  # another worker took it between the two reads
+                job = None  # (raised, it ended the scheduler and requeued every running slot)
             self._control_waiting = job is not None and job.func_name != PROCESS_NEXT_JOB
         return self._control_waiting
 
     def _start_held(self) -> None:
-        """The held task may have been cancelled or recovered meanwhile: start it only if it
+        """The batch has drained: the held tasks start in claim order, as many as can run
+        together. Each may have been cancelled or recovered meanwhile: it starts only if it
         is still this claim's."""
-        held, self.held = self.held, None
-        fresh = load(held.task_id)
-        if fresh is not None and fresh.status == "processing" and fresh.run == held.run:
-            self._start(fresh)
-        else:
-            identity.running_remove(held.task_id)
+        while self.held and (not self.running or self._joins(self.held[0])):
+            held = self.held.pop(0)
+            fresh = load(held.task_id)
+            if fresh is not None and fresh.status == "processing" and fresh.run == held.run:
+                self._start(fresh)
+            else:
+                identity.running_remove(held.task_id)
 
     def _joins(self, task: Task) -> bool:
         """Can `task` run beside the running ones, on the model as loaded for them? One that
@@ -135,7 +148,7 @@ class _Scheduler:
         future.add_done_callback(lambda _: self.wake.set())
 
     def in_flight(self) -> list[Task]:
-        return [*self.running.values(), *([self.held] if self.held else [])]
+        return [*self.running.values(), *self.held]
 
 
 def _collect(future: Future, running: dict[Future, Task]) -> str:

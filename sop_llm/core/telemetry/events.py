@@ -60,9 +60,11 @@ class TokenStream:
         self._used = False
 
     def __call__(self, text: str) -> None:
-        self._used = True
+        first, self._used = not self._used, True
         self._pieces.append(text)
-        token_publisher().put((self, self.attempt, text))
+        # A stream's first token goes out at once: it is what its caller waits for (time to
+        # first token), while the publisher, busy with the other streams, gathers theirs.
+        token_publisher().put((self, self.attempt, text), urgent=first)
 
     def next_attempt(self) -> None:
         self.attempt += 1
@@ -93,8 +95,10 @@ class TokenPublisher:
         self._thread = threading.Thread(target=self._run, name="tokens", daemon=True)
         self._thread.start()
 
-    def put(self, item: tuple) -> None:
+    def put(self, item: tuple, *, urgent: bool = False) -> None:
         self._queue.put(item)
+        if urgent:
+            self._urgent.set()
 
     def flush(self, timeout: float) -> None:
         """Returns once everything put before it is published (or `timeout` passed)."""
