@@ -73,6 +73,7 @@ class Task:
     max_tokens: int = 0
     reserved_tokens: int = 0  # charged to its owner's tokens-per-day until it finishes
     passed_over: int = 0
+    preemptions: int = 0  # times a more urgent task took its slot (tasks.preemption)
     run: int = 0
     result: dict | None = None
     usage: dict | None = None
@@ -211,6 +212,12 @@ class Effects:
 
     def srem(self, key: str, member: str):
         return self._add("SREM", key, member)
+
+    def set_ex(self, key: str, value: str, seconds: int):
+        return self._add("SET", key, value, "EX", seconds)
+
+    def delete(self, key: str):
+        return self._add("DEL", key)
 
     def incrby(self, key: str, amount: int):
         return self._add("INCRBY", key, amount)

@@ -86,6 +86,10 @@ class BatchEngine:
         check_logit_bias(request.params.logit_bias, self.context.n_vocab, model_name)
         seq = self._sequence(request, prompt_tokens, stops, stop_token_ids, constraint, model_name)
         seq.ignore_eos = ignore_eos
+        resume = request.resume
+        if resume is not None and resume.tokens:
+            seq.resume_after(list(resume.tokens), resume.emitted, self.loop.vocab.pieces)
+            resume.taken()
         self.loop.submit(seq)
         return seq.wait(self.loop.wake)
 
