@@ -14,7 +14,7 @@ import time
 import redis
 import requests
 
-from bench import batches, continuous, engine, loop_cost, peer, pipeline, synthetic
+from bench import batches, continuous, engine, loop_cost, peer, pipeline, scheduling, synthetic
 from bench.common import ROOT, Service, machine, start_stub, write_json
 from bench.report import markdown, verdicts
 
@@ -31,6 +31,7 @@ FULL = {
     "batching": {"smoke": False, "clients": (1, 2, 4, 8), "tokens": 128, "reps": 3},
     "synthetic": synthetic.FULL,
     "loop": {"clients": (1, 8, 32), "tokens": 32},
+    "scheduling": {"reps": 3, "tokens": 128, "low_tokens": 256},
 }
 SMOKE = {
     "reps": 1,
@@ -45,6 +46,7 @@ SMOKE = {
     "batching": {"smoke": True, "clients": (1, 2), "tokens": 16, "reps": 1},
     "synthetic": synthetic.SMOKE,
     "loop": {"clients": (1, 2), "tokens": 4},
+    "scheduling": {"reps": 1, "tokens": 16, "low_tokens": 48},
 }
 
 
@@ -89,6 +91,7 @@ def run(smoke: bool, only: set[str] | None) -> dict:
             ("loop", lambda: loop_cost.scenario(size["loop"])),
             ("throughput", lambda: _pipeline(svc, client, stub_url, size)),
             ("synthetic", lambda: synthetic.service_ratio(url, size["synthetic"])),
+            ("scheduling", lambda: scheduling.scheduling(url, size["scheduling"])),
             ("scale", lambda: pipeline.scale(svc, client, size["scale_tasks"])),
             (
                 "batch",
@@ -99,7 +102,7 @@ def run(smoke: bool, only: set[str] | None) -> dict:
             if not wanted(name):
                 continue
             if (
-                name in ("batching", "loop", "throughput", "batch", "synthetic")
+                name in ("batching", "loop", "throughput", "batch", "synthetic", "scheduling")
                 and "gpu" in svc.procs
             ):
                 svc.stop("gpu")  # free the cores for the pipeline
@@ -168,7 +171,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--only",
         help="comma-separated: engine,peer,structured,load,batching,loop,throughput,synthetic,"
-        "scale,batch",
+        "scale,batch,scheduling",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
