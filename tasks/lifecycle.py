@@ -26,7 +26,7 @@ from tasks import lua, queue
 from tasks.batches.finish import batch_settle
 from tasks.batches.lines import line_effects
 from tasks.charges import token_counts
-from tasks.checkpoints import checkpoint_drop, checkpoint_effects
+from tasks.checkpoints import checkpoint_drop, checkpoint_effects, checkpoint_load
 from tasks.store import Effects, Task, flat_args, load, pairs_to_dict, timeline_add
 from tasks.usage import usage_effects
 from tasks.webhooks import webhook_schedule
@@ -95,16 +95,15 @@ def task_expire(*, task_id: str) -> bool:
     return _hold(task, "failed", {"error": error}, allowed=("queued",))
 
 
-def task_requeue(
-    task: Task, *, reason: str, lost: dict | None = None, resumes: dict | None = None
-) -> bool:
+def task_requeue(task: Task, *, reason: str, lost: dict | None = None) -> bool:
     """processing -> queued at its old place, when its worker died or is stopping. `lost`:
-    the attempt the dead worker ran, kept (and charged when the task finishes). `resumes`:
-    the checkpoint the next run goes on from ({tokens, offset}): a stream reader keeps the
-    text it has (the event says so)."""
+    the attempt the dead worker ran, kept (and charged when the task finishes). With a
+    checkpoint the next run resumes from it, and the event says so ({tokens, offset}): a
+    stream reader keeps the text it has."""
     effects = Effects().hdel(keys.queue_processing(task.lane), task.task_id)
     effects.zadd(keys.queue_pending(task.lane), {task.task_id: task.score})
-    resuming = {"resumes": resumes} if resumes else {}
+    kept = checkpoint_load(task_id=task.task_id) if task.lane == "gpu" else None
+    resuming = {"resumes": kept.summary()} if kept and kept.attempt == 1 and kept.tokens else {}
     timeline_add(task.task_id, "requeued", pipe=effects, reason=reason, **resuming)
     publish(
         "task.queued", pipe=effects, task_id=task.task_id, lane=task.lane, reason=reason, **resuming

@@ -27,7 +27,6 @@ from sop_llm.procs import process_record, provably_dead
 from sop_llm.redis import get_redis, new_rq_redis
 from tasks import lifecycle, queue, store
 from tasks.charges import charged, killed_attempt
-from tasks.checkpoints import checkpoint_load
 
 log = logging.getLogger(__name__)
 # A record this much newer than a task's start must list the task, or the worker dropped it.
@@ -139,12 +138,7 @@ def _recover_task(task: store.Task, why: str, report: dict) -> None:
         limit,
     )
     killed = killed_attempt(task, why)
-    kept = checkpoint_load(task_id=task.task_id)
-    resumes = kept.summary() if kept and kept.attempt == 1 and kept.tokens else None
-    requeued = runs < limit and lifecycle.task_requeue(
-        task, reason="worker_lost", lost=killed, resumes=resumes
-    )
-    if requeued:
+    if runs < limit and lifecycle.task_requeue(task, reason="worker_lost", lost=killed):
         report["requeued"].append(task.task_id)
         return
     message = (

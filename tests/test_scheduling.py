@@ -151,7 +151,7 @@ def test_no_task_is_preempted_more_than_max_preemptions_times(processes):
     urgent = []
     for priority in (20, 60, 35, 90, 50, 75):  # arrivals while the low ones run
         urgent.append(_submit(base, 4, priority=priority, prompt="Say hi."))
-        wait_for(lambda: _final(urgent[-1]), what="an urgent task", timeout=120)
+        wait_for(lambda: _final(urgent[-1]), what="an urgent task", timeout=300)
     finals = [wait_for(lambda t=t: _final(t), what="every task", timeout=300) for t in low]
     assert all(t.status == "completed" for t in finals)
     assert all(len(_timeline(t, "preempted")) <= 1 and t.preemptions <= 1 for t in finals)

@@ -52,7 +52,8 @@ class Sequence:
         self.first_token_ms = self.queue_ms = None
         self.tokens: list[int] = []  # generated (resumed ones included): what a checkpoint keeps
         self.resumed = 0
-        self.checkpoint = request.checkpoint
+        # Logprobs are not kept: a task that asks for them starts over rather than resume.
+        self.checkpoint = request.checkpoint if self.logprobs is None else None
         self._checkpointed, self._checkpointed_at = 0, time.monotonic()
 
     def resume_after(self, tokens: list[int], emitted: int, pieces) -> None:
@@ -100,10 +101,10 @@ class Sequence:
 
     # --- the decode loop -----------------------------------------------------------
     def interruption(self) -> ProviderError | None:
-        if self.request.is_preempted():  # checked before cancel: a cancel wins in the processor
-            return local_error(self.model, "preempted", f"preempted after {self.count} tokens")
-        if self.cancel_requested:
+        if self.cancel_requested:  # before a preemption: a cancelled task is not requeued
             return local_error(self.model, "cancelled", f"cancelled after {self.count} tokens")
+        if self.request.is_preempted():
+            return local_error(self.model, "preempted", f"preempted after {self.count} tokens")
         if time.monotonic() > self.deadline:
             seconds = self.request.timeout_seconds
             return local_error(

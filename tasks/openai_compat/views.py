@@ -279,8 +279,11 @@ class _Relay:
         self.sent += text
         return text
 
-    def _diverged(self, event: dict) -> bool:
-        """A resumed run's token whose text went another way than the text already sent."""
+    def restarts(self, event: dict) -> bool:
+        """Does `event` mean the answer starts over (what was sent is not part of it)? Also a
+        resumed run's token whose text went another way than the text already sent."""
+        if _restarted(event, self.generation, self.sent):
+            return True
         if self.generation is None or self.late or not event.get("resumed_at"):
             return False
         return event["type"] == "task.token" and not _continues(event, self.sent)
@@ -291,9 +294,7 @@ class _Relay:
         for the web, and one parse for the client, whatever the number of events."""
         texts = []
         for event in events:
-            if _restarted(event, self.generation, self.sent):
-                return "".join(texts), "restarted"
-            if self._diverged(event):
+            if self.restarts(event):
                 return "".join(texts), "restarted"
             if event["type"] == "task.token" and (text := self.take(event)):
                 texts.append(text)
