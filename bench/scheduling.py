@@ -60,21 +60,27 @@ def _tokens_per_s(svc: Service, session, clients: int, tokens: int) -> float:
     return generated / (time.time() - started)
 
 
+def _turns(reps: int):
+    """(rep, config) in alternating order, so machine drift hits both alike."""
+    for rep in range(reps):
+        yield from ((rep, name) for name in (("on", "off") if rep % 2 == 0 else ("off", "on")))
+
+
 def _checkpoint_cost(url: str, size: dict) -> dict:
     import requests
 
     rates: dict[str, list[float]] = {"on": [], "off": []}
-    for rep in range(size["reps"]):
-        order = ["on", "off"] if rep % 2 == 0 else ["off", "on"]
-        for name in order:
-            svc, session = Service(redis_url=url), requests.Session()
-            try:
-                svc.web()
-                svc.worker("gpu", "gpu", GPU_SLOTS="4", **CHECKPOINTS[name])
-                _warm(svc, session)
-                rates[name].append(_tokens_per_s(svc, session, 4, size["tokens"]))
-            finally:
-                svc.stop_all()
+    svc, session = Service(redis_url=url), requests.Session()
+    try:
+        svc.web()
+        for _, name in _turns(size["reps"]):  # one web; the worker restarts per setting
+            svc.worker("gpu", "gpu", GPU_SLOTS="4", **CHECKPOINTS[name])
+            _warm(svc, session)
+            rates[name].append(_tokens_per_s(svc, session, 4, size["tokens"]))
+            svc.stop("gpu")
+            print(f"[bench] checkpoints {name}: {rates[name][-1]:.1f} tok/s", flush=True)
+    finally:
+        svc.stop_all()
     ratio = statistics.median(rates["on"]) / statistics.median(rates["off"])
     return {
         "on_tokens_per_s": summary(rates["on"]),
@@ -105,20 +111,20 @@ def _preemption(url: str, size: dict) -> dict:
 
     waits: dict[str, list[float]] = {"on": [], "off": []}
     engine_queue: list[float] = []
-    for rep in range(size["reps"]):
-        order = ["on", "off"] if rep % 2 == 0 else ["off", "on"]
-        for name in order:
-            svc, session = Service(redis_url=url), requests.Session()
-            try:
-                svc.web()
-                svc.worker("gpu", "gpu", GPU_SLOTS="2", **PREEMPTION[name])
-                _warm(svc, session)
-                wait_ms, timings = _urgent_wait(svc, session, size["low_tokens"])
-                waits[name].append(wait_ms)
-                if name == "on":
-                    engine_queue.append(timings.get("queue_ms") or 0)
-            finally:
-                svc.stop_all()
+    svc, session = Service(redis_url=url), requests.Session()
+    try:
+        svc.web()
+        for _, name in _turns(size["reps"]):
+            svc.worker("gpu", "gpu", GPU_SLOTS="2", **PREEMPTION[name])
+            _warm(svc, session)
+            wait_ms, timings = _urgent_wait(svc, session, size["low_tokens"])
+            svc.stop("gpu")
+            waits[name].append(wait_ms)
+            if name == "on":
+                engine_queue.append(timings.get("queue_ms") or 0)
+            print(f"[bench] preemption {name}: urgent waited {wait_ms:.0f} ms", flush=True)
+    finally:
+        svc.stop_all()
     return {
         "urgent_wait_ms_on": summary(waits["on"]),
         "urgent_wait_ms_off": summary(waits["off"]),
