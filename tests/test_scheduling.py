@@ -135,6 +135,8 @@ def test_an_urgent_task_preempts_a_running_slot_which_then_resumes_in_full(proce
     assert all(t.status == "completed" for t in finals)
     victim = store.load(preempted[0])
     assert victim.preemptions == 1 and victim.crash_count == 0
+    report = requests.get(f"{base}/api/v1/tasks/{victim.task_id}/report", headers=AUTH, timeout=10)
+    assert report.json()["preemptions"] == 1
     assert _timeline(preempted[0], "resumed")[0]["tokens"] == entry["tokens"]
     # It ran on as the other one did: complete, each token counted once.
     assert victim.usage["completion_tokens"] == 256 or victim.result["finish_reason"] == "stop"
