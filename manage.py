@@ -7,7 +7,7 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sop_llm.settings")
     from django.core.management import execute_from_command_line
 
-    from sop_llm.config import ConfigError
+    from sop_llm.core.config import ConfigError
 
     try:
         execute_from_command_line(sys.argv)

@@ -165,7 +165,11 @@ class Service:
             return False
 
     def worker(self, name: str, lane: str, **env) -> None:
-        cls = "tasks.worker.GpuWorker" if lane == "gpu" else "tasks.worker.HeartbeatWorker"
+        cls = (
+            "tasks.worker.workers.GpuWorker"
+            if lane == "gpu"
+            else "tasks.worker.workers.HeartbeatWorker"
+        )
         self.start(
             name,
             [

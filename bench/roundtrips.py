@@ -19,13 +19,13 @@ django.setup()
 
 import redis.connection as rc  # noqa: E402
 
-from sop_llm.redis import get_rq_redis  # noqa: E402
+from sop_llm.core.redis import get_rq_redis  # noqa: E402
 from tasks.services import task_create  # noqa: E402
-from tasks.worker import HeartbeatWorker  # noqa: E402
+from tasks.worker.workers import HeartbeatWorker  # noqa: E402
 from tests.fakes.servers import FakeServer, Reply, openai_chat  # noqa: E402
 
 try:
-    from sop_llm.lanes import rq_queue
+    from sop_llm.core.lanes import rq_queue
 except ImportError:
     from tasks.queue import rq_queue
 

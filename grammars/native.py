@@ -102,15 +102,15 @@ def _child_verdict(kind: str, text: str, vocab_path: str | None) -> dict:
 
 
 def _cached(digest: str) -> dict | None:
-    from sop_llm import keys
-    from sop_llm.redis import get_redis
+    from sop_llm.core import keys
+    from sop_llm.core.redis import get_redis
 
     raw = get_redis().get(keys.grammar_check(digest))
     return json.loads(raw) if raw else None
 
 
 def _remember(digest: str, verdict: dict) -> None:
-    from sop_llm import keys
-    from sop_llm.redis import get_redis
+    from sop_llm.core import keys
+    from sop_llm.core.redis import get_redis
 
     get_redis().set(keys.grammar_check(digest), json.dumps(verdict), ex=CACHE_TTL_SECONDS)

@@ -6,7 +6,6 @@ and per-token cost of one detokenize (create_completion re-detokenizes the whole
 every token).
 """
 
-import codecs
 import gc
 import os
 import random
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from models_gpu.chat import ChatTemplate
 from models_gpu.logprobs import Logprobs, Recorder
-from sop_llm.providers.errors import ProviderError
+from sop_llm.providers.errors import ProviderError, provider_error
 from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
 
 
@@ -291,14 +290,22 @@ class _TokenLoop:
         # The vocabulary's end-of-generation tokens, and the chat template's turn markers.
         vocab = llama._model.vocab
         self._is_eog = lambda t: t in stop_tokens or llama_cpp.llama_vocab_is_eog(vocab, t)
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._hold = max((len(s) for s in stops), default=0)
-        self.count, self.emitted, self.first_token_ms, self.text = 0, 0, None, ""
+        # The one text streamer (whole characters, stop strings) the batched engine uses too;
+        # imported here, like llama_cpp, so the web never loads the batching package.
+        from models_gpu.batching.stream import TextStream
+
+        self.stream = TextStream(stops)
+        self.count, self.first_token_ms = 0, None
         self._started = time.perf_counter()
         self._deadline = time.monotonic() + request.timeout_seconds
 
+    @property
+    def text(self) -> str:
+        """The text so far: a cancelled or timed-out run keeps it."""
+        return self.stream.text
+
     def run(self, generator) -> tuple[str, str]:
-        text, finish = "", "length"
+        finish = "length"
         try:
             for token in generator:
                 if self._is_eog(token):
@@ -307,51 +314,31 @@ class _TokenLoop:
                 self._tick()
                 if self.logprobs is not None:
                     self.logprobs.chose(token)
-                text += self._decoder.decode(self.llama.detokenize([token]))
-                self.text = text  # so far: a cancelled or timed-out run keeps it
-                cut = self._stop_at(text)
-                if cut is not None:
-                    text, finish = text[:cut], "stop"
+                self._send(self.stream.push(self.llama.detokenize([token])))
+                if self.stream.stopped:
+                    finish = "stop"
                     break
-                self._emit(text, len(text) - self._hold)
                 if self.count >= self.limit:
                     break
                 self._check_interrupts()
         finally:
             generator.close()
-        text += self._decoder.decode(b"", final=True) if finish == "length" else ""
-        self._emit(text, len(text))
-        return text, finish
+        self._send(self.stream.close(flush=finish == "length"))
+        return self.stream.text, finish
 
     def _tick(self) -> None:
         self.count += 1
         if self.first_token_ms is None:
             self.first_token_ms = round((time.perf_counter() - self._started) * 1000, 1)
 
-    def _stop_at(self, text: str) -> int | None:
-        window = text[max(0, self.emitted - self._hold) :]
-        offset = len(text) - len(window)
-        hits = [window.find(s) for s in self.stops if s in window]
-        return offset + min(hits) if hits else None
-
-    def _emit(self, text: str, upto: int) -> None:
-        if self.request.on_token is not None and upto > self.emitted:
-            self.request.on_token(text[self.emitted : upto])
-        self.emitted = max(self.emitted, upto)
+    def _send(self, piece: str) -> None:
+        if piece and self.request.on_token is not None:
+            self.request.on_token(piece)
 
     def _check_interrupts(self) -> None:
         if self.request.is_cancelled():
-            raise ProviderError(
-                f"local ({self.model}): cancelled after {self.count} tokens",
-                code="cancelled",
-                provider="local",
-                model=self.model,
-            )
+            message = f"cancelled after {self.count} tokens"
+            raise provider_error("local", self.model, message, code="cancelled")
         if time.monotonic() > self._deadline:
-            raise ProviderError(
-                f"local ({self.model}): timed out after {self.request.timeout_seconds:g}s "
-                f"({self.count} tokens)",
-                code="timeout",
-                provider="local",
-                model=self.model,
-            )
+            message = f"timed out after {self.request.timeout_seconds:g}s ({self.count} tokens)"
+            raise provider_error("local", self.model, message, code="timeout")

@@ -26,11 +26,11 @@ from models_gpu.engine import LlamaEngine, LoadParams, single_n_ctx, slots
 from models_gpu.lease import GpuLease
 from models_gpu.registry import loaded_publish
 from models_gpu.vram import MB, gpu_read
-from sop_llm.procs import hostname, rss_mb
+from sop_llm.core.procs import hostname, rss_mb
+from sop_llm.core.redis import get_redis
+from sop_llm.core.telemetry.events import publish
+from sop_llm.core.telemetry.stats import stats_incr
 from sop_llm.providers.errors import ProviderError
-from sop_llm.redis import get_redis
-from sop_llm.telemetry.events import publish
-from sop_llm.telemetry.stats import stats_incr
 
 log = logging.getLogger(__name__)
 CLAIM_TIMEOUT_SECONDS = 30  # a process outside a worker waits this long for the GPU

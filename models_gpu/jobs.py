@@ -11,9 +11,9 @@ from rq import get_current_job
 from models_gpu.catalog import catalog_resolve
 from models_gpu.guard import gpu_guard
 from models_gpu.provider import load_params_for
-from sop_llm import keys
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from sop_llm.providers.errors import ProviderError
-from sop_llm.redis import get_redis
 
 OUTCOME_TTL_SECONDS = 3600
 

@@ -15,10 +15,10 @@ import time
 
 from django.conf import settings
 
-from sop_llm import keys
-from sop_llm.procs import hostname, provably_dead
+from sop_llm.core import keys
+from sop_llm.core.procs import hostname, provably_dead
+from sop_llm.core.redis import get_redis
 from sop_llm.providers.errors import ProviderError
-from sop_llm.redis import get_redis
 
 log = logging.getLogger(__name__)
 LEASE_BEATS = 3

@@ -76,8 +76,8 @@ _sha_cache: dict[tuple, str] = {}
 
 def file_sha256(path: str) -> str:
     """sha256 of a GGUF file, computed once per (path, size, mtime) and remembered in Redis."""
-    from sop_llm import keys
-    from sop_llm.redis import get_redis
+    from sop_llm.core import keys
+    from sop_llm.core.redis import get_redis
 
     stat = os.stat(path)
     stamp = (path, stat.st_size, stat.st_mtime_ns)

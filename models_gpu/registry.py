@@ -9,8 +9,8 @@ worker that died lapses by itself; `gpu:ids` lists the GPUs that published one.
 
 import json
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 
 LOADED_TTL_SECONDS = 10  # the ticker refreshes every 2 s
 

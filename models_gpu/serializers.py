@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from grammars.compile import ENGINES
-from sop_llm.strict import (
+from sop_llm.core.strict import (
     StrictCharField,
     StrictChoiceField,
     StrictFloatField,

@@ -10,10 +10,10 @@ from rq.job import Job
 
 from models_gpu.catalog import catalog_list, catalog_resolve
 from models_gpu.vram import gpu_status
-from sop_llm import keys
-from sop_llm.errors import ServiceError
-from sop_llm.lanes import rq_queue
-from sop_llm.redis import get_async_redis, get_pubsub_redis, get_redis, get_rq_redis
+from sop_llm.core import keys
+from sop_llm.core.errors import ServiceError
+from sop_llm.core.lanes import rq_queue
+from sop_llm.core.redis import get_async_redis, get_pubsub_redis, get_redis, get_rq_redis
 
 # By name: the web process never imports the GPU side.
 LOAD_JOB, UNLOAD_JOB = "models_gpu.jobs.load_model", "models_gpu.jobs.unload_model"

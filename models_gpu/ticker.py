@@ -7,7 +7,7 @@ import redis
 
 from models_gpu.guard import gpu_guard
 from models_gpu.vram import gpu_status
-from sop_llm.telemetry.events import publish
+from sop_llm.core.telemetry.events import publish
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 2.0

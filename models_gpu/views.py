@@ -16,9 +16,9 @@ from models_gpu.services import (
     model_status,
     model_unload,
 )
-from sop_llm.errors import ServiceError, json_error
-from sop_llm.principals import ANY_KEY
-from sop_llm.schema import errors
+from sop_llm.access.principals import ANY_KEY
+from sop_llm.core.errors import ServiceError, json_error
+from sop_llm.core.schema import errors
 
 
 def _outcome(result: dict) -> Response:

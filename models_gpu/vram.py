@@ -18,8 +18,8 @@ from importlib import import_module
 import redis
 from django.conf import settings
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 
 log = logging.getLogger(__name__)
 CACHE_TTL_SECONDS = 5

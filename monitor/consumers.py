@@ -13,10 +13,10 @@ import json
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from sop_llm import jsonparse, keys
-from sop_llm.auth import scope_client
-from sop_llm.principals import AuthError, principal_from_hash, scope_refusal
-from sop_llm.redis import get_async_redis
+from sop_llm.access.auth import scope_client
+from sop_llm.access.principals import AuthError, principal_from_hash, scope_refusal
+from sop_llm.core import jsonparse, keys
+from sop_llm.core.redis import get_async_redis
 
 QUEUE_LIMIT = 1000
 CLOSE_UNAUTHORIZED = 4401

@@ -11,11 +11,11 @@ import re
 from functools import cache
 
 from models_gpu.catalog import catalog_list
-from sop_llm import keys
-from sop_llm.apikeys.services import key_names
-from sop_llm.apikeys.usage import COUNTERS, usage_totals
-from sop_llm.principals import bootstrap_names
-from sop_llm.redis import get_redis
+from sop_llm.access.apikeys.services import key_names
+from sop_llm.access.apikeys.usage import COUNTERS, usage_totals
+from sop_llm.access.principals import bootstrap_names
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 
 MODELS_PER_KEY = 20
 OTHER = "other"

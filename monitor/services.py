@@ -4,16 +4,17 @@ import time
 
 from models_gpu.services import model_status
 from monitor.key_metrics import key_usage_lines
-from sop_llm import __version__, keys
-from sop_llm.lanes import LANES, TASK_LANES
-from sop_llm.procs import process_started_at
-from sop_llm.redis import get_redis, redis_ping
-from sop_llm.telemetry.logs import recent_logs
-from sop_llm.telemetry.stats import HISTOGRAMS, stats_days, today
+from sop_llm import __version__
+from sop_llm.core import keys
+from sop_llm.core.lanes import LANES, TASK_LANES
+from sop_llm.core.procs import process_started_at
+from sop_llm.core.redis import get_redis, redis_ping
+from sop_llm.core.telemetry.logs import recent_logs
+from sop_llm.core.telemetry.stats import HISTOGRAMS, stats_days, today
 from tasks import queue
 from tasks.batches.snapshot import batches_snapshot
+from tasks.liveness import live_workers, lost_tasks
 from tasks.presenters import iso
-from tasks.recovery import live_workers, lost_tasks
 from tasks.snapshot import processing_snapshot, queue_snapshot
 from tasks.webhooks import dead_letters
 

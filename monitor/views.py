@@ -21,8 +21,8 @@ from monitor.services import (
     monitor_stats,
     monitor_status,
 )
-from sop_llm.auth import api_key_required
-from sop_llm.schema import documented, errors
+from sop_llm.access.auth import api_key_required
+from sop_llm.core.schema import documented, errors
 
 METRICS = {
     "summary": "Prometheus metrics (text format)",

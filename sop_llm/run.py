@@ -41,7 +41,7 @@ def _settings():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sop_llm.settings")
     from django.conf import settings
 
-    from sop_llm.config import ConfigError
+    from sop_llm.core.config import ConfigError
 
     try:
         settings.REDIS_URL  # noqa: B018 -- forces validation of every variable now
@@ -92,7 +92,7 @@ def _commands(settings) -> dict[str, list[str]]:
 def _service_commands(settings) -> dict[str, list[str]]:
     manage = [PY, str(BASE_DIR / "manage.py")]
     worker = [*manage, "rqworker", "--worker-class"]
-    from sop_llm.lanes import LANES
+    from sop_llm.core.lanes import LANES
 
     names = {lane: settings.REDIS_KEY_PREFIX + lane for lane in LANES}
     commands = {
@@ -107,13 +107,13 @@ def _service_commands(settings) -> dict[str, list[str]]:
             "--proxy-headers",
             "sop_llm.asgi:application",
         ],
-        "worker-gpu": [*worker, "tasks.worker.GpuWorker", names["gpu"]],
-        "worker-webhooks": [*worker, "tasks.worker.HeartbeatWorker", names["webhooks"]],
+        "worker-gpu": [*worker, "tasks.worker.workers.GpuWorker", names["gpu"]],
+        "worker-webhooks": [*worker, "tasks.worker.workers.HeartbeatWorker", names["webhooks"]],
     }
     for n in range(settings.REMOTE_WORKERS):
         commands[f"worker-remote-{n + 1}"] = [
             *worker,
-            "tasks.worker.HeartbeatWorker",
+            "tasks.worker.workers.HeartbeatWorker",
             names["remote"],
         ]
     return commands
@@ -352,7 +352,7 @@ def _supervise(supervisor: Supervisor, settings, notes: list[str]) -> int:
 
 def _banner(settings, notes: list[str]) -> None:
     url = f"http://{settings.HOST}:{settings.PORT}"
-    from sop_llm.redis import describe_target
+    from sop_llm.core.redis import describe_target
 
     where = (
         f"embedded at {settings.REDIS_URL} (AOF in {settings.DATA_DIR / 'redis'})"

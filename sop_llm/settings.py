@@ -4,7 +4,7 @@ import hashlib
 import secrets
 from pathlib import Path
 
-from sop_llm.config import (
+from sop_llm.core.config import (
     check_sentinel_settings,
     env_bool,
     env_choice,
@@ -16,8 +16,8 @@ from sop_llm.config import (
     env_url,
     env_webhook_secret,
 )
-from sop_llm.lanes import LANES
-from sop_llm.redis_connection import SentinelConnection
+from sop_llm.core.lanes import LANES
+from sop_llm.core.redis_connection import SentinelConnection
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -43,7 +43,7 @@ REDIS_URL = env_url(
 # so an acknowledged task survives the loss of the master. 0: the 202 follows the master's
 # write alone (a task written within the replication lag before a master crash may be lost).
 REDIS_WAIT_REPLICAS = env_int("REDIS_WAIT_REPLICAS", 0, min=0, max=16)
-# Below the 0.8 s command timeout of sop_llm/redis.py, which the WAIT must fit in.
+# Below the 0.8 s command timeout of sop_llm/core/redis.py, which the WAIT must fit in.
 REDIS_WAIT_TIMEOUT_MS = env_int("REDIS_WAIT_TIMEOUT_MS", 300, min=1, max=600)
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "")
 # Where the embedded server keeps its AOF and snapshot (only used when REDIS_URL is unset).
@@ -159,8 +159,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "sop_llm.middleware.SecurityHeadersMiddleware",  # CSP: outermost, on every answer
-    "sop_llm.middleware.BodySizeLimitMiddleware",
+    "sop_llm.core.middleware.SecurityHeadersMiddleware",  # CSP: outermost, on every answer
+    "sop_llm.core.middleware.BodySizeLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",  # the sign-in form; DRF views are exempt
 ]
@@ -196,16 +196,16 @@ if REDIS_SENTINELS:  # nothing of ours uses Django's cache; it must not point at
 
 REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_AUTHENTICATION_CLASSES": ["sop_llm.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["sop_llm.auth.ScopeRequired"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["sop_llm.access.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["sop_llm.access.auth.ScopeRequired"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "sop_llm.auth.SignedInBrowsableAPIRenderer",
+        "sop_llm.access.auth.SignedInBrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["sop_llm.jsonparse.StrictJSONParser"],
-    "EXCEPTION_HANDLER": "sop_llm.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["sop_llm.core.jsonparse.StrictJSONParser"],
+    "EXCEPTION_HANDLER": "sop_llm.core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["sop_llm.ratelimit.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["sop_llm.access.ratelimit.ApiKeyRateThrottle"],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -215,20 +215,20 @@ SPECTACULAR_SETTINGS = {
     "The OpenAI-compatible routes (`/v1/...`) follow OpenAI's own published spec.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["sop_llm.auth.ScopeRequired"],
-    "SERVE_AUTHENTICATION": ["sop_llm.auth.ApiKeyAuthentication"],
+    "SERVE_PERMISSIONS": ["sop_llm.access.auth.ScopeRequired"],
+    "SERVE_AUTHENTICATION": ["sop_llm.access.auth.ApiKeyAuthentication"],
     "COMPONENT_SPLIT_REQUEST": True,
-    "PREPROCESSING_HOOKS": ["sop_llm.schema.plain_views"],  # the OpenAI routes, ready, metrics
+    "PREPROCESSING_HOOKS": ["sop_llm.core.schema.plain_views"],  # the OpenAI routes, ready, metrics
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "sop_llm.schema.document_scope_refusals",
+        "sop_llm.core.schema.document_scope_refusals",
     ],
     "SWAGGER_UI_DIST": "SIDECAR",  # served from the package: no CDN needed
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "KvCacheTypeEnum": "models_gpu.serializers.KV_CACHE_TYPES",
-        "KeyStateEnum": "sop_llm.apikeys.serializers.KEY_STATES",
+        "KeyStateEnum": "sop_llm.access.apikeys.serializers.KEY_STATES",
         "ToolTypeEnum": "tasks.tool_serializers.TOOL_TYPES",
     },
 }
@@ -250,7 +250,7 @@ def _rq_connection() -> dict:
         "SOCKET_TIMEOUT": None,  # rq sets its own for blocking dequeues
         "CONNECTION_KWARGS": {
             "socket_connect_timeout": 0.5,
-            "connection_class": SentinelConnection,  # see sop_llm/redis_connection.py
+            "connection_class": SentinelConnection,  # see sop_llm/core/redis_connection.py
         },
         "SENTINEL_KWARGS": {
             "password": REDIS_SENTINEL_PASSWORD,
@@ -277,10 +277,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"redact": {"()": "sop_llm.redact.RedactingFilter"}},
+    "filters": {"redact": {"()": "sop_llm.core.redact.RedactingFilter"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
-        "redis": {"()": "sop_llm.telemetry.logs.RedisLogHandler", "filters": ["redact"]},
+        "redis": {"()": "sop_llm.core.telemetry.logs.RedisLogHandler", "filters": ["redact"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

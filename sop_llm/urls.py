@@ -7,13 +7,13 @@ from rest_framework.views import APIView
 
 from monitor import views as monitor_views
 from sop_llm import views
-from sop_llm.auth import api_key_required
-from sop_llm.principals import ANY_KEY
+from sop_llm.access.auth import api_key_required
+from sop_llm.access.principals import ANY_KEY
 
-handler404 = "sop_llm.errors.handler404"
+handler404 = "sop_llm.core.errors.handler404"
 
 
-handler500 = "sop_llm.errors.handler500"
+handler500 = "sop_llm.core.errors.handler500"
 
 
 class ApiRoot(APIView):
@@ -68,13 +68,13 @@ urlpatterns = [
         api_key_required(Docs.as_view(url_name="schema"), scope=ANY_KEY, pages=True),
         name="docs",
     ),
-    path("api/v1/", include("tasks.urls")),
+    path("api/v1/", include("tasks.api.urls")),
     path("api/v1/", include("models_gpu.urls")),
-    path("api/v1/", include("tasks.grammar_urls")),
+    path("api/v1/", include("tasks.api.grammar_urls")),
     path("api/v1/", include("monitor.urls")),
-    path("api/v1/", include("sop_llm.apikeys.urls")),
+    path("api/v1/", include("sop_llm.access.apikeys.urls")),
     path("metrics", monitor_views.metrics, name="metrics"),
-    path("", include("tasks.openai_compat.urls")),
+    path("", include("tasks.openai.urls")),
     path("", include("tasks.anthropic_api.urls")),
     path("", include("tasks.responses.urls")),
     path("monitor/", monitor_views.dashboard, name="dashboard"),

@@ -1,7 +1,7 @@
 """Process-level endpoints: liveness, readiness, and the browser sign-in page."""
 
 import time
-from functools import wraps
+from functools import partial
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
@@ -11,43 +11,29 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from sop_llm import __version__
-from sop_llm.auth import (
+from sop_llm.access.auth import (
     COOKIE_MAX_AGE_SECONDS,
     COOKIE_NAME,
     COOKIE_SALT,
     api_key_required,
     key_is_valid,
 )
-from sop_llm.errors import ServiceError, json_error
-from sop_llm.principals import ANY_KEY, PUBLIC
-from sop_llm.procs import process_started_at
-from sop_llm.redis import redis_ping
-from sop_llm.schema import HEALTH, READY, documented
+from sop_llm.access.principals import ANY_KEY, PUBLIC
+from sop_llm.core.errors import ServiceError, json_error
+from sop_llm.core.methods import require_methods
+from sop_llm.core.procs import process_started_at
+from sop_llm.core.redis import redis_ping
+from sop_llm.core.schema import HEALTH, READY, documented
 
 STARTED_AT = process_started_at()
 
 
-def json_only(*methods: str):
-    """Like require_http_methods, but the 405 is our JSON error, not an HTML page."""
+def _not_allowed(request: HttpRequest, allowed: str) -> JsonResponse:
+    message = f"{request.method} is not allowed here"
+    return json_error(ServiceError(message, code="method_not_allowed", status=405))
 
-    def decorate(view):
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if request.method not in methods:
-                response = json_error(
-                    ServiceError(
-                        f"{request.method} is not allowed here",
-                        code="method_not_allowed",
-                        status=405,
-                    )
-                )
-                response["Allow"] = ", ".join(methods)
-                return response
-            return view(request, *args, **kwargs)
 
-        return wrapper
-
-    return decorate
+json_only = partial(require_methods, refuse=_not_allowed)  # our JSON error, not an HTML page
 
 
 @documented(get=HEALTH)

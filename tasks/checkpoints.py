@@ -1,6 +1,6 @@
 """Generation checkpoints: what a local run generated so far, kept beside its session.
 
-The token publisher writes them (sop_llm.telemetry.events.Checkpoint) in the round trip of the
+The token publisher writes them (sop_llm.core.telemetry.events.Checkpoint) in the round trip of the
 token events, at most every CHECKPOINT_TOKENS tokens or CHECKPOINT_MS; a preemption writes its
 own in the requeue's atomic step. The next run of the task reads it back and resumes after
 those tokens instead of starting over (models_gpu.batching.Sequence.resume_after).
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from sop_llm import keys
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from sop_llm.providers.types import Checkpointing, Resume
-from sop_llm.redis import get_redis
 from tasks.store import Effects, Task
 
 

@@ -9,8 +9,8 @@ much of its `max_tokens` a task uses. A task ahead costs overhead + per-token ti
 import time
 from dataclasses import dataclass
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import queue
 
 RECENT = 50

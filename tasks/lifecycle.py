@@ -1,14 +1,12 @@
 """Every status change of a task after its creation, with its timestamps and side effects.
 
-    queued -> processing                       claim (the CLAIM script)
-    processing -> completed | failed | cancelled
-    queued -> failed (deadline) | cancelled
-    processing -> queued                       its worker was lost, or is stopping
+    (the statuses, and which change leads to which: tasks/status.py)
 
 Each change is one TRANSITION script: the guarded status change, its `{status}_at` (and for
 final ones `finished_at`) stamp, and the effects that follow from it (timeline, counters,
-events, queue bookkeeping) happen in one atomic step, or not at all. A final change then hands
-the webhook, if any, to its queue.
+events, queue bookkeeping, and the finish hooks' writes: tasks/hooks.py) happen in one atomic
+step, or not at all. A final change then hands the webhook, if any, to its queue, and runs the
+finish hooks' `after`.
 """
 
 import logging
@@ -17,27 +15,21 @@ from typing import Any
 
 import redis
 
-from sop_llm import keys
-from sop_llm.backoff import retry_delay
-from sop_llm.redis import get_redis
-from sop_llm.telemetry.events import publish
-from sop_llm.telemetry.stats import stats_incr
+from sop_llm.core import keys
+from sop_llm.core.backoff import retry_delay
+from sop_llm.core.redis import get_redis
+from sop_llm.core.telemetry.events import publish
+from sop_llm.core.telemetry.stats import stats_incr
 from tasks import lua, queue
-from tasks.batches.finish import batch_settle
-from tasks.batches.lines import line_effects
 from tasks.charges import token_counts
 from tasks.checkpoints import checkpoint_drop, checkpoint_effects, checkpoint_load
+from tasks.hooks import finish_hooks
+from tasks.status import ALLOWED_FROM, TaskStatus
 from tasks.store import Effects, Task, flat_args, load, pairs_to_dict, timeline_add
 from tasks.usage import usage_effects
 from tasks.webhooks import webhook_schedule
 
 log = logging.getLogger(__name__)
-ALLOWED_FROM = {
-    "queued": ("processing",),
-    "completed": ("processing",),
-    "failed": ("queued", "processing"),
-    "cancelled": ("queued", "processing"),
-}
 # A worker holds a finished result this long while Redis is unreachable before giving up.
 HOLD_RESULT_SECONDS = 900.0
 
@@ -66,22 +58,24 @@ def task_claim(
 
 def task_complete(task: Task, *, fields: dict[str, Any], effects: Effects) -> bool:
     """processing -> completed. Held through a Redis outage: a result is never dropped."""
-    return _hold(task, "completed", fields, effects=effects)
+    return _hold(task, TaskStatus.COMPLETED, fields, effects=effects)
 
 
 def task_fail(task: Task, *, code: str, message: str, **fields: Any) -> bool:
     """processing -> failed, with the error that says why."""
     error = {"code": code, "message": message}
-    return _hold(task, "failed", {"error": error, **fields}, allowed=("processing",))
+    return _hold(
+        task, TaskStatus.FAILED, {"error": error, **fields}, allowed=(TaskStatus.PROCESSING,)
+    )
 
 
 def task_cancel(task: Task, *, code: str, message: str, running: bool = False, **fields) -> bool:
     """queued or processing -> cancelled (a queued task leaves its lane and never runs).
     `running`: the worker stopping its own generation, which must not touch a task that
     went back to the queue meanwhile."""
-    allowed = ("processing",) if running else ALLOWED_FROM["cancelled"]
+    allowed = (TaskStatus.PROCESSING,) if running else ALLOWED_FROM[TaskStatus.CANCELLED]
     error = {"code": code, "message": message}
-    return _hold(task, "cancelled", {"error": error, **fields}, allowed=allowed)
+    return _hold(task, TaskStatus.CANCELLED, {"error": error, **fields}, allowed=allowed)
 
 
 def task_expire(*, task_id: str) -> bool:
@@ -89,10 +83,10 @@ def task_expire(*, task_id: str) -> bool:
     task = load(task_id)
     if task is None or task.final:
         get_redis().zrem(keys.queue_deadlines(), task_id)
-    if task is None or task.status != "queued":
+    if task is None or task.status != TaskStatus.QUEUED:
         return False  # a running task keeps its entry: if it is requeued, it still expires
     error = {"code": "deadline_exceeded", "message": "the task was still queued at its deadline"}
-    return _hold(task, "failed", {"error": error}, allowed=("queued",))
+    return _hold(task, TaskStatus.FAILED, {"error": error}, allowed=(TaskStatus.QUEUED,))
 
 
 def task_requeue(task: Task, *, reason: str, lost: dict | None = None) -> bool:
@@ -111,7 +105,7 @@ def task_requeue(task: Task, *, reason: str, lost: dict | None = None) -> bool:
     fields = {"worker": "", "started_at": "", "crash_count": task.crash_count + 1}
     if lost is not None:
         fields |= {"lost_attempts": [*(task.lost_attempts or []), lost], "progress": None}
-    done = transition(task, "queued", fields, effects)
+    done = transition(task, TaskStatus.QUEUED, fields, effects)
     if done:
         queue.wake(task.lane)
     return done
@@ -143,7 +137,7 @@ def task_preempt(task: Task, *, by: str, lost: list[dict], checkpoint: dict) -> 
         "lost_attempts": [*(task.lost_attempts or []), *lost],
         "progress": None,
     }
-    done = transition(task, "queued", fields, effects)
+    done = transition(task, TaskStatus.QUEUED, fields, effects)
     if done:
         queue.wake(task.lane)
     return done
@@ -155,7 +149,9 @@ def deadlines_sweep() -> list[str]:
     return [task_id for task_id in due if task_expire(task_id=task_id)]
 
 
-def transition(task: Task, status: str, fields: dict, effects: Effects, allowed=None) -> bool:
+def transition(
+    task: Task, status: TaskStatus, fields: dict, effects: Effects, allowed=None
+) -> bool:
     """The one call that changes a stored status (besides CLAIM). -> whether it changed.
     Refused when the task is no longer in an allowed status, or was claimed again since
     `task` was read."""
@@ -169,7 +165,7 @@ def transition(task: Task, status: str, fields: dict, effects: Effects, allowed=
     return bool(done)
 
 
-def _finish(task: Task, status: str, fields: dict, *, effects=None, allowed=None):
+def _finish(task: Task, status: TaskStatus, fields: dict, *, effects=None, allowed=None):
     effects = Effects(list(effects.ops) if effects else [])
     effects.hdel(keys.queue_processing(task.lane), task.task_id)
     effects.zrem(keys.queue_pending(task.lane), task.task_id)
@@ -180,12 +176,12 @@ def _finish(task: Task, status: str, fields: dict, *, effects=None, allowed=None
     stats_incr(effects, {status: 1, f"{status}:{task.provider}": 1, **token_counts(fields)})
     publish(f"task.{status}", pipe=effects, task_id=task.task_id, status=status)
     usage_effects(effects, task, fields)
-    if task.batch:  # a Batch API line: its output line and count ride in the same step
-        line_effects(task, status, fields, effects)
+    for hook in finish_hooks(task):  # e.g. a Batch API line: its output rides in this step
+        hook.effects(task, status, fields, effects)
     return transition(task, status, {"finished_at": time.time(), **fields}, effects, allowed)
 
 
-def _hold(task: Task, status: str, fields: dict, **effects) -> bool:
+def _hold(task: Task, status: TaskStatus, fields: dict, **effects) -> bool:
     """A final change, retried while Redis is unreachable (up to HOLD_RESULT_SECONDS), then
     the webhook hand-off, retried the same way. A retry that finds the status already set by
     this run means the lost reply's write went through."""
@@ -198,8 +194,8 @@ def _hold(task: Task, status: str, fields: dict, **effects) -> bool:
     done = _retrying(write) or (len(tries) > 1 and task.status == status)
     if done and task.webhook_url:
         _retrying(lambda: webhook_schedule(task_id=task.task_id))
-    if done and task.batch:
-        _retrying(lambda: batch_settle(batch_id=task.batch["id"]))
+    for hook in finish_hooks(task) if done else ():
+        _retrying(lambda hook=hook: hook.after(task))
     return done
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from sop_llm.strict import wrong_type
+from sop_llm.core.strict import wrong_type
 
 MAX_ENTRIES = 1024  # a tenant's list is bounded: every entry is work on every token
 TOKEN_ID = re.compile(r"^[0-9]{1,9}$")

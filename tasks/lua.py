@@ -1,12 +1,12 @@
 """Lua scripts: each multi-key change of task state happens atomically inside Redis.
 
-Key names reach the scripts from sop_llm.keys (as KEYS, or as a session-key head/tail pair
+Key names reach the scripts from sop_llm.core.keys (as KEYS, or as a session-key head/tail pair
 when a script must reach a task it only learns about while running).
 """
 
 from functools import cache
 
-from sop_llm.redis import get_redis
+from sop_llm.core.redis import get_redis
 
 
 @cache

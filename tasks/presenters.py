@@ -3,7 +3,7 @@
 import datetime as dt
 from typing import Any
 
-from sop_llm.redact import redact
+from sop_llm.core.redact import redact
 from tasks.store import Task
 
 TIMESTAMPS = (

@@ -9,9 +9,9 @@ import time
 from django.conf import settings
 
 from models_gpu.registry import LOADED_TTL_SECONDS
-from sop_llm import keys
-from sop_llm.lanes import rq_queue
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.lanes import rq_queue
+from sop_llm.core.redis import get_redis
 from tasks import lua
 
 PRIORITY_MIN, PRIORITY_MAX = -100, 100
@@ -22,7 +22,7 @@ MAX_PASSED_OVER = 8  # a task is passed over for the loaded model at most this o
 # long (it is the next such task that worker claims), then any worker may load its model.
 AFFINITY_WAIT_SECONDS = 60
 JOB_TIMEOUT_MARGIN_SECONDS = 120
-PROCESS_NEXT_JOB = "tasks.jobs.process_next"  # by name: nothing imports the jobs module
+PROCESS_NEXT_JOB = "tasks.worker.jobs.process_next"  # by name: nothing imports the jobs module
 # A GPU slot scheduler admits tasks this long, then drains (its rq job's timeout covers both).
 SLOT_ADMIT_SECONDS = 6 * 3600
 
@@ -37,7 +37,7 @@ def priority_of(score_value: float) -> int:
 
 
 def slot_scheduled(lane: str) -> bool:
-    """Does a slot scheduler (tasks.slots) run this lane's tasks several at a time?"""
+    """Does a slot scheduler (tasks.worker.slots) run this lane's tasks several at a time?"""
     return lane == "gpu" and settings.GPU_SLOTS > 1
 
 

@@ -4,8 +4,8 @@ the limits the CREATE script checks atomically (tasks at once, tokens per UTC da
 import datetime as dt
 import time
 
-from sop_llm.errors import ServiceError
-from sop_llm.principals import Limits
+from sop_llm.access.principals import Limits
+from sop_llm.core.errors import ServiceError
 
 TOKENS_TTL_SECONDS = 2 * 86400  # a day's charge outlives the day its tasks may finish on
 

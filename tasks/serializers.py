@@ -1,19 +1,15 @@
 """Input validation for tasks: every bad field is a 400 that names it.
 
-Strict all the way down (sop_llm.strict): exact JSON types, no unknown keys, and each provider's
-`options` checked by its own serializer, so nothing malformed reaches a worker."""
+Strict all the way down (sop_llm.core.strict): exact JSON types, no unknown keys, and each
+provider's `options` checked by its own serializer, so nothing malformed reaches a worker."""
 
 import jsonschema
 from django.conf import settings
 from rest_framework import serializers
 
 from grammars.formats import named_grammars
-from sop_llm.errors import ServiceError
-from sop_llm.providers import REGISTRY, get_provider
-from sop_llm.providers.structured import method_of
-from sop_llm.providers.support import given_features, unsupported
-from sop_llm.providers.types import MAX_TOP_LOGPROBS
-from sop_llm.strict import (
+from sop_llm.core.errors import ServiceError
+from sop_llm.core.strict import (
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
@@ -23,6 +19,10 @@ from sop_llm.strict import (
     StrictSerializer,
     StrictURLField,
 )
+from sop_llm.providers import REGISTRY, get_provider
+from sop_llm.providers.structured import method_of
+from sop_llm.providers.support import given_features, unsupported
+from sop_llm.providers.types import MAX_TOP_LOGPROBS
 from tasks.logit_bias import LogitBiasField
 from tasks.queue import PRIORITY_MAX, PRIORITY_MIN
 from tasks.structured_checks import check_enforceable

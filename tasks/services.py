@@ -9,18 +9,18 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from sop_llm import keys
-from sop_llm.errors import Conflict, NotFound, ServiceError
-from sop_llm.principals import Limits
+from sop_llm.access.principals import Limits
+from sop_llm.core import keys
+from sop_llm.core.errors import Conflict, NotFound, ServiceError
+from sop_llm.core.redis import get_redis, get_rq_redis
+from sop_llm.core.telemetry.events import publish
+from sop_llm.core.telemetry.stats import stats_incr
 from sop_llm.providers import lane_for
 from sop_llm.providers.types import SamplingParams
-from sop_llm.redis import get_redis, get_rq_redis
-from sop_llm.telemetry.events import publish
-from sop_llm.telemetry.stats import stats_incr
 from tasks import lifecycle, lua, queue, quota, store
 from tasks.estimate import queue_estimate
+from tasks.liveness import live_workers, why_lost
 from tasks.presenters import task_public, task_report_view
-from tasks.recovery import live_workers, why_lost
 from tasks.sealing import seal, split_options
 
 

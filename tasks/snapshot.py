@@ -1,8 +1,8 @@
 """The queues as operators see them: pending tasks in run order, and what runs now."""
 
-from sop_llm import keys
-from sop_llm.lanes import TASK_LANES
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.lanes import TASK_LANES
+from sop_llm.core.redis import get_redis
 from tasks import queue
 from tasks.presenters import iso
 

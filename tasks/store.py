@@ -11,10 +11,10 @@ from typing import Any
 
 from django.conf import settings
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
+from tasks.status import FINAL
 
-FINAL = ("completed", "failed", "cancelled")
 # Request fields stored only when given (older tasks lack them; build_request takes defaults).
 REQUEST_EXTRAS = (
     "user",

@@ -7,7 +7,7 @@ import jsonschema
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from sop_llm.strict import (
+from sop_llm.core.strict import (
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,

@@ -7,8 +7,8 @@ ones included (tasks.charges), not only the answer's `usage`: a failed local att
 as much GPU time as a successful one. Usage rows name the model by its catalog name (`gemma`
 and `gemma-3-270m-q4_k_m` are one model, one row)."""
 
-from sop_llm import keys
-from sop_llm.apikeys.usage import USAGE_TTL_SECONDS, usage_field
+from sop_llm.access.apikeys.usage import USAGE_TTL_SECONDS, usage_field
+from sop_llm.core import keys
 from tasks.charges import charged_of
 from tasks.quota import TOKENS_TTL_SECONDS, day_of
 from tasks.store import Effects, Task

@@ -22,8 +22,8 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from sop_llm import keys
-from sop_llm.redis import SOCKET_TIMEOUT_SECONDS, get_async_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import SOCKET_TIMEOUT_SECONDS, get_async_redis
 from tasks import store
 from tasks.presenters import task_public
 

@@ -8,23 +8,24 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 import requests
 from django.conf import settings
 
-from sop_llm import keys
-from sop_llm.backoff import parse_retry_after, retry_delay
-from sop_llm.errors import Conflict, NotFound
-from sop_llm.lanes import rq_queue
-from sop_llm.netguard import UnsafeURL, check_url
-from sop_llm.redis import get_redis
-from sop_llm.telemetry.stats import stats_incr
+from sop_llm.core import keys
+from sop_llm.core.backoff import parse_retry_after, retry_delay
+from sop_llm.core.errors import Conflict, NotFound
+from sop_llm.core.lanes import rq_queue
+from sop_llm.core.netguard import UnsafeURL, check_url
+from sop_llm.core.redis import get_redis
+from sop_llm.core.telemetry.stats import stats_incr
 from tasks import store
 from tasks.presenters import task_public
 
 log = logging.getLogger(__name__)
 BACKOFF_CAP_SECONDS = 60.0
-DELIVER_JOB = "tasks.jobs.deliver_webhook"  # by name: nothing imports the jobs module
+DELIVER_JOB = "tasks.worker.jobs.deliver_webhook"  # by name: nothing imports the jobs module
 
 
 def webhook_schedule(*, task_id: str) -> bool:
@@ -34,12 +35,12 @@ def webhook_schedule(*, task_id: str) -> bool:
         return False
     store.update(task_id, webhook={**(task.webhook or {}), "state": "pending"})
     rq_queue("webhooks").enqueue(
-        DELIVER_JOB, task_id, job_timeout=_job_timeout(), result_ttl=0, failure_ttl=86400
+        DELIVER_JOB, task_id, job_timeout=delivery_job_timeout(), result_ttl=0, failure_ttl=86400
     )
     return True
 
 
-def _job_timeout() -> int:
+def delivery_job_timeout() -> int:
     attempts = settings.WEBHOOK_MAX_RETRIES + 1
     return int(attempts * (settings.WEBHOOK_TIMEOUT_SECONDS + BACKOFF_CAP_SECONDS)) + 60
 
@@ -87,15 +88,21 @@ def webhook_deliver(*, task_id: str, sleep=time.sleep) -> str:
     body, event = json.dumps(payload, separators=(",", ":")), payload["event"]
     record = {**(task.webhook or {}), "state": "delivering", "delivery_id": delivery_id}
     record.setdefault("attempts", [])
-    for attempt in range(1, settings.WEBHOOK_MAX_RETRIES + 2):
-        headers = signed_headers(delivery_id, body, task_id=task_id, event=event, attempt=attempt)
-        outcome, retry_after = _attempt(task.webhook_url, body, headers, attempt)
+
+    def recorded(outcome: dict) -> None:
         record["attempts"].append(outcome)
         store.update(task_id, webhook=record)
         store.timeline_add(task_id, "webhook_attempt", **outcome)
-        if outcome["ok"] or not outcome["retryable"] or attempt > settings.WEBHOOK_MAX_RETRIES:
-            break
-        sleep(_backoff(attempt, retry_after))
+
+    deliver_with_retries(
+        task.webhook_url,
+        body,
+        lambda attempt: signed_headers(
+            delivery_id, body, task_id=task_id, event=event, attempt=attempt
+        ),
+        on_attempt=recorded,
+        sleep=sleep,
+    )
     record["state"] = "delivered" if record["attempts"][-1]["ok"] else "failed"
     store.update(task_id, webhook=record)
     pipe = get_redis().pipeline(transaction=False)
@@ -104,6 +111,27 @@ def webhook_deliver(*, task_id: str, sleep=time.sleep) -> str:
     if record["state"] == "failed":
         _dead_letter(task_id, delivery_id, record["attempts"][-1])
     return record["state"]
+
+
+def deliver_with_retries(
+    url: str,
+    body: str,
+    headers_for: Callable[[int], dict[str, str]],
+    *,
+    on_attempt: Callable[[dict], None],
+    sleep=time.sleep,
+) -> list[dict]:
+    """The one delivery loop (task and batch webhooks): post, tell `on_attempt`, back off, until
+    delivered, refused for good, or out of retries. -> every attempt's outcome."""
+    attempts = []
+    for attempt in range(1, settings.WEBHOOK_MAX_RETRIES + 2):
+        outcome, retry_after = _attempt(url, body, headers_for(attempt), attempt)
+        attempts.append(outcome)
+        on_attempt(outcome)
+        if outcome["ok"] or not outcome["retryable"] or attempt > settings.WEBHOOK_MAX_RETRIES:
+            break
+        sleep(_backoff(attempt, retry_after))
+    return attempts
 
 
 def _backoff(attempt: int, retry_after: float | None) -> float:

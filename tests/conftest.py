@@ -12,8 +12,8 @@ import requests
 from rest_framework.test import APIClient
 
 from bench.common import wait_until
-from sop_llm import keys
-from sop_llm.redis import get_redis, get_rq_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis, get_rq_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = os.environ["SOP_LLM_API_KEYS"].split(",")[0]
@@ -95,7 +95,7 @@ class Processes:
         return proc
 
     def worker(self, *lanes: str, gpu: bool = False, **env: str) -> subprocess.Popen:
-        cls = "tasks.worker.GpuWorker" if gpu else "tasks.worker.HeartbeatWorker"
+        cls = "tasks.worker.workers.GpuWorker" if gpu else "tasks.worker.workers.HeartbeatWorker"
         queues = [f"{self.prefix}{lane}" for lane in lanes]
         before = set(get_redis().keys(keys.worker_alive("*")))
         proc = self.start(
@@ -171,7 +171,7 @@ def processes(redis_prefix):
 def burst():
     """Run an in-process rq worker over a lane until its queue is empty."""
     from tasks.queue import rq_queue
-    from tasks.worker import HeartbeatWorker
+    from tasks.worker.workers import HeartbeatWorker
 
     def run(lane: str) -> None:
         worker = HeartbeatWorker([rq_queue(lane)], connection=get_rq_redis())

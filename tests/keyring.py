@@ -2,8 +2,8 @@
 
 from rest_framework.test import APIClient
 
-from sop_llm.apikeys.services import key_create
-from sop_llm.principals import Limits
+from sop_llm.access.apikeys.services import key_create
+from sop_llm.access.principals import Limits
 
 
 def issue(*scopes: str, name: str | None = None, **limits) -> tuple[dict, str]:

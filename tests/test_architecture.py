@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import grimp
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("sop_llm", "grammars", "models_gpu", "tasks", "monitor")
@@ -77,15 +78,35 @@ def test_the_layer_contract_holds():
     assert result.returncode == 0, result.stdout[-3000:]
 
 
-def test_one_upward_import_breaks_the_layer_contract(tmp_path):
+def _with_import(tmp_path, module: str, statement: str) -> subprocess.CompletedProcess:
     for package in PACKAGES:
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("*.pyc"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    engine = tmp_path / "models_gpu" / "engine.py"
-    engine.write_text(engine.read_text() + "\n\ndef _upward():\n    from tasks import queue\n")
-    result = _lint_imports(tmp_path)
+    source = tmp_path / (module.replace(".", "/") + ".py")
+    source.write_text(source.read_text() + f"\n\ndef _upward():\n    {statement}\n")
+    return _lint_imports(tmp_path)
+
+
+def test_one_upward_import_breaks_the_layer_contract(tmp_path):
+    result = _with_import(tmp_path, "models_gpu.engine", "from tasks import queue")
     assert result.returncode != 0
     assert "models_gpu.engine -> tasks.queue" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "statement", "edge"),
+    [
+        ("tasks.lifecycle", "from tasks.batches import finish", "tasks.lifecycle -> tasks.batches"),
+        ("tasks.store", "from tasks.openai import translate", "tasks.store -> tasks.openai"),
+        ("tasks.worker.processor", "from tasks.api import views", "tasks.worker.processor ->"),
+    ],
+)
+def test_the_task_core_importing_a_door_or_the_batch_api_breaks_the_contract(
+    tmp_path, module, statement, edge
+):
+    result = _with_import(tmp_path, module, statement)
+    assert result.returncode != 0
+    assert edge in result.stdout
 
 
 def test_every_base_module_sits_in_a_layer():

@@ -10,9 +10,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 from standardwebhooks import Webhook
 
-from sop_llm import keys
 from sop_llm.asgi import application
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks.batches.records import batch_load
 from tests.conftest import API_KEY, wait_for
 from tests.fakes.servers import FakeServer, Reply, openai_chat

@@ -9,8 +9,8 @@ import signal
 import openai
 import pytest
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tests.conftest import API_KEY, wait_for
 from tests.fakes.servers import FakeServer, Reply, openai_chat
 

@@ -9,7 +9,7 @@ import requests
 
 from models_gpu.guard import gpu_guard
 from tasks import store
-from tasks.recovery import tasks_recover
+from tasks.worker.recovery import tasks_recover
 from tests.conftest import wait_for
 from tests.keyring import client_with, issue
 

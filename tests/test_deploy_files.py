@@ -57,7 +57,14 @@ def test_redis_keeps_its_data_with_aof_on_a_volume():
         ),
         (
             "worker-gpu",
-            ["python", "manage.py", "rqworker", "--worker-class", "tasks.worker.GpuWorker", "gpu"],
+            [
+                "python",
+                "manage.py",
+                "rqworker",
+                "--worker-class",
+                "tasks.worker.workers.GpuWorker",
+                "gpu",
+            ],
         ),
         (
             "worker-remote",
@@ -66,7 +73,7 @@ def test_redis_keeps_its_data_with_aof_on_a_volume():
                 "manage.py",
                 "rqworker",
                 "--worker-class",
-                "tasks.worker.HeartbeatWorker",
+                "tasks.worker.workers.HeartbeatWorker",
                 "remote",
             ],
         ),
@@ -77,7 +84,7 @@ def test_redis_keeps_its_data_with_aof_on_a_volume():
                 "manage.py",
                 "rqworker",
                 "--worker-class",
-                "tasks.worker.HeartbeatWorker",
+                "tasks.worker.workers.HeartbeatWorker",
                 "webhooks",
             ],
         ),
@@ -85,7 +92,7 @@ def test_redis_keeps_its_data_with_aof_on_a_volume():
 )
 def test_each_process_runs_the_documented_command(name, command):
     assert SERVICES[name]["command"] == command
-    worker_class = next((c for c in command if c.startswith("tasks.worker.")), None)
+    worker_class = next((c for c in command if c.startswith("tasks.worker.workers.")), None)
     if worker_class:
         import importlib
 

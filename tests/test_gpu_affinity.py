@@ -13,8 +13,8 @@ import uuid
 import pytest
 
 from models_gpu import registry
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import queue, store
 from tests.conftest import ROOT, wait_for
 from tests.test_workers import _final

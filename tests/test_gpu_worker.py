@@ -7,8 +7,8 @@ import sys
 import pytest
 import requests
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import store
 from tests.conftest import API_KEY, wait_for
 
@@ -125,7 +125,7 @@ def test_two_gpu_workers_never_generate_at_once_and_the_second_takes_over(proces
             "manage.py",
             "rqworker",
             "--worker-class",
-            "tasks.worker.GpuWorker",
+            "tasks.worker.workers.GpuWorker",
             f"{processes.prefix}gpu",
         ],
         GPU_SLOTS="1",

@@ -269,7 +269,7 @@ def test_schemathesis_negative_fuzzing_finds_no_5xx_and_no_accepted_invalid_body
             "10",
             # load/unload wait for a GPU worker (the tests above cover them); monitor/logs reads
             # an empty ?level= as "no filter", lenient as query strings go (monitor/* is being
-            # moved to sop_llm/telemetry; its no-5xx side is covered above)
+            # moved to sop_llm/core/telemetry; its no-5xx side is covered above)
             "--exclude-path-regex",
             "models/(load|unload)|monitor/logs",
         ],

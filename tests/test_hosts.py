@@ -18,7 +18,7 @@ import requests
 
 from bench.cluster import SentinelCluster, redis_binary
 from bench.hosts import HostedService, Hosts, namespaces_unavailable
-from sop_llm import keys
+from sop_llm.core import keys
 from tests.conftest import wait_for
 
 WHY_NOT = namespaces_unavailable() or (None if redis_binary() else "redis-server not installed")

@@ -299,7 +299,7 @@ def test_a_completion_with_several_prompts_or_an_echo_is_refused(http):
 
 
 def test_the_no_op_values_of_unimplemented_fields_and_known_fields_are_accepted():
-    from tasks.openai_compat.serializers import openai_request
+    from tasks.openai.serializers import openai_request
 
     body = chat(
         n=1,
@@ -443,8 +443,8 @@ def test_a_content_length_that_is_not_a_number_is_a_400(http, url):
 
 
 def test_every_provider_has_its_own_options_serializer():
+    from sop_llm.core.strict import StrictSerializer
     from sop_llm.providers import REGISTRY, get_provider
-    from sop_llm.strict import StrictSerializer
 
     for name in REGISTRY:  # a new provider must say which options it takes
         assert issubclass(get_provider(name).options_serializer, StrictSerializer), name
@@ -465,7 +465,7 @@ def test_a_tool_message_without_tool_call_id_is_a_400_naming_it_on_both_doors(ht
 def test_a_message_with_an_empty_array_of_content_parts_is_a_400_naming_it():
     from rest_framework.exceptions import ValidationError
 
-    from tasks.openai_compat.serializers import openai_request
+    from tasks.openai.serializers import openai_request
 
     with pytest.raises(ValidationError) as refused:
         openai_request(chat(messages=[{"role": "user", "content": []}]), chat=True)

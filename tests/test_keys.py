@@ -7,9 +7,9 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from sop_llm import keys
-from sop_llm.principals import digest_of
-from sop_llm.redis import get_redis
+from sop_llm.access.principals import digest_of
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tests.conftest import wait_for
 from tests.keyring import client_with, issue
 

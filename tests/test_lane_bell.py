@@ -3,7 +3,7 @@
 import threading
 
 from tasks import queue
-from tasks.bell import LaneBell
+from tasks.worker.bell import LaneBell
 
 BELL_WAIT_SECONDS = 5.0
 

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import lifecycle, queue, store
 from tasks.services import task_create
 

@@ -7,9 +7,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.key_metrics import MODELS_PER_KEY
-from sop_llm import keys
-from sop_llm.apikeys.usage import usage_field
-from sop_llm.redis import get_redis
+from sop_llm.access.apikeys.usage import usage_field
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tests.fakes.servers import FakeServer, Reply, openai_chat
 from tests.keyring import client_with, issue
 

@@ -7,11 +7,11 @@ import logging
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from sop_llm import keys
 from sop_llm.asgi import application
-from sop_llm.redis import get_redis
-from sop_llm.telemetry.events import TokenStream, publish
-from sop_llm.telemetry.logs import (
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
+from sop_llm.core.telemetry.events import TokenStream, publish
+from sop_llm.core.telemetry.logs import (
     RECENT_KEPT,
     RedisLogHandler,
     current_task_id,
@@ -156,8 +156,8 @@ def test_metrics_speak_prometheus_and_need_a_key(client, api, burst, settings):
 def test_metrics_gauge_what_is_running_who_runs_it_and_whether_redis_answers(
     client, settings, processes
 ):
-    from sop_llm import keys
-    from sop_llm.redis import get_redis
+    from sop_llm.core import keys
+    from sop_llm.core.redis import get_redis
 
     processes.worker("remote")
     auth = {"HTTP_AUTHORIZATION": f"Bearer {API_KEY}"}

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -42,7 +42,7 @@ def test_a_gpu_lock_held_on_host_b_passes_to_host_c_once_b_stops_renewing_it(pro
             "manage.py",
             "rqworker",
             "--worker-class",
-            "tasks.worker.GpuWorker",
+            "tasks.worker.workers.GpuWorker",
             f"{processes.prefix}gpu",
         ],
         **_host_env("host-c", shared),

@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from tasks.batches.lines import _outcome
-from tasks.openai_compat.views import _final_response
+from tasks.openai.views import _final_response
 from tests.conftest import API_KEY
 
 NAMES = {

@@ -5,10 +5,10 @@ import logging
 
 import pytest
 
-from sop_llm import keys
-from sop_llm.redact import REDACTED, redact, scrub
-from sop_llm.redis import get_redis
-from sop_llm.telemetry.logs import flush_logs
+from sop_llm.core import keys
+from sop_llm.core.redact import REDACTED, redact, scrub
+from sop_llm.core.redis import get_redis
+from sop_llm.core.telemetry.logs import flush_logs
 from tests.fakes.servers import FakeServer, Reply, openai_chat, openai_error
 
 REQUEST_KEY = "req-key-4f9a8b7c6d"  # shaped like nothing: only known as this request's key

@@ -13,8 +13,8 @@ import redis
 import requests
 from django.urls import get_resolver
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import queue, store
 from tests.conftest import API_KEY, ROOT, free_port, wait_for
 from tests.fakes.servers import FakeServer, Reply, openai_chat, openai_error
@@ -376,7 +376,7 @@ def test_workers_reconnect_by_themselves_after_a_redis_restart(tmp_path, redis_p
                 "manage.py",
                 "rqworker",
                 "--worker-class",
-                "tasks.worker.HeartbeatWorker",
+                "tasks.worker.workers.HeartbeatWorker",
                 f"{redis_prefix}remote",
             ],
             {"REDIS_URL": url},
@@ -496,7 +496,7 @@ def test_a_result_finished_while_redis_is_paused_is_kept_not_lost(pausable_redis
 
 
 def test_a_task_its_live_worker_no_longer_runs_is_recovered(processes, api):
-    from tasks.recovery import tasks_recover
+    from tasks.worker.recovery import tasks_recover
 
     processes.worker("remote")
     worker = next(iter(get_redis().keys(keys.worker_alive("*")))).rsplit(":", 1)[-1]

@@ -1,6 +1,6 @@
 """A /v1 stream across a resume: the text goes on where the checkpoint's streamed text ended."""
 
-from tasks.openai_compat.views import _Relay, _restarted
+from tasks.openai.views import _Relay, _restarted
 
 
 def _token(text: str, offset: int, run: int = 1, resumed_at: int = 0) -> dict:

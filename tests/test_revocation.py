@@ -7,9 +7,9 @@ import logging
 import requests
 from channels.testing import WebsocketCommunicator
 
-from sop_llm.apikeys.services import key_revoke, key_update
+from sop_llm.access.apikeys.services import key_revoke, key_update
 from sop_llm.asgi import application
-from sop_llm.redis import get_redis
+from sop_llm.core.redis import get_redis
 from tests.fakes.servers import FakeServer, Reply, openai_chat
 from tests.keyring import bearer, client_with, issue
 

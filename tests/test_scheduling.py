@@ -10,8 +10,8 @@ import jsonschema
 import pytest
 import requests
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import store
 from tasks.checkpoints import checkpoint_load
 from tests.conftest import API_KEY, wait_for

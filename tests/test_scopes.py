@@ -8,9 +8,9 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from sop_llm.access.auth import scope_declared
+from sop_llm.access.principals import PUBLIC, SCOPES
 from sop_llm.asgi import application
-from sop_llm.auth import scope_declared
-from sop_llm.principals import PUBLIC, SCOPES
 from tests.keyring import bearer, client_with, issue
 
 

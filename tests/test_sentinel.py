@@ -87,7 +87,7 @@ def test_with_sentinels_nothing_starts_an_embedded_redis(cluster, monkeypatch):
 
 @needs_redis_server
 def test_the_clients_reach_the_master_through_password_protected_sentinels(through_sentinels):
-    from sop_llm.redis import get_redis, get_rq_redis, redis_ping
+    from sop_llm.core.redis import get_redis, get_rq_redis, redis_ping
 
     cluster = through_sentinels
     get_redis().set("sentinel-probe", "ok")
@@ -103,7 +103,7 @@ def test_a_read_cut_short_never_hands_its_reply_to_the_next_command(through_sent
     the connection, and the next command would read that reply (redis/redis-py#4292)."""
     import redis
 
-    from sop_llm import redis as clients
+    from sop_llm.core import redis as clients
 
     conn = getattr(clients, client)()
     conn.set("probe", "value")

@@ -11,7 +11,7 @@ import requests
 from models_gpu.synthetic import SyntheticEngine, synthetic_text
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, SamplingParams
-from tasks.openai_compat.views import _restarted
+from tasks.openai.views import _restarted
 from tests.conftest import API_KEY, wait_for
 
 PROMPT = [2, 105, 2364, 107]
@@ -167,9 +167,9 @@ def test_a_plain_callback_still_gets_its_tokens_on_the_callers_thread(engine):
 
 
 def test_a_token_stream_run_on_the_decode_thread_publishes_the_whole_text_in_order(engine):
-    from sop_llm import keys
-    from sop_llm.redis import get_redis
-    from sop_llm.telemetry.events import TokenStream
+    from sop_llm.core import keys
+    from sop_llm.core.redis import get_redis
+    from sop_llm.core.telemetry.events import TokenStream
 
     pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(keys.pubsub_task_tokens("inline-stream"))
@@ -191,7 +191,7 @@ def _token(index: int, text: str, attempt: int = 1) -> dict:
 
 
 def test_token_events_that_piled_up_go_out_as_one_chunk_up_to_a_final_or_a_restart():
-    from tasks.openai_compat.views import _Relay
+    from tasks.openai.views import _Relay
 
     relay = _Relay()
     assert relay.batch([_token(0, "a"), _token(1, "b"), _token(2, "c")]) == ("abc", None)

@@ -5,8 +5,8 @@ only its own task's events, in order."""
 import asyncio
 import json
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import waiting
 from tasks.waiting import TaskEvents
 

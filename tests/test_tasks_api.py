@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import lifecycle, queue, store
-from tasks.ops import queue_purge
+from tasks.worker.ops import queue_purge
 from tests.fakes.servers import FakeServer, Reply, openai_chat
 
 

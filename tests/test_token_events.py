@@ -5,9 +5,9 @@ import json
 import threading
 import time
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
-from sop_llm.telemetry.events import TokenStream
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
+from sop_llm.core.telemetry.events import TokenStream
 
 
 def _token_threads() -> int:

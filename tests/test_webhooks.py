@@ -5,8 +5,8 @@ import json
 import pytest
 from standardwebhooks import Webhook
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import store
 from tasks.webhooks import dead_letters, webhook_deliver
 from tests.fakes.servers import FakeServer, Reply, openai_chat

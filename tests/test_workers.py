@@ -7,10 +7,10 @@ import pytest
 import redis
 import requests
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import queue, store
-from tasks.recovery import tasks_recover
+from tasks.worker.recovery import tasks_recover
 from tests.conftest import API_KEY, wait_for
 from tests.fakes.servers import FakeServer, Reply, openai_chat
 
@@ -63,7 +63,7 @@ def test_a_killed_worker_and_its_job_leave_rq_s_statistics(processes):
     from rq import Worker
     from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-    from sop_llm.lanes import rq_queue
+    from sop_llm.core.lanes import rq_queue
 
     def remote_stats():  # what django-rq's `rqstats` counts
         lane = rq_queue("remote")
@@ -173,9 +173,9 @@ def test_workers_publish_liveness_and_remove_it_on_a_clean_stop(processes):
 @pytest.mark.parametrize("error", [redis.TimeoutError, redis.ConnectionError])
 def test_a_worker_waits_out_a_redis_timeout_as_it_does_a_refused_connection(monkeypatch, error):
     """rq ends the worker on a TimeoutError from Redis: its bookkeeping is retried instead."""
-    from tasks import worker
+    from tasks.worker import workers
 
-    monkeypatch.setattr(worker, "REDIS_RETRY_FIRST_SECONDS", 0.001)
+    monkeypatch.setattr(workers, "REDIS_RETRY_FIRST_SECONDS", 0.001)
     outcomes = iter([error("Timeout connecting to server"), error("again"), "done"])
 
     def bookkeeping():
@@ -184,4 +184,4 @@ def test_a_worker_waits_out_a_redis_timeout_as_it_does_a_refused_connection(monk
             raise outcome
         return outcome
 
-    assert worker._through_outage(bookkeeping) == "done"
+    assert workers._through_outage(bookkeeping) == "done"

@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import replace
 
-from sop_llm.providers.errors import ProviderError
+from sop_llm.providers.errors import ProviderError, provider_error
 from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
 
 from .sampling import Sampler, SamplerSettings
@@ -18,7 +18,7 @@ POLL_SECONDS = 0.05  # how often a waiting caller looks at is_cancelled() betwee
 
 
 def local_error(model: str, code: str, message: str) -> ProviderError:
-    return ProviderError(f"local ({model}): {message}", code=code, provider="local", model=model)
+    return provider_error("local", model, message, code=code)
 
 
 class Sequence:

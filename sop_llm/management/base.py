@@ -6,7 +6,7 @@ import sys
 import redis
 from django.core.management.base import BaseCommand, CommandError
 
-from sop_llm.errors import ServiceError
+from sop_llm.core.errors import ServiceError
 
 
 class OpsCommand(BaseCommand):

@@ -5,7 +5,7 @@ import time
 
 from django.conf import settings
 
-from sop_llm.backoff import parse_retry_after
+from sop_llm.core.backoff import parse_retry_after
 from sop_llm.providers.errors import (
     ProviderError,
     error_for_status,

@@ -10,7 +10,7 @@ import re
 import time
 from typing import Any
 
-from sop_llm.netguard import UnsafeURL, check_url
+from sop_llm.core.netguard import UnsafeURL, check_url
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.http import bad_response, post_json
 from sop_llm.providers.options import CustomOptions

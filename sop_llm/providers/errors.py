@@ -34,13 +34,15 @@ class ProviderError(Exception):
         }
 
 
-def missing_key(provider: str, model: str, setting: str) -> ProviderError:
+def provider_error(provider: str, model: str, message: str, **fields: Any) -> ProviderError:
+    """The one factory: the message names provider and model, as every caller reads it."""
     return ProviderError(
-        f"{provider} ({model}): no API key (set {setting})",
-        code="auth",
-        provider=provider,
-        model=model,
+        f"{provider} ({model}): {message}", provider=provider, model=model, **fields
     )
+
+
+def missing_key(provider: str, model: str, setting: str) -> ProviderError:
+    return provider_error(provider, model, f"no API key (set {setting})", code="auth")
 
 
 def code_for_status(status: int) -> str:

@@ -7,12 +7,12 @@ from dataclasses import asdict, dataclass, field, replace
 
 from django.conf import settings
 
-from sop_llm.backoff import retry_delay
+from sop_llm.core.backoff import retry_delay
+from sop_llm.core.redact import scrub, secrets_in_scope
 from sop_llm.providers import get_provider
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.structured import validate_result
 from sop_llm.providers.types import GenerateRequest, GenerateResult
-from sop_llm.redact import scrub, secrets_in_scope
 
 log = logging.getLogger(__name__)
 

@@ -5,12 +5,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from rest_framework import serializers
 
-from sop_llm.netguard import UnsafeURL, check_url
+from sop_llm.core.netguard import UnsafeURL, check_url
+from sop_llm.core.strict import StrictChoiceField, StrictURLField
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.openai_wire import OPENAI_FIELDS, chat_complete
 from sop_llm.providers.options import KeyOptions
 from sop_llm.providers.types import GenerateRequest, GenerateResult, ProviderCapabilities
-from sop_llm.strict import StrictChoiceField, StrictURLField
 
 # preset -> (base URL, name of the setting holding its API key). vLLM's own default port, 8000,
 # is this service's default PORT too, so the preset expects `vllm serve ... --port 8001`; a preset

@@ -7,7 +7,7 @@ import re
 
 from rest_framework import serializers
 
-from sop_llm.strict import StrictCharField, StrictChoiceField, StrictSerializer, StrictURLField
+from sop_llm.core.strict import StrictCharField, StrictChoiceField, StrictSerializer, StrictURLField
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")  # an RFC 9110 token
 

@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks.anthropic_api.batches import public_id
 from tasks.batches.records import Batch
 

@@ -6,7 +6,7 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from sop_llm import jsonparse
+from sop_llm.core import jsonparse
 from tasks.anthropic_api.batch_presenters import message_batch_object
 from tasks.anthropic_api.batches import (
     LIST_LIMIT_MAX,
@@ -18,7 +18,7 @@ from tasks.anthropic_api.batches import (
     public_id,
 )
 from tasks.anthropic_api.blocks import RequestError
-from tasks.anthropic_api.errors import anthropic_error, anthropic_key_required
+from tasks.anthropic_api.errors import anthropic_key_required, anthropic_methods
 from tasks.anthropic_api.serving import refusal
 
 
@@ -28,14 +28,12 @@ def answering(*methods: str):
     def decorate(view):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
-            if request.method not in methods:
-                return anthropic_error(405, f"Use {' or '.join(methods)}.")
             try:
                 return view(request, *args, **kwargs)
             except Exception as exc:
                 return refusal(exc)
 
-        return csrf_exempt(anthropic_key_required(wrapper))
+        return csrf_exempt(anthropic_key_required(anthropic_methods(*methods)(wrapper)))
 
     return decorate
 

@@ -9,9 +9,9 @@ import re
 
 from django.conf import settings
 
-from sop_llm import keys
-from sop_llm.errors import Conflict, NotFound
-from sop_llm.redis import get_redis, get_rq_redis
+from sop_llm.core import keys
+from sop_llm.core.errors import Conflict, NotFound
+from sop_llm.core.redis import get_redis, get_rq_redis
 from tasks.anthropic_api.batch_lines import ENDPOINT
 from tasks.anthropic_api.blocks import RequestError
 from tasks.batches import files, services

@@ -1,14 +1,20 @@
 """One error factory for the Anthropic door, JSON and SSE alike:
 `{"type": "error", "error": {"type": ..., "message": ...}}` with the status that type has
-(sop_llm.errors holds the table, for the answers given before a view runs: 404, 413, 500)."""
+(sop_llm.core.errors holds the table, for the answers given before a view runs: 404, 413, 500)."""
 
 import json
+from functools import partial
 
 from django.http import JsonResponse
 
-from sop_llm.auth import api_key_required
-from sop_llm.errors import ServiceError
-from sop_llm.errors import anthropic_error_body as error_body
+from sop_llm.access.auth import api_key_required
+from sop_llm.core.errors import ServiceError
+from sop_llm.core.errors import anthropic_error_body as error_body
+from sop_llm.core.methods import require_methods
+
+
+def _method_refused(request, allowed: str) -> JsonResponse:
+    return anthropic_error(405, f"Use {allowed}.")
 
 
 def anthropic_error(status: int, message: str, *, task_id: str | None = None) -> JsonResponse:
@@ -40,3 +46,6 @@ def anthropic_error_from(error: ServiceError) -> JsonResponse:
 
 
 anthropic_key_required = api_key_required(scope="tasks", respond=anthropic_error_from)
+
+
+anthropic_methods = partial(require_methods, refuse=_method_refused)

@@ -10,13 +10,15 @@ import redis
 from django.http import JsonResponse, StreamingHttpResponse
 from rest_framework.exceptions import ValidationError
 
-from sop_llm.errors import ServiceError, _first_error
+from sop_llm.core.errors import ServiceError, _first_error
 from tasks.anthropic_api.blocks import RequestError
 from tasks.anthropic_api.errors import anthropic_error, anthropic_error_from, with_field
 from tasks.anthropic_api.translate import anthropic_field, message_object, task_data
-from tasks.openai_compat.translate import UnknownModel
+from tasks.failures import failure_http_status
+from tasks.openai.translate import UnknownModel
 from tasks.serializers import TaskCreateSerializer, idempotency_key_for
 from tasks.services import task_create
+from tasks.status import TaskStatus
 from tasks.store import FINAL
 from tasks.waiting import FINAL_EVENTS, TaskEvents
 
@@ -27,7 +29,6 @@ REDIS_LOST = (
     "X-SOP-Task-Id header once Redis is back)"
 )
 # task error code -> HTTP status (the same as the OpenAI door's)
-FAILURES = {"context_length": 400, "insufficient_vram": 503, "cancelled": 499}
 
 
 def task_for(request, checked: dict, *, task_id: str) -> dict:
@@ -75,7 +76,7 @@ async def wait(events: TaskEvents, task: dict, model: str) -> JsonResponse:
 
 
 def final_response(task: dict, model: str) -> JsonResponse:
-    if task["status"] == "completed":
+    if task["status"] == TaskStatus.COMPLETED:
         return JsonResponse(message_object(task, model=model))
     status, message = failure(task)
     return anthropic_error(status, message, task_id=task["task_id"])
@@ -86,7 +87,7 @@ def failure(task: dict) -> tuple[int, str]:
     if task["status"] not in FINAL:
         return 504, "the task did not finish in time; follow it by its X-SOP-Task-Id"
     error = task.get("error") or {}
-    return FAILURES.get(error.get("code"), 502), error.get("message", "failed")
+    return failure_http_status(error.get("code")), error.get("message", "failed")
 
 
 def streaming(chunks) -> StreamingHttpResponse:

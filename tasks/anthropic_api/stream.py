@@ -9,13 +9,14 @@ import json
 import redis
 from asgiref.sync import sync_to_async
 
-from sop_llm.errors import ServiceError
+from sop_llm.core.errors import ServiceError
 from tasks.anthropic_api.errors import sse, sse_error
 from tasks.anthropic_api.serving import REDIS_LOST, WAIT_SECONDS, failure
 from tasks.anthropic_api.translate import content_of, message_head, stop_reason, usage_of
-from tasks.openai_compat.translate import choices_of
-from tasks.openai_compat.views import _Relay
+from tasks.openai.translate import choices_of
+from tasks.openai.views import _Relay
 from tasks.services import task_cancel
+from tasks.status import TaskStatus
 from tasks.store import FINAL
 from tasks.waiting import FINAL_EVENTS, TaskEvents
 
@@ -78,7 +79,7 @@ async def message_stream(events: TaskEvents, task: dict, model: str):
 
 
 def _closing(task: dict, sent: str):
-    if task["status"] != "completed":
+    if task["status"] != TaskStatus.COMPLETED:
         yield sse_error(*failure(task))
         return
     choice = choices_of(task["result"])[0]

@@ -4,9 +4,9 @@ from asgiref.sync import sync_to_async
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sop_llm import jsonparse
+from sop_llm.core import jsonparse
 from tasks.anthropic_api.blocks import RequestError
-from tasks.anthropic_api.errors import anthropic_error, anthropic_key_required
+from tasks.anthropic_api.errors import anthropic_key_required, anthropic_methods
 from tasks.anthropic_api.protocol import messages_request
 from tasks.anthropic_api.serving import refusal, streaming, task_for, wait
 from tasks.anthropic_api.stream import message_stream
@@ -26,9 +26,8 @@ def request_body(raw: bytes, *, counting: bool = False) -> dict:
 
 @csrf_exempt
 @anthropic_key_required
+@anthropic_methods("POST")
 async def messages(request):
-    if request.method != "POST":
-        return anthropic_error(405, "Use POST.")
     task_id = new_task_id()
     try:
         checked = request_body(request.body)
@@ -62,9 +61,8 @@ def _whole(checked: dict) -> bool:
 
 @csrf_exempt
 @anthropic_key_required
+@anthropic_methods("POST")
 async def count_tokens(request):
-    if request.method != "POST":
-        return anthropic_error(405, "Use POST.")
     try:
         checked = request_body(request.body, counting=True)
         return JsonResponse({"input_tokens": await sync_to_async(tokens_count)(checked)})

@@ -10,9 +10,9 @@ import time
 
 from django.conf import settings
 
-from sop_llm import keys
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from sop_llm.providers import lane_for
-from sop_llm.redis import get_redis
 from tasks import queue
 from tasks.batches.files import ttl_seconds
 from tasks.batches.input import parsed_forget, parsed_lines

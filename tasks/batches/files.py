@@ -7,9 +7,9 @@ import uuid
 
 from django.conf import settings
 
-from sop_llm import jsonparse, keys
-from sop_llm.errors import NotFound, ServiceError
-from sop_llm.redis import get_redis, get_rq_redis
+from sop_llm.core import jsonparse, keys
+from sop_llm.core.errors import NotFound, ServiceError
+from sop_llm.core.redis import get_redis, get_rq_redis
 
 PURPOSES = ("batch",)  # what a client may upload; a batch writes "batch_output" files
 LIST_LIMIT_MAX = 10_000

@@ -6,10 +6,10 @@ import logging
 
 import redis
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
-from sop_llm.telemetry.events import publish
-from sop_llm.telemetry.stats import stats_incr
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
+from sop_llm.core.telemetry.events import publish
+from sop_llm.core.telemetry.stats import stats_incr
 from tasks.batches import files
 from tasks.batches.presenters import batch_object
 from tasks.batches.records import Batch, batch_load, batch_move, batch_progress

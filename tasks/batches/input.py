@@ -5,8 +5,8 @@ import json
 
 from django.conf import settings
 
-from sop_llm import jsonparse, keys
-from sop_llm.redis import get_rq_redis
+from sop_llm.core import jsonparse, keys
+from sop_llm.core.redis import get_rq_redis
 from tasks.anthropic_api import batch_lines as messages
 from tasks.batches.lines import line_task_id
 from tasks.batches.records import Batch

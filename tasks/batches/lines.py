@@ -8,10 +8,11 @@ however often workers die around it. Only counters live in the batch: nothing pe
 
 import json
 
-from sop_llm import keys
+from sop_llm.core import keys
 from tasks.anthropic_api import batch_lines as messages
-from tasks.openai_compat.failures import failure_status
-from tasks.openai_compat.translate import completion_object
+from tasks.openai.failures import failure_status
+from tasks.openai.translate import completion_object
+from tasks.status import TaskStatus
 from tasks.store import Effects, Task
 
 
@@ -23,7 +24,7 @@ def line_task_id(batch_id: str, number: int) -> str:
 def line_effects(task: Task, status: str, fields: dict, effects: Effects) -> None:
     link = task.batch or {}
     line, expired = _line(task, status, fields)
-    ok = status == "completed"
+    ok = status == TaskStatus.COMPLETED
     target = keys.file_content(link["output_file" if ok else "error_file"])
     effects.append(target, json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n")
     effects.expire(target, link["ttl"])
@@ -52,14 +53,14 @@ def _line(task: Task, status: str, fields: dict) -> tuple[dict, bool]:
 
 def _outcome(task: Task, status: str, fields: dict) -> tuple[dict | None, dict | None]:
     """(response, error) of the line: a response for what ran, an error for what never did."""
-    if status == "completed":
+    if status == TaskStatus.COMPLETED:
         done = {"task_id": task.task_id, "result": fields["result"], "usage": fields.get("usage")}
         chat = task.batch["url"] == "/v1/chat/completions"
         body = completion_object(done, chat=chat, model=task.batch["model"])
         return {"status_code": 200, "request_id": task.task_id, "body": body}, None
     error = fields.get("error") or {}
     code = error.get("code")
-    if status == "cancelled":
+    if status == TaskStatus.CANCELLED:
         return None, {"code": "batch_cancelled", "message": error.get("message", "cancelled")}
     if code == "deadline_exceeded":
         message = "This request could not be executed before the completion window expired."

@@ -5,8 +5,8 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import lua
 
 FINAL = ("completed", "failed", "expired", "cancelled")

@@ -14,10 +14,10 @@ import os
 import socket
 import uuid
 
-from sop_llm import keys
-from sop_llm.lanes import rq_queue
-from sop_llm.procs import provably_dead
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.lanes import rq_queue
+from sop_llm.core.procs import provably_dead
+from sop_llm.core.redis import get_redis
 from tasks import lua
 from tasks.batches.enqueue import lines_enqueue
 from tasks.batches.files import ttl_seconds
@@ -26,7 +26,7 @@ from tasks.batches.input import input_lines, parse_all, parsed_forget, skipped_l
 from tasks.batches.records import Batch, batch_load, batch_move, lines_skip
 from tasks.batches.stop import tasks_cancel
 
-RUN_JOB = "tasks.jobs.run_batch"  # by name: nothing imports the jobs module
+RUN_JOB = "tasks.batches.jobs.run_batch"  # by name: nothing imports the jobs module
 LEASE_SECONDS = 60
 JOB_TIMEOUT_SECONDS = 3600
 STOP_CHUNK = 500

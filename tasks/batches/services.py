@@ -7,11 +7,11 @@ import uuid
 
 from django.conf import settings
 
-from sop_llm import keys
-from sop_llm.errors import Conflict, NotFound, ServiceError
-from sop_llm.redis import get_redis
-from sop_llm.telemetry.events import publish
-from sop_llm.telemetry.stats import stats_incr
+from sop_llm.core import keys
+from sop_llm.core.errors import Conflict, NotFound, ServiceError
+from sop_llm.core.redis import get_redis
+from sop_llm.core.telemetry.events import publish
+from sop_llm.core.telemetry.stats import stats_incr
 from tasks.batches import files
 from tasks.batches.presenters import batch_object
 from tasks.batches.records import Batch, batch_load, batch_move

@@ -1,8 +1,8 @@
 """What operators see of batches (monitor/status, the dashboard, /metrics): the active ones
 with their live counts, read from the batches' own hashes."""
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks.batches.presenters import batch_object
 from tasks.batches.records import batch_load
 

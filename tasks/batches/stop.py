@@ -1,13 +1,14 @@
 """Cancelling a batch's enqueued lines: a queued task leaves its lane at once; a running one
 is asked to stop at its next token, like any cancelled task."""
 
-from sop_llm import keys
-from sop_llm.errors import ServiceError
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.errors import ServiceError
+from sop_llm.core.redis import get_redis
 from tasks import lifecycle, store
 from tasks.batches.lines import line_task_id
 from tasks.batches.records import Batch
 from tasks.services import task_cancel
+from tasks.status import TaskStatus
 
 CHUNK = 500
 
@@ -26,13 +27,13 @@ def tasks_cancel(batch: Batch, *, upto: int) -> int:
 
 
 def _cancel_one(task_id: str, status: str | None) -> int:
-    if status == "queued":
+    if status == TaskStatus.QUEUED:
         task = store.load(task_id)
         message = "The batch was cancelled before this request was run."
         return int(
             bool(task) and lifecycle.task_cancel(task, code="batch_cancelled", message=message)
         )
-    if status == "processing":
+    if status == TaskStatus.PROCESSING:
         try:
             task_cancel(task_id=task_id)
         except ServiceError:  # it finished meanwhile

@@ -4,8 +4,8 @@ written but that never ended (its last line's process died in between) is ended.
 
 import logging
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks.batches.finish import batch_settle
 from tasks.batches.records import batch_load
 from tasks.batches.runner import batch_schedule, lease_break_if_dead, needs_runner

@@ -11,15 +11,15 @@ from django.conf import settings
 from rest_framework.exceptions import ValidationError
 from rest_framework.serializers import Serializer
 
-from sop_llm import jsonparse
-from sop_llm.errors import _first_error
+from sop_llm.core import jsonparse
+from sop_llm.core.errors import _first_error
 from tasks.anthropic_api import batch_lines as messages
 from tasks.anthropic_api.blocks import RequestError
 from tasks.anthropic_api.protocol import messages_request
 from tasks.anthropic_api.translate import anthropic_field
 from tasks.anthropic_api.translate import task_data as messages_task_data
-from tasks.openai_compat.serializers import ChatRequest, CompletionRequest, openai_param
-from tasks.openai_compat.translate import UnknownModel, task_data
+from tasks.openai.serializers import ChatRequest, CompletionRequest, openai_param
+from tasks.openai.translate import UnknownModel, task_data
 from tasks.serializers import TaskCreateSerializer
 
 LINE_KEYS = ("custom_id", "method", "url", "body")

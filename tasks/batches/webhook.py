@@ -6,42 +6,39 @@ import json
 import time
 import uuid
 
-from sop_llm import keys
-from sop_llm.lanes import rq_queue
-from sop_llm.redis import get_redis
-from sop_llm.telemetry.stats import stats_incr
+from sop_llm.core import keys
+from sop_llm.core.lanes import rq_queue
+from sop_llm.core.redis import get_redis
+from sop_llm.core.telemetry.stats import stats_incr
 from tasks.batches.presenters import batch_object
 from tasks.batches.records import batch_load
-from tasks.webhooks import _attempt, _backoff, _job_timeout, signed_headers
+from tasks.webhooks import deliver_with_retries, delivery_job_timeout, signed_headers
 
-DELIVER_JOB = "tasks.jobs.deliver_batch_webhook"  # by name: nothing imports the jobs module
+DELIVER_JOB = "tasks.batches.jobs.deliver_batch_webhook"  # by name: nothing imports the jobs module
 
 
 def batch_webhook_schedule(*, batch_id: str) -> None:
     rq_queue("webhooks").enqueue(
-        DELIVER_JOB, batch_id, job_timeout=_job_timeout(), result_ttl=0, failure_ttl=86400
+        DELIVER_JOB, batch_id, job_timeout=delivery_job_timeout(), result_ttl=0, failure_ttl=86400
     )
 
 
 def batch_webhook_deliver(*, batch_id: str, sleep=time.sleep) -> str:
-    from django.conf import settings
-
     batch = batch_load(batch_id)
     if batch is None:
         return "expired"
     delivery_id, event = f"msg_{uuid.uuid4().hex}", f"batch.{batch.status}"
     payload = {"event": event, "delivery_id": delivery_id, "batch": batch_object(batch)}
     body = json.dumps(payload, separators=(",", ":"))
-    attempts: list[dict] = []
-    for attempt in range(1, settings.WEBHOOK_MAX_RETRIES + 2):
+
+    def headers_for(attempt: int) -> dict[str, str]:
         headers = signed_headers(delivery_id, body, task_id="", event=event, attempt=attempt)
         del headers["X-SOP-Task-Id"]
-        headers["X-SOP-Batch-Id"] = batch_id
-        outcome, retry_after = _attempt(batch.webhook_url, body, headers, attempt)
-        attempts.append(outcome)
-        if outcome["ok"] or not outcome["retryable"] or attempt > settings.WEBHOOK_MAX_RETRIES:
-            break
-        sleep(_backoff(attempt, retry_after))
+        return headers | {"X-SOP-Batch-Id": batch_id}
+
+    attempts = deliver_with_retries(
+        batch.webhook_url, body, headers_for, on_attempt=lambda outcome: None, sleep=sleep
+    )
     state = "delivered" if attempts[-1]["ok"] else "failed"
     record = {"state": state, "delivery_id": delivery_id, "attempts": attempts}
     pipe = get_redis().pipeline(transaction=False)

@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from sop_llm.strict import wrong_type
+from sop_llm.core.strict import wrong_type
 
 ROLES = ("user", "system", "developer", "assistant")
 TEXT_PARTS = {"input_text", "output_text"}

@@ -3,8 +3,8 @@ later `previous_response_id` prepends. Kept as long as the task (SESSION_TTL_HOU
 
 import json
 
-from sop_llm import keys
-from sop_llm.redis import get_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tasks import store
 
 ECHO = (

@@ -15,9 +15,9 @@ import uuid
 
 import redis
 
-from sop_llm import keys
+from sop_llm.core import keys
 from tasks import store
-from tasks.openai_compat.views import _continues
+from tasks.openai.views import _continues
 from tasks.responses import events as ev
 from tasks.responses.objects import message_item, output_items, response_object
 from tasks.waiting import FINAL_EVENTS, TaskEvents, bounded

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import redis
 
-from sop_llm import keys
-from sop_llm.redis import get_async_redis
+from sop_llm.core import keys
+from sop_llm.core.redis import get_async_redis
 from tasks.responses.events import TERMINAL_TYPES, error
 from tasks.responses.recorder import recorder_start
 from tasks.waiting import TaskEvents, bounded

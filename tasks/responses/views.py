@@ -9,13 +9,14 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import ValidationError
 
-from sop_llm import jsonparse
-from sop_llm.errors import ServiceError
+from sop_llm.core import jsonparse
+from sop_llm.core.errors import ServiceError
 from tasks import store
-from tasks.openai_compat.views import (
+from tasks.openai.views import (
     create_error,
     openai_error,
     openai_key_required,
+    openai_methods,
 )
 from tasks.responses import serving
 from tasks.responses.objects import response_object
@@ -136,29 +137,26 @@ async def _call(function, **kwargs):
 
 @csrf_exempt
 @openai_key_required
+@openai_methods("POST")
 async def responses(request):
-    if request.method != "POST":
-        return openai_error(405, "Use POST.", code="method_not_allowed")
     return await _create(request)
 
 
 @csrf_exempt
 @openai_key_required
+@openai_methods("GET", "DELETE")
 async def response_detail(request, response_id: str):
     if request.method == "DELETE":
         return await _call(
             serving.response_delete, response_id=response_id, tenant=request.client.id
         )
-    if request.method != "GET":
-        return openai_error(405, "Use GET or DELETE.", code="method_not_allowed")
     return await _detail(request, response_id)
 
 
 @csrf_exempt
 @openai_key_required
+@openai_methods("POST")
 async def response_cancel(request, response_id: str):
-    if request.method != "POST":
-        return openai_error(405, "Use POST.", code="method_not_allowed")
     return await _call(serving.response_cancel, response_id=response_id, tenant=request.client.id)
 
 

@@ -1,8 +1,8 @@
-from sop_llm.apikeys.services import key_names
-from sop_llm.apikeys.usage import usage_rows
+from sop_llm.access.apikeys.services import key_names
+from sop_llm.access.apikeys.usage import usage_rows
+from sop_llm.access.principals import bootstrap_names
+from sop_llm.core.telemetry.stats import stats_days
 from sop_llm.management.base import OpsCommand, table
-from sop_llm.principals import bootstrap_names
-from sop_llm.telemetry.stats import stats_days
 
 COLUMNS = ["date", "created", "completed", "failed", "cancelled", "tokens_in", "tokens_out"]
 USAGE_COLUMNS = [

@@ -1,9 +1,9 @@
 from django.core.management.base import CommandError
 from rest_framework.exceptions import ValidationError
 
-from sop_llm.apikeys.serializers import KeyCreateSerializer
-from sop_llm.apikeys.services import key_create, key_list, key_revoke
-from sop_llm.errors import to_service_error
+from sop_llm.access.apikeys.serializers import KeyCreateSerializer
+from sop_llm.access.apikeys.services import key_create, key_list, key_revoke
+from sop_llm.core.errors import to_service_error
 from sop_llm.management.base import OpsCommand, subcommand, table
 
 COLUMNS = ["id", "name", "scopes", "state", "expires_at", "limits"]

@@ -1,10 +1,10 @@
 from django.core.management.base import CommandError
 
-from sop_llm import keys
+from sop_llm.core import keys
+from sop_llm.core.procs import hostname
+from sop_llm.core.redis import get_redis
 from sop_llm.management.base import OpsCommand
-from sop_llm.procs import hostname
-from sop_llm.redis import get_redis
-from tasks.recovery import worker_alive
+from tasks.liveness import worker_alive
 
 
 class Command(OpsCommand):

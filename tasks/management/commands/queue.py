@@ -1,9 +1,9 @@
 from django.core.management.base import CommandError
 
-from sop_llm.lanes import TASK_LANES as LANES
+from sop_llm.core.lanes import TASK_LANES as LANES
 from sop_llm.management.base import OpsCommand, subcommand, table
-from tasks.ops import queue_purge, stuck_resolve, stuck_tasks
 from tasks.snapshot import queue_snapshot
+from tasks.worker.ops import queue_purge, stuck_resolve, stuck_tasks
 
 
 class Command(OpsCommand):
