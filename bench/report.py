@@ -14,6 +14,14 @@ def _g(data: dict, *path, default=None):
 
 
 TARGETS = [
+    (
+        "scheduling",
+        "tokens/s, checkpoints every 32 vs off",
+        ("checkpoints", "ratio"),
+        ">=",
+        0.97,
+        "x",
+    ),
     ("engine", "service/direct tokens/s (128 tokens)", ("ratio",), ">=", 0.95, "x"),
     ("engine", "added latency p50, 8 tokens", ("added_latency_ms_p50",), "<=", 30, "ms"),
     ("peer", "plain tokens/s vs llama_cpp.server", ("plain_ratio",), ">=", 1.0, "x"),
@@ -278,6 +286,10 @@ def markdown(record: dict) -> str:
         lines += synthetic_lines(r["synthetic"])
     if "gateway" in r:
         lines += gateway_lines(r["gateway"])
+    if "scheduling" in r:
+        from bench.scheduling import scheduling_lines
+
+        lines += scheduling_lines(r["scheduling"])
     dates = record.get("scenario_dates") or {}
     if len(set(dates.values())) > 1:
         runs = {}

@@ -14,7 +14,17 @@ import time
 import redis
 import requests
 
-from bench import batches, continuous, engine, gateway, loop_cost, peer, pipeline, synthetic
+from bench import (
+    batches,
+    continuous,
+    engine,
+    gateway,
+    loop_cost,
+    peer,
+    pipeline,
+    scheduling,
+    synthetic,
+)
 from bench.common import ROOT, Service, machine, start_stub, write_json
 from bench.report import markdown, verdicts
 
@@ -32,6 +42,7 @@ FULL = {
     "synthetic": synthetic.FULL,
     "loop": {"clients": (1, 8, 32), "tokens": 32},
     "gateway": gateway.FULL,
+    "scheduling": {"reps": 3, "tokens": 128, "low_tokens": 256},
 }
 SMOKE = {
     "reps": 1,
@@ -47,6 +58,7 @@ SMOKE = {
     "synthetic": synthetic.SMOKE,
     "loop": {"clients": (1, 2), "tokens": 4},
     "gateway": gateway.SMOKE,
+    "scheduling": {"reps": 1, "tokens": 16, "low_tokens": 48},
 }
 
 
@@ -92,6 +104,7 @@ def run(smoke: bool, only: set[str] | None) -> dict:
             ("throughput", lambda: _pipeline(svc, client, stub_url, size)),
             ("synthetic", lambda: synthetic.service_ratio(url, size["synthetic"])),
             ("gateway", lambda: gateway.scenario(size["gateway"])),
+            ("scheduling", lambda: scheduling.scheduling(url, size["scheduling"])),
             ("scale", lambda: pipeline.scale(svc, client, size["scale_tasks"])),
             (
                 "batch",
@@ -102,7 +115,8 @@ def run(smoke: bool, only: set[str] | None) -> dict:
             if not wanted(name):
                 continue
             if (
-                name in ("batching", "loop", "throughput", "batch", "synthetic", "gateway")
+                name
+                in ("batching", "loop", "throughput", "batch", "synthetic", "gateway", "scheduling")
                 and "gpu" in svc.procs
             ):
                 svc.stop("gpu")  # free the cores for the pipeline
@@ -171,7 +185,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--only",
         help="comma-separated: engine,peer,structured,load,batching,loop,throughput,synthetic,"
-        "gateway,scale,batch",
+        "gateway,scale,batch,scheduling",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@ llama_cpp is imported only when a model loads (the web process never does)."""
 import hashlib
 import json
 import os
-from dataclasses import fields
+from dataclasses import fields, replace
 
 from models_gpu.catalog import DEFAULT_N_CTX, ModelInfo, catalog_resolve
 from models_gpu.choices import local_generate
@@ -56,6 +56,8 @@ class LocalProvider:
             raise ProviderError(
                 str(exc), code="not_found", provider=self.name, model=request.model
             ) from None
+        if request.resume is not None and request.resume.model != request.model:
+            request = replace(request, resume=None)  # a fallback's model: it starts over
         params = load_params_for(info, request.options.get("load"))
         with gpu_guard().use(info, params) as (engine, hot_path, load_ms):
             result, structured = local_generate(engine, request, info.name)

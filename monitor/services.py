@@ -142,6 +142,11 @@ def _counter_lines() -> list[str]:
             f"sop_llm_{name}_total {totals.get(name, 0)}",
         ]
     lines += [
+        "# HELP sop_llm_tasks_preempted_total Running tasks whose slot a more urgent task took.",
+        "# TYPE sop_llm_tasks_preempted_total counter",
+        f"sop_llm_tasks_preempted_total {totals.get('preempted', 0)}",
+    ]
+    lines += [
         "# HELP sop_llm_queue_depth Pending tasks per lane.",
         "# TYPE sop_llm_queue_depth gauge",
     ]

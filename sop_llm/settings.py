@@ -80,6 +80,16 @@ IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, min=1, max=24 * 30)
 TASK_DEFAULT_TIMEOUT_SECONDS = env_int("TASK_DEFAULT_TIMEOUT_SECONDS", 300, min=1, max=86400)
 TASK_MAX_TIMEOUT_SECONDS = env_int("TASK_MAX_TIMEOUT_SECONDS", 3600, min=1, max=86400)
 TASK_MAX_ATTEMPTS = env_int("TASK_MAX_ATTEMPTS", 2, min=1, max=10)
+# A local generation keeps its tokens on the task at most every CHECKPOINT_TOKENS tokens or
+# CHECKPOINT_MS, whichever comes first, so a rerun resumes instead of starting over; 0 and 0:
+# no checkpoints (a preemption still writes its own).
+CHECKPOINT_TOKENS = env_int("CHECKPOINT_TOKENS", 32, min=0, max=100_000)
+CHECKPOINT_MS = env_float("CHECKPOINT_MS", 500.0, min=0, max=3_600_000)
+# A queued task this many priority levels above the lowest running slot's takes that slot
+# when none is free (the slot's task is checkpointed and requeued at its old place); 0: off.
+PREEMPT_PRIORITY_GAP = env_int("PREEMPT_PRIORITY_GAP", 10, min=0, max=200)
+# How often one task may be preempted; then it keeps its slot (no starvation).
+MAX_PREEMPTIONS = env_int("MAX_PREEMPTIONS", 2, min=0, max=100)
 MAX_TOKENS_LIMIT = env_int("MAX_TOKENS_LIMIT", 8192, min=1)
 QUEUE_MAX_PENDING = env_int("QUEUE_MAX_PENDING", 10000, min=1)
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024, min=1024)

@@ -22,6 +22,7 @@ from sop_llm.core.telemetry.events import publish
 from sop_llm.core.telemetry.stats import stats_incr
 from tasks import lua, queue
 from tasks.charges import token_counts
+from tasks.checkpoints import checkpoint_drop, checkpoint_effects, checkpoint_load
 from tasks.fair import fair_effects
 from tasks.hooks import finish_hooks
 from tasks.status import ALLOWED_FROM, TaskStatus
@@ -109,14 +110,52 @@ def task_expire(*, task_id: str) -> bool:
 
 def task_requeue(task: Task, *, reason: str, lost: dict | None = None) -> bool:
     """processing -> queued at its old place, when its worker died or is stopping. `lost`:
-    the attempt the dead worker ran, kept (and charged when the task finishes)."""
+    the attempt the dead worker ran, kept (and charged when the task finishes). With a
+    checkpoint the next run resumes from it, and the event says so ({tokens, offset}): a
+    stream reader keeps the text it has."""
     effects = Effects().hdel(keys.queue_processing(task.lane), task.task_id)
     effects.zadd(keys.queue_pending(task.lane), {task.task_id: task.score})
-    timeline_add(task.task_id, "requeued", pipe=effects, reason=reason)
-    publish("task.queued", pipe=effects, task_id=task.task_id, lane=task.lane, reason=reason)
+    kept = checkpoint_load(task_id=task.task_id) if task.lane == "gpu" else None
+    resuming = {"resumes": kept.summary()} if kept and kept.attempt == 1 and kept.tokens else {}
+    timeline_add(task.task_id, "requeued", pipe=effects, reason=reason, **resuming)
+    publish(
+        "task.queued", pipe=effects, task_id=task.task_id, lane=task.lane, reason=reason, **resuming
+    )
     fields = {"worker": "", "started_at": "", "crash_count": task.crash_count + 1}
     if lost is not None:
         fields |= {"lost_attempts": [*(task.lost_attempts or []), lost], "progress": None}
+    done = transition(task, TaskStatus.QUEUED, fields, effects)
+    if done:
+        queue.wake(task.lane)
+    return done
+
+
+def task_preempt(task: Task, *, by: str, lost: list[dict], checkpoint: dict) -> bool:
+    """processing -> queued at its old place (its original score: before every later task of
+    its priority), its slot taken by the more urgent task `by`. The checkpoint is written in
+    the same atomic step, so the next run resumes from it; a preemption is not a crash."""
+    effects = Effects().hdel(keys.queue_processing(task.lane), task.task_id)
+    effects.zadd(keys.queue_pending(task.lane), {task.task_id: task.score})
+    checkpoint_effects(effects, task, checkpoint)
+    resumes = {"tokens": len(checkpoint["tokens"]), "offset": checkpoint["emitted"]}
+    timeline_add(task.task_id, "preempted", pipe=effects, by=by, **resumes)
+    publish("task.preempted", pipe=effects, task_id=task.task_id, by=by, **resumes)
+    publish(
+        "task.queued",
+        pipe=effects,
+        task_id=task.task_id,
+        lane=task.lane,
+        reason="preempted",
+        resumes=resumes,
+    )
+    stats_incr(effects, {"preempted": 1})
+    fields = {
+        "worker": "",
+        "started_at": "",
+        "preemptions": task.preemptions + 1,
+        "lost_attempts": [*(task.lost_attempts or []), *lost],
+        "progress": None,
+    }
     done = transition(task, TaskStatus.QUEUED, fields, effects)
     if done:
         queue.wake(task.lane)
@@ -150,6 +189,7 @@ def _finish(task: Task, status: TaskStatus, fields: dict, *, effects=None, allow
     effects.hdel(keys.queue_processing(task.lane), task.task_id)
     effects.zrem(keys.queue_pending(task.lane), task.task_id)
     effects.zrem(keys.queue_deadlines(), task.task_id)
+    checkpoint_drop(effects, task.task_id)
     code = (fields.get("error") or {}).get("code")
     timeline_add(task.task_id, status, pipe=effects, **({"code": code} if code else {}))
     stats_incr(effects, {status: 1, f"{status}:{task.provider}": 1, **token_counts(fields)})

@@ -88,6 +88,7 @@ def task_report_view(task: Task, timeline: list[dict], logs: list[dict]) -> dict
         "timeline": redact(timeline),
         "webhook_deliveries": redact((task.webhook or {}).get("attempts", [])),
         "crash_count": task.crash_count,
+        "preemptions": task.preemptions,  # the timeline's `preempted` entries say by whom
         "worker": task.worker or None,
         "logs": redact(logs),
     }

@@ -171,6 +171,12 @@ def pending(lane: str, limit: int = 100) -> list[tuple[str, float]]:
     return get_redis().zrange(keys.queue_pending(lane), 0, limit - 1, withscores=True)
 
 
+def head_priority(lane: str) -> int | None:
+    """The priority of the lane's best pending task (None: nothing pending)."""
+    head = get_redis().zrange(keys.queue_pending(lane), 0, 0, withscores=True)
+    return priority_of(head[0][1]) if head else None
+
+
 def depth(lane: str) -> int:
     return get_redis().zcard(keys.queue_pending(lane))
 

@@ -75,6 +75,7 @@ class Task:
     passed_over: int = 0
     share: int = 0  # its owner's fair share when it was queued (tasks.fair)
     fair_units: int = 0  # what it was charged in the fair-share order when queued
+    preemptions: int = 0  # times a more urgent task took its slot (tasks.preemption)
     run: int = 0
     result: dict | None = None
     usage: dict | None = None
@@ -213,6 +214,12 @@ class Effects:
 
     def srem(self, key: str, member: str):
         return self._add("SREM", key, member)
+
+    def set_ex(self, key: str, value: str, seconds: int):
+        return self._add("SET", key, value, "EX", seconds)
+
+    def delete(self, key: str):
+        return self._add("DEL", key)
 
     def incrby(self, key: str, amount: int):
         return self._add("INCRBY", key, amount)

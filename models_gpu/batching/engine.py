@@ -86,6 +86,10 @@ class BatchEngine:
         check_logit_bias(request.params.logit_bias, self.context.n_vocab, model_name)
         seq = self._sequence(request, prompt_tokens, stops, stop_token_ids, constraint, model_name)
         seq.ignore_eos = ignore_eos
+        resume = request.resume
+        if resume is not None and resume.tokens and seq.logprobs is None:
+            seq.resume_after(list(resume.tokens), resume.emitted, self.loop.vocab.pieces)
+            resume.taken()
         self.loop.submit(seq)
         return seq.wait(self.loop.wake)
 
@@ -95,7 +99,8 @@ class BatchEngine:
         """n answers to one prompt, one prefill: the first sequence computes the prompt, the
         others start once it is in the KV cache and share it (slots.place copies the prefix,
         cells shared in the unified cache). Seeds are seed, seed+1, ...; only the first
-        streams its text."""
+        streams its text. n answers are not checkpointed: a rerun starts them over."""
+        request = replace(request, checkpoint=None, resume=None)
         base = request.params.seed
         base = random.randint(0, 2**31 - n) if base is None else base
         first = self._start(request, base, prompt_tokens, kw)

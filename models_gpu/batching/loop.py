@@ -102,6 +102,8 @@ class DecodeLoop:
         if self.ctx.chains.attach(seq.slot, settings, seq.seed & 0xFFFFFFFF, bias):
             seq.chain = self.ctx.chains.chain(seq.slot)
             seq.chain_stateful = settings.penalizes
+            for token in seq.sampler.history if seq.chain_stateful else ():
+                self.ctx.chains.advance(seq.chain, token)  # a resumed run's penalty history
 
     def _vacate(self, slot: Slot) -> None:
         slot.seq = None

@@ -23,7 +23,9 @@ def local_error(model: str, code: str, message: str) -> ProviderError:
 
 class Sequence:
     def __init__(self, request: GenerateRequest, prompt: list[int], stops: list[str], **kw):
-        self.request, self.prompt, self.model = request, prompt, kw["model"]
+        self.request, self.model = request, kw["model"]
+        self.prompt_len = len(prompt)  # the task's own prompt (usage counts it)
+        self.prompt = prompt  # what is prefilled: the prompt, then any tokens resumed
         self.seed, self.matcher, self.ignore_eos = kw["seed"], kw["matcher"], kw["ignore_eos"]
         self.logprobs = kw.get("logprobs")
         self.stop_ids = frozenset(kw["stop_ids"])
@@ -48,6 +50,26 @@ class Sequence:
         self.started = time.perf_counter()
         self.deadline = time.monotonic() + request.timeout_seconds
         self.first_token_ms = self.queue_ms = None
+        self.tokens: list[int] = []  # generated (resumed ones included): what a checkpoint keeps
+        self.resumed = 0
+        # Logprobs are not kept: a task that asks for them starts over rather than resume.
+        self.checkpoint = request.checkpoint if self.logprobs is None else None
+        self._checkpointed, self._checkpointed_at = 0, time.monotonic()
+
+    def resume_after(self, tokens: list[int], emitted: int, pieces) -> None:
+        """Start after tokens an earlier run generated: they are prefilled with the prompt,
+        count toward max_tokens, feed the penalties and the grammar, and their text (of which
+        `emitted` characters were streamed) is the answer's beginning."""
+        self.prompt = self.prompt + list(tokens)
+        self.pending, self.resumed, self.count = list(self.prompt), len(tokens), len(tokens)
+        self.tokens = list(tokens)
+        self._checkpointed = len(tokens)
+        for token in tokens:
+            self.sampler.accept(token)
+            if self.matcher is not None and not self.matcher.consume_token(token):
+                raise local_error(self.model, "grammar_error", "resumed tokens break the grammar")
+            self.stream.push(pieces[token])
+        self.stream.emitted = min(emitted, len(self.stream.text))
 
     # --- the caller's thread -------------------------------------------------------
     def wait(self, wake) -> GenerateResult:
@@ -79,8 +101,10 @@ class Sequence:
 
     # --- the decode loop -----------------------------------------------------------
     def interruption(self) -> ProviderError | None:
-        if self.cancel_requested:
+        if self.cancel_requested:  # before a preemption: a cancelled task is not requeued
             return local_error(self.model, "cancelled", f"cancelled after {self.count} tokens")
+        if self.request.is_preempted():
+            return local_error(self.model, "preempted", f"preempted after {self.count} tokens")
         if time.monotonic() > self.deadline:
             seconds = self.request.timeout_seconds
             return local_error(
@@ -103,6 +127,7 @@ class Sequence:
         if (eog and not self.ignore_eos) or token in self.stop_ids:
             return self.finish("stop")
         self.count += 1
+        self.tokens.append(token)
         self.first_token_ms = self.first_token_ms or self._ms()
         self.sampler.accept(token)
         if self.logprobs is not None:
@@ -117,7 +142,17 @@ class Sequence:
         if self.count >= self.limit:
             return self.finish("length")
         self.next_token = token
+        if self.checkpoint is not None and self._checkpoint_due():
+            self.checkpoint.write(self.tokens[:], self.stream.emitted)
         return False
+
+    def _checkpoint_due(self) -> bool:
+        every, ms = self.checkpoint.every_tokens, self.checkpoint.every_ms
+        due = bool(every) and self.count - self._checkpointed >= every
+        due = due or (bool(ms) and (time.monotonic() - self._checkpointed_at) * 1000 >= ms)
+        if due:
+            self._checkpointed, self._checkpointed_at = self.count, time.monotonic()
+        return due
 
     def _emit(self, text: str) -> None:
         if self.inline:
@@ -139,7 +174,10 @@ class Sequence:
     def fail(self, error: ProviderError) -> bool:
         # What it generated is charged, and kept (a truncated or cancelled task's text so far).
         reason = "length" if error.code == "truncated" else error.code
-        self.error = replace(error, partial=self._result(reason))  # one error may end many
+        partial = self._result(reason)
+        if error.code == "preempted":  # its checkpoint: where the next run goes on
+            partial.meta["checkpoint"] = {"tokens": self.tokens[:], "emitted": self.stream.emitted}
+        self.error = replace(error, partial=partial)  # one error may end many
         return self._done()
 
     def _done(self) -> bool:
@@ -160,14 +198,15 @@ class Sequence:
             "batch_size_max": self.batch_max,
             "batch_size_mean": round(self.batch_sum / max(1, self.steps), 2),
             "cached_prompt_tokens": self.cached,
+            **({"resumed_tokens": self.resumed} if self.resumed else {}),
         }
         return GenerateResult(
             text=self.stream.text,
             finish_reason=reason,
-            usage=Usage(len(self.prompt), self.count),
+            usage=Usage(self.prompt_len, self.count),
             provider="local",
             model=self.model,
             timings=timings,
-            meta={"repro": {"seed_used": self.seed}},
+            meta={"repro": {"seed_used": self.seed}, "resumed_tokens": self.resumed},
             logprobs=self.logprobs.within(self.stream.text) if self.logprobs else None,
         )

@@ -54,6 +54,12 @@ def session_timeline(task_id: str) -> str:
     return _p(f"session:{task_id}:timeline")
 
 
+def session_checkpoint(task_id: str) -> str:
+    """A local generation's checkpoint (tasks.checkpoints): its tokens so far, so a rerun after
+    a worker death or a preemption resumes; it lives SESSION_TTL_HOURS, as the session."""
+    return _p(f"session:{task_id}:checkpoint")
+
+
 def response(task_id: str) -> str:
     """A Responses API response's own record (its input items, instructions, format): the
     task behind it is `session(task_id)`; both live SESSION_TTL_HOURS."""

@@ -100,7 +100,7 @@ def _try_targets(targets, request, policy, on_attempt):
             if result is not None:
                 return result, attempts
             last = error
-            if error.code == "cancelled":
+            if error.code in ("cancelled", "preempted"):  # the task stops here, or goes back
                 raise AllAttemptsFailed(attempts, error)
             if not error.retryable or try_number > policy.max_retries:
                 break
@@ -157,8 +157,10 @@ def _one_attempt(target, request, try_number, attempts, on_attempt):
 def _cost(result: GenerateResult | None) -> dict:
     if result is None:
         return {}
+    # Tokens resumed from an earlier run's checkpoint were charged to that run.
+    resumed = result.meta.get("resumed_tokens") or 0
     return {
         "prompt_tokens": result.usage.prompt_tokens,
-        "completion_tokens": result.usage.completion_tokens,
+        "completion_tokens": result.usage.completion_tokens - resumed,
         "generation_ms": result.timings.get("generation_ms"),
     }

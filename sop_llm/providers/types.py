@@ -53,6 +53,29 @@ class SamplingParams:
     given: tuple[str, ...] = ()  # the params the caller set (the others are our defaults)
 
 
+@dataclass(frozen=True)
+class Resume:
+    """What an earlier run of this task generated, kept by its checkpoint: the generation goes
+    on after these tokens (a local model only, the same one)."""
+
+    model: str
+    tokens: tuple[int, ...]
+    emitted: int  # characters of their text already streamed
+    # Called by an engine that does resume, before its first token (one that cannot, a
+    # single-sequence run, starts over without calling it).
+    taken: Callable[[], None] = lambda: None
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """How often a local generation hands its progress to `write(token ids, chars streamed)`
+    (0: not by that measure). The writer must be cheap: it runs on the decode thread."""
+
+    every_tokens: int
+    every_ms: float
+    write: Callable[[list[int], int], None]
+
+
 @dataclass
 class GenerateRequest:
     model: str
@@ -74,6 +97,10 @@ class GenerateRequest:
     wire: str = "chat"  # "responses": made by /v1/responses (openai: its Responses API)
     is_cancelled: Callable[[], bool] = lambda: False
     on_token: Callable[[str], None] | None = None
+    # The scheduler wants the slot for a more urgent task: stop at the next step boundary.
+    is_preempted: Callable[[], bool] = lambda: False
+    resume: Resume | None = None
+    checkpoint: Checkpointing | None = None
 
     @property
     def secrets(self) -> list[str]:

@@ -14,7 +14,7 @@ from tasks.anthropic_api.errors import sse, sse_error
 from tasks.anthropic_api.serving import REDIS_LOST, WAIT_SECONDS, failure
 from tasks.anthropic_api.translate import content_of, message_head, stop_reason, usage_of
 from tasks.openai.translate import choices_of
-from tasks.openai.views import _Relay, _restarted
+from tasks.openai.views import _Relay
 from tasks.services import task_cancel
 from tasks.status import TaskStatus
 from tasks.store import FINAL
@@ -54,7 +54,7 @@ async def message_stream(events: TaskEvents, task: dict, model: str):
         current = await events.task()
         if current["status"] not in FINAL:
             async for event in events.events(WAIT_SECONDS):
-                if _restarted(event, relay.generation):
+                if relay.restarts(event):
                     finished = True  # the task goes on; its id is in X-SOP-Task-Id
                     yield sse_error(500, RESTARTED)
                     return

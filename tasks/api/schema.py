@@ -77,7 +77,9 @@ class AttemptSerializer(serializers.Serializer):
     started_at = serializers.FloatField()
     duration_ms = serializers.FloatField()
     outcome = serializers.ChoiceField(
-        choices=["ok", "error", "killed"], help_text="killed: its worker died running it"
+        choices=["ok", "error", "killed", "preempted"],
+        help_text="killed: its worker died running it; preempted: a more urgent task took its "
+        "slot (the next run resumed from its checkpoint)",
     )
     error_code = serializers.CharField(allow_null=True)
     error_class = serializers.ChoiceField(choices=["retryable", "final"], allow_null=True)
@@ -97,7 +99,10 @@ class ChargedSerializer(serializers.Serializer):
 
 class TimelineEventSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
-    event = serializers.CharField(help_text="created, dequeued, attempt, model, completed, ...")
+    event = serializers.CharField(
+        help_text="created, dequeued, attempt, model, requeued, preempted (by, tokens, offset), "
+        "resumed (tokens: the token it went on from), completed, ..."
+    )
 
 
 class TimingsSerializer(serializers.Serializer):
@@ -110,6 +115,10 @@ class TimingsSerializer(serializers.Serializer):
     generation_ms = serializers.FloatField(required=False)
     tokens_per_second = serializers.FloatField(allow_null=True, required=False)
     first_token_ms = serializers.FloatField(required=False, allow_null=True)
+    resumed_tokens = serializers.IntegerField(
+        required=False,
+        help_text="tokens kept from an earlier run's checkpoint, not generated again",
+    )
 
 
 class WebhookAttemptSerializer(serializers.Serializer):
@@ -154,6 +163,9 @@ class TaskReportSerializer(TaskSerializer):
     timeline = TimelineEventSerializer(many=True)
     webhook_deliveries = WebhookAttemptSerializer(many=True)
     crash_count = serializers.IntegerField()
+    preemptions = serializers.IntegerField(
+        help_text="times a more urgent task took its GPU slot (at most MAX_PREEMPTIONS)"
+    )
     worker = serializers.CharField(allow_null=True)
     logs = LogRecordSerializer(many=True)
 

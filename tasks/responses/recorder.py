@@ -17,6 +17,7 @@ import redis
 
 from sop_llm.core import keys
 from tasks import store
+from tasks.openai.views import _continues
 from tasks.responses import events as ev
 from tasks.responses.objects import message_item, output_items, response_object
 from tasks.waiting import FINAL_EVENTS, TaskEvents, bounded
@@ -92,18 +93,27 @@ class Recorder:
 
     async def token(self, event: dict) -> None:
         generation = (event.get("run"), event.get("attempt"))
-        if self.generation is None and event.get("index", 0) > 0:
+        if self.generation is None and (event.get("index", 0) > 0 or event.get("offset")):
             self.late = True
-        if self.whole or self.late or (self.generation and generation != self.generation):
-            self.late = self.late or self.generation is not None
+        # A run resumed from a checkpoint goes on from text already sent (what it repeats is
+        # skipped); any other new generation, or a resumed one that went another way, waits
+        # for the end (close_text then sends the rest, or says the stream restarted).
+        moved_on = self.generation and not _continues(event, self.sent)
+        if moved_on and (generation != self.generation or event.get("resumed_at")):
+            self.late = True
+        if self.whole or self.late:
             return
         if "response.in_progress" not in self.seen:
             task = await self.task()
             await self.emit(ev.lifecycle("response.in_progress", self.snapshot(task)))
         self.generation = generation
         await self.open()
-        await self.emit(ev.text_delta(f"msg_{self.task_id}", event["text"]))
-        self.sent += event["text"]
+        text = event["text"]
+        if event.get("resumed_at"):
+            text = text[max(0, len(self.sent) - event["offset"]) :]
+        if text:
+            await self.emit(ev.text_delta(f"msg_{self.task_id}", text))
+        self.sent += text
 
     async def open(self) -> None:
         if "response.output_item.added" not in self.seen:

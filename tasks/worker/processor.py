@@ -10,18 +10,27 @@ import redis
 
 from grammars.formats import format_hash, response_format_from
 from sop_llm.core import keys
-from sop_llm.core.telemetry.events import TokenStream
+from sop_llm.core.redis import get_redis
+from sop_llm.core.telemetry.events import TokenStream, publish
 from sop_llm.core.telemetry.logs import current_task_id
 from sop_llm.core.telemetry.stats import observe
 from sop_llm.providers.fallback import AllAttemptsFailed, Attempt, Target, generate_with_fallback
-from sop_llm.providers.types import GenerateRequest, GenerateResult, Message, SamplingParams
+from sop_llm.providers.types import (
+    GenerateRequest,
+    GenerateResult,
+    Message,
+    Resume,
+    SamplingParams,
+)
 from tasks import lifecycle, store
 from tasks.charges import charged, killed_attempt
+from tasks.checkpoints import checkpoint_load, checkpointing, resume_for
 from tasks.estimate import completion_record
 from tasks.sealing import unseal
 from tasks.store import REQUEST_EXTRAS, Effects, Task
 from tasks.worker import identity
 from tasks.worker.cancel import cancel_watch
+from tasks.worker.preemption import preemption_flags
 
 log = logging.getLogger(__name__)
 DURATIONS_KEPT = 50
@@ -131,6 +140,10 @@ def _run_task(task: Task) -> None:
     watch = cancel_watch().watch(task.task_id, requested=bool(task.cancel_requested))
     request.is_cancelled = watch.is_set
     request.on_token = tokens = TokenStream(task.task_id, run=task.run)
+    if task.lane == "gpu":  # a local generation: checkpointed, resumable, preemptible
+        request.checkpoint = checkpointing(tokens.checkpoint)
+        request.resume = _resume(task, tokens)
+        request.is_preempted = preemption_flags().check(task.task_id)
     try:
         result, attempts = generate_with_fallback(
             targets=targets, request=request, on_attempt=lambda a: _on_attempt(task, a, tokens)
@@ -141,8 +154,30 @@ def _run_task(task: Task) -> None:
         return
     finally:
         cancel_watch().unwatch(task.task_id)
+        preemption_flags().forget(task.task_id)
     tokens.close()
     _complete(task, request, result, attempts)
+
+
+def _resume(task: Task, tokens: TokenStream) -> Resume | None:
+    """An earlier run's checkpoint, if any: the engine goes on after its tokens, and the
+    stream after its text (the `resumed` timeline entry says from which token)."""
+    if task.run <= 1:
+        return None
+    kept = checkpoint_load(task_id=task.task_id)
+    resume = resume_for(task, kept)
+    if resume is None:
+        return None
+
+    def taken() -> None:
+        tokens.offset = tokens.resumed_at = kept.emitted
+        with contextlib.suppress(redis.RedisError):  # telemetry must not stop the run
+            pipe = get_redis().pipeline(transaction=False)
+            store.timeline_add(task.task_id, "resumed", pipe=pipe, run=task.run, **kept.summary())
+            publish("task.resumed", pipe=pipe, task_id=task.task_id, **kept.summary())
+            pipe.execute()
+
+    return dataclasses.replace(resume, taken=taken)
 
 
 def _on_attempt(task: Task, attempt: Attempt, tokens: TokenStream) -> None:
@@ -152,7 +187,7 @@ def _on_attempt(task: Task, attempt: Attempt, tokens: TokenStream) -> None:
         store.timeline_add(task.task_id, "attempt", **attempt.to_dict())
     if attempt.outcome != "error":
         return
-    if attempt.error_code != "cancelled":  # a cancelled task keeps what it generated
+    if attempt.error_code not in ("cancelled", "preempted"):  # those keep what they made
         tokens.next_attempt()  # whatever streamed of a failed attempt is not the answer
     log.warning(
         "task %s: %s (%s) attempt %d failed [%s/%s]: %s",
@@ -285,6 +320,9 @@ def _repro(task: Task, request: GenerateRequest, result: GenerateResult) -> dict
 def _finish_failed(task: Task, exc: AllAttemptsFailed, tokens: TokenStream) -> None:
     """Failed or cancelled: every attempt is charged, and what the last one generated (a
     truncated answer's text so far, its usage and timings) is kept in the report."""
+    if exc.last.code == "preempted":
+        _finish_preempted(task, exc)
+        return
     tried = _all_attempts(task, exc.attempts)
     kept = {"attempts": tried, "charged": charged(tried), **_partial(task, exc.last.partial)}
     if exc.last.code == "cancelled":
@@ -306,3 +344,15 @@ def _partial(task: Task, partial: GenerateResult | None) -> dict:
     result = {"text": partial.text, "finish_reason": partial.finish_reason}
     result |= {"provider": partial.provider, "model": partial.model}
     return {"result": result, "usage": _usage(partial), "timings": _timings(task, partial)}
+
+
+def _finish_preempted(task: Task, exc: AllAttemptsFailed) -> None:
+    """Back to the queue at its old place with its checkpoint; its attempts so far are kept
+    (and charged) as a lost run's are."""
+    partial = exc.last.partial
+    record = (partial.meta.get("checkpoint") if partial else None) or {"tokens": [], "emitted": 0}
+    asked = preemption_flags().asked(task.task_id)
+    lost = [{**a.to_dict(), "outcome": "preempted"} for a in exc.attempts]
+    by = asked.by if asked else ""
+    if lifecycle.task_preempt(task, by=by, lost=lost, checkpoint=record):
+        log.info("task %s preempted by %s after %d tokens", task.task_id, by, len(record["tokens"]))

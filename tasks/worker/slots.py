@@ -23,13 +23,14 @@ from rq.job import Job
 from models_gpu.guard import loaded_params, preferred_model_key
 from models_gpu.provider import load_params_of
 from sop_llm.core.lanes import rq_queue
-from tasks import lifecycle
+from tasks import lifecycle, queue
 from tasks.queue import PROCESS_NEXT_JOB, SLOT_ADMIT_SECONDS
 from tasks.store import Task, load
 from tasks.worker import identity
 from tasks.worker.bell import lane_bell
 from tasks.worker.cancel import cancel_watch
-from tasks.worker.processor import task_claim_batch, task_run_claimed
+from tasks.worker.preemption import Preemption, preemption_flags, victim_for
+from tasks.worker.processor import task_claim_batch, task_claim_next, task_run_claimed
 
 log = logging.getLogger(__name__)
 # New tasks ring the lane's bell; this poll only covers a ring missed during a reconnect.
@@ -55,7 +56,8 @@ class _Scheduler:
     def __init__(self, lane: str, slots: int):
         self.lane, self.slots = lane, slots
         self.deadline = time.monotonic() + SLOT_ADMIT_SECONDS
-        self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="slot")
+        # One thread more than slots: a preempting task starts while its victim winds down.
+        self.pool = ThreadPoolExecutor(max_workers=slots + 1, thread_name_prefix="slot")
         self.running: dict[Future, Task] = {}
         self.model = ""  # of the tasks running now: one model at a time (it may be loading)
         self.params = None  # what that model is (or will be) loaded with, None: unknown
@@ -63,12 +65,14 @@ class _Scheduler:
         # batch drains (a batch claim may bring one and, rarely, more after it).
         self.held: list[Task] = []
         self.finished: list[str] = []
+        self.gpu = str(settings.GPU_ID)
         self.wake = threading.Event()  # a slot finished or a task was queued
         self._control_checked, self._control_waiting = 0.0, False
 
     def run(self) -> list[str]:
         while True:
             self._admit()
+            self._preempt()
             if self.held and not self.running:
                 self._start_held()
             if not self.running:
@@ -86,7 +90,7 @@ class _Scheduler:
                     lane=self.lane,
                     limit=free,
                     preferred_model=self.model or preferred_model_key(),
-                    gpu_id=str(settings.GPU_ID),
+                    gpu_id=self.gpu,
                 )
                 for task in tasks:
                     if self.held or (self.running and not self._joins(task)):
@@ -97,6 +101,34 @@ class _Scheduler:
                     return
         except redis.RedisError as exc:  # a blip: the running slots go on; retry next tick
             log.warning("slot scheduler could not claim: %s", exc)
+
+    def _preempt(self) -> None:
+        """Every slot busy and a task queued PREEMPT_PRIORITY_GAP above the lowest running
+        one: claim it, ask that slot's task to stop at the next decode step (it is
+        checkpointed and requeued at its old place), and start the new one at once: the
+        decode loop admits it into the slot the victim leaves."""
+        if len(self.running) != self.slots or self.held or not self._admitting():
+            return
+        try:
+            priority = queue.head_priority(self.lane)
+            victim = None if priority is None else victim_for(self._tasks(), priority)
+            if victim is None:
+                return
+            task = task_claim_next(lane=self.lane, preferred_model=self.model, gpu_id=self.gpu)
+        except redis.RedisError as exc:
+            log.warning("slot scheduler could not preempt: %s", exc)
+            return
+        if task is None:
+            return
+        if not self._joins(task):  # another model: it waits for the batch to drain
+            self.held.append(task)
+            return
+        if task.priority >= victim.priority + settings.PREEMPT_PRIORITY_GAP:
+            preemption_flags().ask(victim.task_id, Preemption(by=task.task_id, at=time.time()))
+        self._start(task)  # a task that raced past the urgent one waits in the engine's queue
+
+    def _tasks(self) -> list[Task]:
+        return list(self.running.values())
 
     def _admitting(self) -> bool:
         if identity.stopping() or time.monotonic() >= self.deadline:

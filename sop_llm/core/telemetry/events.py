@@ -10,6 +10,7 @@ import os
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -51,10 +52,13 @@ class TokenStream:
     # engine calls it on its decode thread instead of waking the task's thread per token.
     runs_inline = True
 
-    def __init__(self, task_id: str, run: int = 1):
+    def __init__(self, task_id: str, run: int = 1, *, offset: int = 0):
         self.task_id = task_id
         self.run = run
         self.index = 0  # the publisher's to advance
+        # Characters of the answer before the next event's text (the publisher's to advance):
+        # a run resumed from a checkpoint starts where the checkpoint's streamed text ended.
+        self.offset = self.resumed_at = offset
         self.attempt = 1
         self._pieces: list[str] = []  # of the current attempt: kept if the task is cancelled
         self._used = False
@@ -69,6 +73,11 @@ class TokenStream:
     def next_attempt(self) -> None:
         self.attempt += 1
         self._pieces = []
+
+    def checkpoint(self, tokens: list[int], emitted: int) -> None:
+        """Keep the generation's progress (Checkpointing.write): queued behind the tokens
+        already streamed, so it is written in their round trip or after it."""
+        token_publisher().put(Checkpoint(self, self.attempt, tokens, emitted))
 
     @property
     def attempt_text(self) -> str:
@@ -121,16 +130,21 @@ class TokenPublisher:
             last = time.monotonic()
             while not self._queue.empty():
                 items.append(self._queue.get())
-            self._publish([i for i in items if isinstance(i, tuple)])
+            self._publish([i for i in items if not isinstance(i, threading.Event)])
             for flushed in (i for i in items if isinstance(i, threading.Event)):
                 flushed.set()
 
-    def _publish(self, items: list[tuple]) -> None:
+    def _publish(self, items: list) -> None:
         if not items:
             return
         pipe = get_redis().pipeline(transaction=False)
-        for (stream, attempt), texts in _grouped(items).items():
+        pieces = [i for i in items if isinstance(i, tuple)]
+        for (stream, attempt), texts in _grouped(pieces).items():
             _token_event(pipe, stream, attempt, texts)
+        # Only the newest checkpoint of each stream counts: it holds every token before it.
+        latest = {id(c.stream): c for c in items if isinstance(c, Checkpoint)}
+        for checkpoint in latest.values():
+            checkpoint.write(pipe)
         try:
             pipe.execute()
         except redis.RedisError as exc:
@@ -155,12 +169,42 @@ def _token_event(pipe, stream: TokenStream, attempt: int, texts: list[str]) -> N
         tokens=len(texts),
         run=stream.run,
         attempt=attempt,
+        offset=stream.offset,
+        **({"resumed_at": stream.resumed_at} if stream.resumed_at else {}),
     )
     stream.index += len(texts)
+    stream.offset += sum(len(t) for t in texts)
     # In the same round trip: how far this run got, so a run whose worker is killed is still
     # charged what it generated (tasks.worker.recovery reads it).
     progress = {"run": stream.run, "attempt": attempt, "tokens": stream.index}
     pipe.hset(keys.session(stream.task_id), "progress", json.dumps(progress))
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A local generation's progress: the token ids generated so far and how many characters
+    of their text were streamed. A rerun of the task resumes from it (tasks.checkpoints)."""
+
+    stream: TokenStream
+    attempt: int
+    tokens: list[int]
+    emitted: int
+
+    def record(self) -> dict:
+        return {
+            "run": self.stream.run,
+            "attempt": self.attempt,
+            "tokens": self.tokens,
+            "emitted": self.emitted,
+            "at": time.time(),
+        }
+
+    def write(self, pipe) -> None:
+        from django.conf import settings
+
+        value = json.dumps(self.record(), separators=(",", ":"))
+        ttl = settings.SESSION_TTL_HOURS * 3600  # it goes with the session
+        pipe.set(keys.session_checkpoint(self.stream.task_id), value, ex=ttl)
 
 
 _publisher: tuple[int, TokenPublisher] | None = None
