@@ -1,6 +1,8 @@
 """A slot scheduler claims its free slots' worth of tasks in one round trip (queue.CLAIM_MANY):
 the best task, then more of its model, each claimed exactly as one CLAIM would."""
 
+import time
+
 from sop_llm.core import keys
 from sop_llm.core.redis import get_redis
 from tasks import lifecycle, store
@@ -13,6 +15,8 @@ def _queued(model: str, deadline_seconds: float | None = None) -> str:
     if deadline_seconds:
         data["deadline_seconds"] = deadline_seconds
     view, _ = task_create(data=data, idempotency_key=None, client_id="test")
+    # FIFO within a priority is by enqueue millisecond (queue.score): the next task is a later one
+    time.sleep(0.002)
     return view["task_id"]
 
 
