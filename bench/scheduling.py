@@ -83,6 +83,7 @@ def _checkpoint_cost(url: str, size: dict) -> dict:
         svc.stop_all()
     ratio = statistics.median(rates["on"]) / statistics.median(rates["off"])
     return {
+        "tokens": size["tokens"],
         "on_tokens_per_s": summary(rates["on"]),
         "off_tokens_per_s": summary(rates["off"]),
         "ratio": round(ratio, 3),
@@ -126,6 +127,7 @@ def _preemption(url: str, size: dict) -> dict:
     finally:
         svc.stop_all()
     return {
+        "low_tokens": size["low_tokens"],
         "urgent_wait_ms_on": summary(waits["on"]),
         "urgent_wait_ms_off": summary(waits["off"]),
         "urgent_slot_wait_ms_on": summary(engine_queue),
@@ -141,8 +143,10 @@ def scheduling_lines(r: dict) -> list[str]:
         "**Scheduling** (issue 29)",
         "",
         f"- checkpoints every 32 tokens: {_s(c['on_tokens_per_s'], ' tok/s')} vs off "
-        f"{_s(c['off_tokens_per_s'], ' tok/s')} (4 clients, 128 tokens): {c['ratio']}x",
-        f"- a priority-50 task behind two running 256-token tasks (GPU_SLOTS=2) waits "
+        f"{_s(c['off_tokens_per_s'], ' tok/s')} (4 clients, {c.get('tokens', 128)} tokens): "
+        f"{c['ratio']}x",
+        f"- a priority-50 task behind two running {p.get('low_tokens', 256)}-token tasks "
+        "(GPU_SLOTS=2) waits "
         f"{_s(p['urgent_wait_ms_on'], ' ms')} with preemption, "
         f"{_s(p['urgent_wait_ms_off'], ' ms')} without; in the engine's queue "
         f"{_s(p['urgent_slot_wait_ms_on'], ' ms')}",

@@ -140,13 +140,14 @@ def task_preempt(task: Task, *, by: str, lost: list[dict], checkpoint: dict) -> 
     resumes = {"tokens": len(checkpoint["tokens"]), "offset": checkpoint["emitted"]}
     timeline_add(task.task_id, "preempted", pipe=effects, by=by, **resumes)
     publish("task.preempted", pipe=effects, task_id=task.task_id, by=by, **resumes)
+    resuming = {"resumes": resumes} if checkpoint["tokens"] else {}  # else it starts over
     publish(
         "task.queued",
         pipe=effects,
         task_id=task.task_id,
         lane=task.lane,
         reason="preempted",
-        resumes=resumes,
+        **resuming,
     )
     stats_incr(effects, {"preempted": 1})
     fields = {

@@ -81,7 +81,9 @@ def test_a_killed_gpu_worker_releases_the_gpu_and_its_task_still_ends(processes)
 @pytest.mark.slow
 def test_a_stream_whose_worker_dies_ends_with_an_error_not_a_spliced_answer(processes):
     base = processes.web()
-    victim = processes.worker("gpu", gpu=True)
+    # No checkpoint, so the rerun starts over (one resumed from a checkpoint goes on instead:
+    # test_scheduling.py); a sampled answer's rerun is another text.
+    victim = processes.worker("gpu", gpu=True, CHECKPOINT_TOKENS="0", CHECKPOINT_MS="0")
     response = requests.post(
         f"{base}/v1/completions",
         stream=True,

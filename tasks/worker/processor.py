@@ -349,8 +349,10 @@ def _partial(task: Task, partial: GenerateResult | None) -> dict:
 def _finish_preempted(task: Task, exc: AllAttemptsFailed) -> None:
     """Back to the queue at its old place with its checkpoint; its attempts so far are kept
     (and charged) as a lost run's are."""
-    partial = exc.last.partial
+    partial, last = exc.last.partial, exc.attempts[-1] if exc.attempts else None
     record = (partial.meta.get("checkpoint") if partial else None) or {"tokens": [], "emitted": 0}
+    if last is None or (last.provider, last.model) != (task.provider, task.model):
+        record = {"tokens": [], "emitted": 0}  # a fallback's tokens: the next run starts over
     asked = preemption_flags().asked(task.task_id)
     lost = [{**a.to_dict(), "outcome": "preempted"} for a in exc.attempts]
     by = asked.by if asked else ""
