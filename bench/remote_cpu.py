@@ -137,11 +137,13 @@ def main() -> None:
             seconds = _clients(base, N)
             after = {name: _cpu_ms(p.pid) for name, p in procs.items()}
             after["redis"] = _cpu_ms(redis_proc.pid)
-        finally:
-            for proc in [*procs.values(), redis_proc]:
+        finally:  # Redis last, as `make run` stops them: a worker's stop still talks to it
+            for proc in procs.values():
                 proc.send_signal(signal.SIGTERM)
-            for proc in [*procs.values(), redis_proc]:
+            for proc in procs.values():
                 proc.wait(timeout=30)
+            redis_proc.send_signal(signal.SIGTERM)
+            redis_proc.wait(timeout=30)
     per = {name: (after[name] - before[name]) / N for name in after}
     workers = sum(v for k, v in per.items() if k.startswith("worker"))
     print(
