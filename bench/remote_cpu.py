@@ -20,13 +20,13 @@ import requests
 
 sys.path.insert(0, os.getcwd())
 
+from bench.gateway import cpu_seconds  # noqa: E402
 from tests.fakes.servers import FakeServer, Reply, openai_chat  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 300
 CLIENTS = int(sys.argv[2]) if len(sys.argv) > 2 else 4
 WORKERS = int(os.environ.get("REMOTE_WORKERS", "2"))
 KEY = "cpu-bench-key-0000000001"
-TICK = os.sysconf("SC_CLK_TCK")
 # Where the worker class lives on this revision (issue 28 moved it).
 WORKER_CLASS = (
     "tasks.worker.workers.HeartbeatWorker"
@@ -42,9 +42,7 @@ def _port() -> int:
 
 
 def _cpu_ms(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / TICK
+    return cpu_seconds(pid) * 1000
 
 
 def _wait(check, what: str, timeout: float = 60) -> None:
