@@ -75,6 +75,7 @@ urlpatterns = [
     path("api/v1/", include("sop_llm.access.apikeys.urls")),
     path("metrics", monitor_views.metrics, name="metrics"),
     path("", include("tasks.openai.urls")),
+    path("", include("tasks.batches.urls")),  # Files, Batches, Message Batches
     path("", include("tasks.anthropic_api.urls")),
     path("", include("tasks.responses.urls")),
     path("monitor/", monitor_views.dashboard, name="dashboard"),

@@ -97,11 +97,34 @@ def test_one_upward_import_breaks_the_layer_contract(tmp_path):
     ("module", "statement", "edge"),
     [
         ("tasks.lifecycle", "from tasks.batches import finish", "tasks.lifecycle -> tasks.batches"),
-        ("tasks.store", "from tasks.openai import translate", "tasks.store -> tasks.openai"),
+        (
+            "tasks.store",
+            "from tasks.openai.serving import translate",
+            "tasks.store -> tasks.openai",
+        ),
         ("tasks.worker.processor", "from tasks.api import views", "tasks.worker.processor ->"),
     ],
 )
 def test_the_task_core_importing_a_door_or_the_batch_api_breaks_the_contract(
+    tmp_path, module, statement, edge
+):
+    result = _with_import(tmp_path, module, statement)
+    assert result.returncode != 0
+    assert edge in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "statement", "edge"),
+    [
+        (
+            "tasks.anthropic_api.translate",
+            "from tasks.openai.serving import translate",
+            "tasks.anthropic_api.translate -> tasks.openai.serving.translate",
+        ),
+        ("tasks.openai.routes", "from tasks.batches import views", "tasks.openai.routes ->"),
+    ],
+)
+def test_a_door_importing_another_door_or_the_batch_api_breaks_the_contract(
     tmp_path, module, statement, edge
 ):
     result = _with_import(tmp_path, module, statement)

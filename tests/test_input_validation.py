@@ -299,7 +299,7 @@ def test_a_completion_with_several_prompts_or_an_echo_is_refused(http):
 
 
 def test_the_no_op_values_of_unimplemented_fields_and_known_fields_are_accepted():
-    from tasks.openai.serializers import openai_request
+    from tasks.openai.protocol.requests import openai_request
 
     body = chat(
         n=1,
@@ -465,7 +465,7 @@ def test_a_tool_message_without_tool_call_id_is_a_400_naming_it_on_both_doors(ht
 def test_a_message_with_an_empty_array_of_content_parts_is_a_400_naming_it():
     from rest_framework.exceptions import ValidationError
 
-    from tasks.openai.serializers import openai_request
+    from tasks.openai.protocol.requests import openai_request
 
     with pytest.raises(ValidationError) as refused:
         openai_request(chat(messages=[{"role": "user", "content": []}]), chat=True)

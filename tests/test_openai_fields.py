@@ -1,5 +1,5 @@
 """Every request field of OpenAI's reference is honoured or refused by name, per provider (issue
-18): the table in tasks/openai/fields.py, held to the official SDK's request types, to the
+18): the table in tasks/openai/protocol/fields.py, held to the official SDK's request types, to the
 README, and to what the service does with each cell."""
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from tasks.openai import fields
+from tasks.openai.protocol import fields
 from tests.conftest import API_KEY
 
 pytestmark = pytest.mark.timeout(60)  # a field accepted by mistake would wait for a worker
@@ -125,8 +125,8 @@ def named(response) -> str:
 
 def accepted(body: dict, chat: bool) -> dict:
     """Validation alone, as the route runs it (a route call would wait for a worker)."""
-    from tasks.openai.serializers import openai_request
-    from tasks.openai.translate import task_data
+    from tasks.openai.protocol.requests import openai_request
+    from tasks.openai.serving.translate import task_data
     from tasks.serializers import TaskCreateSerializer
 
     serializer = TaskCreateSerializer(data=task_data(openai_request(body, chat=chat), chat=chat))

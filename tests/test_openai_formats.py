@@ -11,8 +11,8 @@ from grammars.formats import response_format_from
 from models_gpu.tools import prompt_request
 from sop_llm.providers.openai_wire import _response_format
 from sop_llm.providers.types import GenerateRequest, Message
-from tasks.openai.serializers import openai_request
-from tasks.openai.translate import task_data
+from tasks.openai.protocol.requests import openai_request
+from tasks.openai.serving.translate import task_data
 from tasks.serializers import TaskCreateSerializer
 from tests.conftest import API_KEY
 

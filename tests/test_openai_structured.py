@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from tasks.batches.lines import _outcome
-from tasks.openai.views import _final_response
+from tasks.openai.serving.answer import final_response
 from tests.conftest import API_KEY
 
 NAMES = {
@@ -24,7 +24,7 @@ DETERMINISTIC = ["context_length", "invalid_output", "truncated", "grammar_error
 @pytest.mark.parametrize("code", DETERMINISTIC)
 def test_a_deterministic_failure_is_never_a_status_the_sdks_retry(code):
     task = {"task_id": "t1", "status": "failed", "error": {"code": code, "message": "no"}}
-    status = _final_response(task, "gemma", chat=True).status_code
+    status = final_response(task, "gemma", chat=True).status_code
     assert status < 500 and status not in RETRIED_BY_SDKS, (code, status)
 
 
@@ -36,7 +36,7 @@ def test_a_batch_line_that_failed_deterministically_carries_the_same_4xx(code):
     response, _ = _outcome(task, "failed", {"error": {"code": code, "message": "no"}})
     assert (
         response["status_code"]
-        == _final_response(
+        == final_response(
             {"task_id": "t1", "status": "failed", "error": {"code": code}}, "m", chat=True
         ).status_code
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from tasks.openai.fields import PROVIDERS, markdown_table
+from tasks.field_support import PROVIDERS, markdown_table
 from tasks.responses.fields import RESPONSES
 from tests.conftest import API_KEY
 
@@ -104,7 +104,7 @@ def post(body: dict):
 
 def accepted(body: dict) -> dict:
     """Validation alone, as the route runs it (a route call would wait for a worker)."""
-    from tasks.openai.translate import task_data
+    from tasks.openai.serving.translate import task_data
     from tasks.responses.items import messages_of
     from tasks.responses.protocol import chat_body, response_request
     from tasks.serializers import TaskCreateSerializer

@@ -1,6 +1,6 @@
 """A /v1 stream across a resume: the text goes on where the checkpoint's streamed text ended."""
 
-from tasks.openai.views import _Relay, _restarted
+from tasks.relay import Relay, restarted
 
 
 def _token(text: str, offset: int, run: int = 1, resumed_at: int = 0) -> dict:
@@ -9,10 +9,10 @@ def _token(text: str, offset: int, run: int = 1, resumed_at: int = 0) -> dict:
 
 
 def test_a_resumed_run_repeats_nothing_of_what_was_sent_and_loses_nothing():
-    relay = _Relay()
+    relay = Relay()
     assert relay.batch([_token("Once ", 0), _token("upon a ", 5)]) == ("Once upon a ", None)
     requeued = {"type": "task.queued", "reason": "worker_lost", "resumes": {"offset": 5}}
-    assert not _restarted(requeued, relay.generation, relay.sent)
+    assert not restarted(requeued, relay.generation, relay.sent)
     # The new run starts at the checkpoint (5 characters) and repeats "upon a " first.
     events = [requeued, _token("upon a ti", 5, run=2, resumed_at=5), _token("me", 14, run=2)]
     assert relay.batch(events) == ("time", None)
@@ -20,10 +20,10 @@ def test_a_resumed_run_repeats_nothing_of_what_was_sent_and_loses_nothing():
 
 
 def test_a_requeue_without_a_checkpoint_or_a_resume_that_went_another_way_restarts():
-    relay = _Relay()
+    relay = Relay()
     relay.batch([_token("Once upon", 0)])
     plain = {"type": "task.queued", "reason": "worker_lost"}
-    assert _restarted(plain, relay.generation, relay.sent)
+    assert restarted(plain, relay.generation, relay.sent)
     other = _token("on a hill", 5, run=2, resumed_at=5)
     assert relay.batch([other]) == ("", "restarted")
     assert relay.sent == "Once upon"

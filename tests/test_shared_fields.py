@@ -5,7 +5,7 @@ import concurrent.futures
 
 from rest_framework.exceptions import ValidationError
 
-from tasks.openai.serializers import openai_request
+from tasks.openai.protocol.requests import openai_request
 from tasks.serializers import TaskCreateSerializer
 
 

@@ -84,8 +84,8 @@ def test_the_local_prompt_shows_each_speaker_before_what_they_said():
 
 
 def test_the_openai_door_keeps_the_name_on_the_task():
-    from tasks.openai.serializers import openai_request
-    from tasks.openai.translate import task_data
+    from tasks.openai.protocol.requests import openai_request
+    from tasks.openai.serving.translate import task_data
     from tasks.serializers import TaskCreateSerializer
 
     body = {"model": "gemma", "messages": [{"role": "user", "content": "hi", "name": "alice"}]}

@@ -11,7 +11,7 @@ import requests
 from models_gpu.synthetic import SyntheticEngine, synthetic_text
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, SamplingParams
-from tasks.openai.views import _restarted
+from tasks.relay import restarted
 from tests.conftest import API_KEY, wait_for
 
 PROMPT = [2, 105, 2364, 107]
@@ -86,8 +86,8 @@ def test_the_creation_event_arriving_after_the_first_tokens_does_not_restart_a_s
     # event; only a requeue (which names its reason) means the answer starts over.
     created = {"type": "task.queued", "task_id": "t", "lane": "gpu", "provider": "local"}
     requeued = {"type": "task.queued", "task_id": "t", "lane": "gpu", "reason": "worker_lost"}
-    assert not _restarted(created, (1, 1))
-    assert _restarted(requeued, (1, 1))
+    assert not restarted(created, (1, 1))
+    assert restarted(requeued, (1, 1))
 
 
 def _stream(base: str, max_tokens: int) -> tuple[str, str, dict]:
@@ -191,9 +191,9 @@ def _token(index: int, text: str, attempt: int = 1) -> dict:
 
 
 def test_token_events_that_piled_up_go_out_as_one_chunk_up_to_a_final_or_a_restart():
-    from tasks.openai.views import _Relay
+    from tasks.relay import Relay
 
-    relay = _Relay()
+    relay = Relay()
     assert relay.batch([_token(0, "a"), _token(1, "b"), _token(2, "c")]) == ("abc", None)
     assert relay.batch([_token(3, "d"), {"type": "task.completed"}, _token(4, "x")]) == (
         "d",

@@ -2,14 +2,14 @@
 MessageCreateParams) and ours beside it, and what each provider does with it: `yes` honoured;
 `400` refused naming the field (its no-op value passes); `tpl` (custom) honoured through its
 placeholder in options.body_template, else 400. The columns are the providers behind the door
-(`custom` only as a native fallback target), as in tasks/openai/fields.py.
+(`custom` only as a native fallback target), as in tasks/openai/protocol/fields.py.
 
 tests/test_anthropic_fields.py holds this table to the SDK, to the request checks
 (protocol.KNOWN), to the README's copy (`markdown_table(MESSAGES)`, between its
 `anthropic-fields` markers), and sends every `400` cell to get its 400.
 """
 
-from tasks.openai.fields import ALL, NOWHERE, PROVIDERS, SAMPLING, TOOLS, markdown_table
+from tasks.field_support import ALL, NOWHERE, PROVIDERS, SAMPLING, TOOLS, markdown_table
 
 __all__ = ["MESSAGES", "PROVIDERS", "markdown_table"]
 CUSTOM_TPL = ("yes", "yes", "yes", "yes", "tpl")

@@ -15,11 +15,11 @@ from tasks.anthropic_api.blocks import RequestError
 from tasks.anthropic_api.errors import anthropic_error, anthropic_error_from, with_field
 from tasks.anthropic_api.translate import anthropic_field, message_object, task_data
 from tasks.failures import failure_http_status
-from tasks.openai.translate import UnknownModel
 from tasks.serializers import TaskCreateSerializer, idempotency_key_for
 from tasks.services import task_create
 from tasks.status import TaskStatus
 from tasks.store import FINAL
+from tasks.targets import UnknownModel
 from tasks.waiting import FINAL_EVENTS, TaskEvents
 
 log = logging.getLogger(__name__)

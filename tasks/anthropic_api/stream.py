@@ -13,8 +13,8 @@ from sop_llm.core.errors import ServiceError
 from tasks.anthropic_api.errors import sse, sse_error
 from tasks.anthropic_api.serving import REDIS_LOST, WAIT_SECONDS, failure
 from tasks.anthropic_api.translate import content_of, message_head, stop_reason, usage_of
-from tasks.openai.translate import choices_of
-from tasks.openai.views import _Relay
+from tasks.choices import choices_of
+from tasks.relay import Relay
 from tasks.services import task_cancel
 from tasks.status import TaskStatus
 from tasks.store import FINAL
@@ -47,7 +47,7 @@ def _text(index: int, text: str) -> str:
 
 
 async def message_stream(events: TaskEvents, task: dict, model: str):
-    task_id, relay, finished = task["task_id"], _Relay(), False
+    task_id, relay, finished = task["task_id"], Relay(), False
     try:
         head = {"type": "message_start", "message": message_head(task_id, model)}
         yield sse("message_start", head) + sse("ping", {"type": "ping"})

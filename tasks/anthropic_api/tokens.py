@@ -16,7 +16,7 @@ from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, Message
 from tasks.anthropic_api.blocks import RequestError
 from tasks.anthropic_api.translate import task_data
-from tasks.openai.translate import UnknownModel
+from tasks.targets import UnknownModel
 
 _lock = threading.Lock()  # one llama.cpp context: one caller at a time
 

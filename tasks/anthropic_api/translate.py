@@ -3,7 +3,8 @@ task body, which the task serializer checks like any other; a task becomes a `me
 
 import json
 
-from tasks.openai.translate import choices_of, resolve_model
+from tasks.choices import choices_of
+from tasks.targets import resolve_model
 
 # A task's finish_reason -> Anthropic's stop_reason (our results do not say which stop
 # sequence matched, so a stop is an end_turn; see README).

@@ -10,8 +10,8 @@ import json
 
 from sop_llm.core import keys
 from tasks.anthropic_api import batch_lines as messages
-from tasks.openai.failures import failure_status
-from tasks.openai.translate import completion_object
+from tasks.openai.errors import failure_status
+from tasks.openai.serving.objects import completion_object
 from tasks.status import TaskStatus
 from tasks.store import Effects, Task
 

@@ -18,9 +18,10 @@ from tasks.anthropic_api.blocks import RequestError
 from tasks.anthropic_api.protocol import messages_request
 from tasks.anthropic_api.translate import anthropic_field
 from tasks.anthropic_api.translate import task_data as messages_task_data
-from tasks.openai.serializers import ChatRequest, CompletionRequest, openai_param
-from tasks.openai.translate import UnknownModel, task_data
+from tasks.openai.protocol.requests import ChatRequest, CompletionRequest, openai_param
+from tasks.openai.serving.translate import task_data
 from tasks.serializers import TaskCreateSerializer
+from tasks.targets import UnknownModel
 
 LINE_KEYS = ("custom_id", "method", "url", "body")
 CUSTOM_ID_MAX = 512

@@ -1,12 +1,12 @@
 """Every request field of OpenAI's Responses API reference and what each provider does with
-it, as tasks/openai/fields.py holds chat's (same cells: `yes`, `400`, `tpl`).
+it, as tasks/openai/protocol/fields.py holds chat's (same cells: `yes`, `400`, `tpl`).
 
 A response runs as a chat task, so a provider honours a field here when it honours its chat
 counterpart (max_output_tokens = max_tokens, text.format = response_format). The README table
 is `markdown_table(RESPONSES)` between its `responses-fields` markers; tests/
 test_responses_fields.py holds it to the installed SDK and sends every `400` cell."""
 
-from tasks.openai.fields import ALL, NOWHERE, SAMPLING, TOOLS
+from tasks.field_support import ALL, NOWHERE, SAMPLING, TOOLS
 
 LIKE_MAX_TOKENS = ("yes", "yes", "yes", "yes", "tpl")
 

@@ -1,7 +1,7 @@
 """Tasks as OpenAI `response` objects: status, output items, usage, error."""
 
 from tasks import store
-from tasks.openai.translate import choices_of
+from tasks.choices import choices_of
 
 STATUS = {
     "queued": "queued",

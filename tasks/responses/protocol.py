@@ -1,5 +1,5 @@
 """The `POST /v1/responses` body under OpenAI's names, and its translation to the chat body
-the task machinery already takes (tasks.openai.translate.task_data).
+the task machinery already takes (tasks.openai.serving.translate.task_data).
 
 Strict like chat: exact types, no unknown keys; a field of OpenAI's reference we do not
 implement is a 400 naming it (only its no-op value passes; see fields.py)."""
@@ -9,12 +9,13 @@ from typing import Any
 from rest_framework import serializers
 
 from sop_llm.core.strict import (
+    NotYet,
+    PassThrough,
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
     StrictSerializer,
 )
-from tasks.openai.serializers import NotYet, PassThrough
 from tasks.responses.items import input_items
 
 NOT_YET = {

@@ -17,7 +17,7 @@ import redis
 
 from sop_llm.core import keys
 from tasks import store
-from tasks.openai.views import _continues
+from tasks.relay import continues
 from tasks.responses import events as ev
 from tasks.responses.objects import message_item, output_items, response_object
 from tasks.waiting import FINAL_EVENTS, TaskEvents, bounded
@@ -98,7 +98,7 @@ class Recorder:
         # A run resumed from a checkpoint goes on from text already sent (what it repeats is
         # skipped); any other new generation, or a resumed one that went another way, waits
         # for the end (close_text then sends the rest, or says the stream restarted).
-        moved_on = self.generation and not _continues(event, self.sent)
+        moved_on = self.generation and not continues(event, self.sent)
         if moved_on and (generation != self.generation or event.get("resumed_at")):
             self.late = True
         if self.whole or self.late:

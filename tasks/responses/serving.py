@@ -7,7 +7,7 @@ from rest_framework.exceptions import ValidationError
 
 from sop_llm.core.errors import Conflict, NotFound
 from tasks import store
-from tasks.openai.translate import task_data
+from tasks.openai.serving.translate import task_data
 from tasks.responses.items import messages_of
 from tasks.responses.objects import output_items, response_object, task_id_of
 from tasks.responses.protocol import chat_body

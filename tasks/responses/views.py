@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 from sop_llm.core import jsonparse
 from sop_llm.core.errors import ServiceError
 from tasks import store
-from tasks.openai.views import (
+from tasks.openai.errors import (
     create_error,
     openai_error,
     openai_key_required,

@@ -8,12 +8,9 @@ field of the reference missing) and to the README's copy, and sends every `400` 
 between its `openai-fields` markers.
 """
 
-PROVIDERS = ("local", "openai", "anthropic", "openai_compatible", "custom")
-ALL = ("yes",) * 5
-NOWHERE = ("400",) * 5
-SAMPLING = ("yes", "yes", "400", "yes", "tpl")  # the Messages API (SDK 2.x) has none
-PENALTY = ("yes", "yes", "400", "yes", "400")
-TOOLS = ("yes", "yes", "yes", "yes", "400")
+from tasks.field_support import ALL, NOWHERE, PENALTY, PROVIDERS, SAMPLING, TOOLS, markdown_table
+
+__all__ = ["CHAT", "COMPLETIONS", "PROVIDERS", "markdown_table"]
 LOGPROBS = PENALTY  # Anthropic has none; a custom endpoint's shape is unknown
 
 # field -> (cells per PROVIDERS, note)
@@ -130,13 +127,3 @@ COMPLETIONS = {
     "echo": (NOWHERE, "only false"),
     "suffix": (NOWHERE, 'only ""'),
 }
-
-
-def markdown_table(fields: dict) -> str:
-    head = "| field | " + " | ".join(PROVIDERS) + " | notes |"
-    rule = "|" + "---|" * (len(PROVIDERS) + 2)
-    rows = [
-        f"| `{name}` | " + " | ".join(cells) + f" | {note} |"
-        for name, (cells, note) in sorted(fields.items())
-    ]
-    return "\n".join([head, rule, *rows])

@@ -2,7 +2,7 @@
 batch's input file (`/v1/messages` lines), checked here first as a POST to /v1/messages is, so
 a bad request is a 400 naming it and a batch that is made always runs. Lines, exactly-once
 bookkeeping, cancel and expiry are the runner's; the results are the batch's output and error
-files, whose lines batch_lines.py writes in Anthropic's shape."""
+files, whose lines tasks/anthropic_api/batch_lines.py writes in Anthropic's shape."""
 
 import json
 import re

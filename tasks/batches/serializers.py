@@ -14,6 +14,12 @@ from tasks.batches.files import LIST_LIMIT_MAX
 ENDPOINTS = ("/v1/chat/completions", "/v1/completions")
 
 
+def valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 class FileUpload(StrictSerializer):
     """The multipart form of an upload (its values arrive as strings and files)."""
 

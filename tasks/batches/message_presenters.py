@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from sop_llm.core import keys
 from sop_llm.core.redis import get_redis
-from tasks.anthropic_api.batches import public_id
+from tasks.batches.messages import public_id
 from tasks.batches.records import Batch
 
 PROCESSING = {"cancelling": "canceling"}  # the runner's status -> Anthropic's

@@ -1,40 +1,16 @@
-"""`/v1/files`: upload (multipart, purpose=batch), list, get, content, delete."""
+"""`/v1/files` (upload: multipart, purpose=batch; list, get, content, delete) and `/v1/batches`
+(create, list, get, cancel): OpenAI's Files and Batch API on the task queue, answering in the
+OpenAI door's error shape."""
 
-import redis
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.exceptions import ValidationError
 
-from sop_llm.core.errors import ServiceError, _first_error, redis_unavailable
+from sop_llm.core import jsonparse
+from sop_llm.core.errors import ServiceError
 from sop_llm.core.schema import documented
-from tasks.batches import files
-from tasks.openai import schema
-from tasks.openai.batch_serializers import FileUpload, ListQuery
-from tasks.openai.views import openai_error, openai_error_from, openai_key_required, openai_methods
-
-
-def answering(view):
-    """One error translation for the Batch API views: ServiceError, a 400 naming the field,
-    Redis down; in OpenAI's shape."""
-
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except ServiceError as exc:
-            return openai_error_from(exc)
-        except ValidationError as exc:
-            field, message = _first_error(exc.detail)
-            return openai_error(400, message, param=field, code="invalid_value")
-        except (redis.ConnectionError, redis.TimeoutError):
-            return openai_error_from(redis_unavailable())
-
-    return wrapper
-
-
-def valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+from tasks.batches import files, schema, services
+from tasks.batches.serializers import BatchCreate, FileUpload, ListQuery, valid
+from tasks.openai.errors import answering, openai_error, openai_key_required, openai_methods
 
 
 def _single_parts(request) -> dict:
@@ -97,3 +73,52 @@ def file_detail(request, file_id: str):
 def file_content(request, file_id: str):
     content = files.file_content(owner=request.client.id, file_id=file_id)
     return HttpResponse(content, content_type="application/jsonl")
+
+
+@documented(
+    get={**schema.LISTING, "summary": "The caller's batches", "operation_id": "v1_batches_list"},
+    post=schema.BATCH_CREATE,
+)
+@csrf_exempt
+@openai_key_required
+@answering
+@openai_methods("GET", "POST")
+def batch_collection(request):
+    owner = request.client.id
+    if request.method == "GET":
+        query = valid(ListQuery, request.GET.dict())
+        limit = min(query.get("limit", 20), services.LIST_LIMIT_MAX)
+        return JsonResponse(services.batch_list(owner=owner, after=query.get("after"), limit=limit))
+    try:
+        body = jsonparse.loads(request.body or b"{}")
+    except jsonparse.BadJSON as exc:
+        return openai_error(400, f"The body is not valid JSON: {exc}", code="invalid_json")
+    data = valid(BatchCreate, body)
+    data.pop("output_expires_after", None)
+    return JsonResponse(
+        services.batch_create(
+            owner=owner,
+            input_file_id=data["input_file_id"],
+            endpoint=data["endpoint"],
+            completion_window=data["completion_window"],
+            metadata=data.get("metadata"),
+            webhook_url=data.get("webhook_url"),
+        )
+    )
+
+
+@documented(get={**schema.ONE, "summary": "A batch"})
+@openai_key_required
+@answering
+@openai_methods("GET")
+def batch_detail(request, batch_id: str):
+    return JsonResponse(services.batch_get(owner=request.client.id, batch_id=batch_id))
+
+
+@documented(post={**schema.ONE, "summary": "Cancel a batch", "request": None})
+@csrf_exempt
+@openai_key_required
+@answering
+@openai_methods("POST")
+def batch_cancel(request, batch_id: str):
+    return JsonResponse(services.batch_cancel(owner=request.client.id, batch_id=batch_id))

@@ -13,6 +13,8 @@ from typing import Any
 from rest_framework import serializers
 
 from sop_llm.core.strict import (
+    NotYet,
+    PassThrough,
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
@@ -20,9 +22,37 @@ from sop_llm.core.strict import (
     StrictSerializer,
     wrong_type,
 )
-from tasks.openai.translate import NATIVE_EXTRAS, PARAMS
 
-# Passed through to the task serializer as the translation carries them (one list, there).
+# The task's sampling params and native fields, taken under the same names (serving's
+# translation carries them over).
+PARAMS = (
+    "temperature",
+    "top_p",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "top_k",
+    "repeat_penalty",
+    "max_tokens",
+    "stop",
+    "n",
+    "logit_bias",
+)
+NATIVE_EXTRAS = (
+    "response_format",
+    "priority",
+    "timeout_seconds",
+    "deadline_seconds",
+    "metadata",
+    "webhook_url",
+    "idempotency_key",
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+)
+MESSAGE_FIELDS = ("role", "content", "tool_calls", "tool_call_id", "name")
+# Passed through to the task serializer as the translation carries them.
 PASSED_THROUGH = (*PARAMS, *NATIVE_EXTRAS, "fallback", "fallbacks")
 NOT_YET_CHAT = {
     "functions": (),
@@ -47,36 +77,6 @@ NOT_YET_COMPLETION = {
 }
 NOT_YET_MESSAGE = ("function_call", "refusal", "audio")
 MESSAGE_PASSED = ("tool_calls", "tool_call_id", "name")  # checked by the task serializer
-
-
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b  # True == 1 in Python; not here
-
-
-class PassThrough(serializers.Field):
-    """Checked by the task serializer it is handed to."""
-
-    def __init__(self, **kwargs):
-        super().__init__(required=False, allow_null=True, **kwargs)
-
-    def to_internal_value(self, data: Any) -> Any:
-        return data
-
-    def to_representation(self, value: Any) -> Any:
-        return value
-
-
-class NotYet(PassThrough):
-    """A field of OpenAI's reference this service does not implement yet."""
-
-    def __init__(self, noop: tuple = (), **kwargs):
-        self.noop = noop
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data: Any) -> Any:
-        if any(_same(data, value) for value in self.noop):
-            return data
-        raise serializers.ValidationError("not supported by this service yet")
 
 
 class TextPart(StrictSerializer):

@@ -7,8 +7,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
-from tasks.openai.batch_serializers import BatchCreate, FileUpload, ListQuery
-
 TAGS = ["openai"]
 
 
@@ -128,21 +126,6 @@ class OpenAIErrorSerializer(serializers.Serializer):
     error = OpenAIErrorBodySerializer()
 
 
-class OpenAIFileSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    object = serializers.CharField(help_text="file")
-    bytes = serializers.IntegerField()
-    created_at = serializers.IntegerField()
-    filename = serializers.CharField()
-    purpose = serializers.CharField()
-
-
-class OpenAIListSerializer(serializers.Serializer):
-    object = serializers.CharField(help_text="list")
-    data = serializers.ListField(child=serializers.DictField())
-    has_more = serializers.BooleanField()
-
-
 def errors(*statuses: int) -> dict:
     """OpenAI's error shape for these statuses, and for 401 and 403 (every route takes a key)."""
     return dict.fromkeys(sorted({401, 403, *statuses}), OpenAIErrorSerializer)
@@ -184,22 +167,3 @@ MODEL = {
     "tags": TAGS,
     "responses": {200: OpenAIModelSerializer, **errors(401, 404)},
 }
-LISTING = {
-    "tags": TAGS,
-    "parameters": [ListQuery],
-    "responses": {200: OpenAIListSerializer, **errors(400)},
-}
-FILE_UPLOAD = {
-    "summary": "Upload a batch input (JSONL)",
-    "tags": TAGS,
-    "request": {"multipart/form-data": FileUpload},
-    "responses": {200: OpenAIFileSerializer, **errors(400, 413)},
-}
-BATCH_CREATE = {
-    "summary": "Start a batch",
-    "tags": TAGS,
-    "request": BatchCreate,
-    "responses": {200: OpenApiTypes.OBJECT, **errors(400, 404)},
-}
-ONE = {"tags": TAGS, "responses": {200: OpenApiTypes.OBJECT, **errors(404)}}
-CONTENT = {"tags": TAGS, "responses": {200: OpenApiTypes.STR, **errors(404)}}

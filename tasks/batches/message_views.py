@@ -7,8 +7,11 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from sop_llm.core import jsonparse
-from tasks.anthropic_api.batch_presenters import message_batch_object
-from tasks.anthropic_api.batches import (
+from tasks.anthropic_api.blocks import RequestError
+from tasks.anthropic_api.errors import anthropic_key_required, anthropic_methods
+from tasks.anthropic_api.serving import refusal
+from tasks.batches.message_presenters import message_batch_object
+from tasks.batches.messages import (
     LIST_LIMIT_MAX,
     message_batch_cancel,
     message_batch_create,
@@ -17,9 +20,6 @@ from tasks.anthropic_api.batches import (
     message_batch_results,
     public_id,
 )
-from tasks.anthropic_api.blocks import RequestError
-from tasks.anthropic_api.errors import anthropic_key_required, anthropic_methods
-from tasks.anthropic_api.serving import refusal
 
 
 def answering(*methods: str):
