@@ -31,7 +31,7 @@ def _single_parts(request) -> dict:
 @answering
 @openai_methods("GET", "POST")
 def file_collection(request):
-    owner = request.client.id
+    owner = request.user.id
     if request.method == "GET":
         query = valid(ListQuery, request.GET.dict())
         page = files.file_list(
@@ -62,8 +62,8 @@ def file_collection(request):
 @openai_methods("GET", "DELETE")
 def file_detail(request, file_id: str):
     if request.method == "GET":
-        return JsonResponse(files.file_get(owner=request.client.id, file_id=file_id))
-    return JsonResponse(files.file_delete(owner=request.client.id, file_id=file_id))
+        return JsonResponse(files.file_get(owner=request.user.id, file_id=file_id))
+    return JsonResponse(files.file_delete(owner=request.user.id, file_id=file_id))
 
 
 @documented(get={**schema.CONTENT, "summary": "A file's bytes"})
@@ -71,7 +71,7 @@ def file_detail(request, file_id: str):
 @answering
 @openai_methods("GET")
 def file_content(request, file_id: str):
-    content = files.file_content(owner=request.client.id, file_id=file_id)
+    content = files.file_content(owner=request.user.id, file_id=file_id)
     return HttpResponse(content, content_type="application/jsonl")
 
 
@@ -84,7 +84,7 @@ def file_content(request, file_id: str):
 @answering
 @openai_methods("GET", "POST")
 def batch_collection(request):
-    owner = request.client.id
+    owner = request.user.id
     if request.method == "GET":
         query = valid(ListQuery, request.GET.dict())
         limit = min(query.get("limit", 20), services.LIST_LIMIT_MAX)
@@ -112,7 +112,7 @@ def batch_collection(request):
 @answering
 @openai_methods("GET")
 def batch_detail(request, batch_id: str):
-    return JsonResponse(services.batch_get(owner=request.client.id, batch_id=batch_id))
+    return JsonResponse(services.batch_get(owner=request.user.id, batch_id=batch_id))
 
 
 @documented(post={**schema.ONE, "summary": "Cancel a batch", "request": None})
@@ -121,4 +121,4 @@ def batch_detail(request, batch_id: str):
 @answering
 @openai_methods("POST")
 def batch_cancel(request, batch_id: str):
-    return JsonResponse(services.batch_cancel(owner=request.client.id, batch_id=batch_id))
+    return JsonResponse(services.batch_cancel(owner=request.user.id, batch_id=batch_id))

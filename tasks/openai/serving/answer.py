@@ -19,7 +19,7 @@ from tasks.store import FINAL
 from tasks.waiting import TaskEvents, wait_for_task
 
 
-def _create(request, body: dict, *, chat: bool, client_id: str, task_id: str) -> dict:
+def _create(request, body: dict, *, chat: bool, task_id: str) -> dict:
     serializer = TaskCreateSerializer(data=task_data(body, chat=chat))
     serializer.is_valid(raise_exception=True)
     return task_create(
@@ -27,8 +27,8 @@ def _create(request, body: dict, *, chat: bool, client_id: str, task_id: str) ->
         idempotency_key=idempotency_key_for(
             request, serializer.validated_data.get("idempotency_key")
         ),
-        client_id=client_id,
-        limits=request.client.limits,
+        owner=request.user.id,
+        limits=request.user.limits,
         task_id=task_id,
     )[0]
 
@@ -41,7 +41,7 @@ async def completion_answer(request, body: dict, *, chat: bool):
         await events.__aenter__()  # subscribe before the task exists: no token is missed
         # Not thread-sensitive: a pooled thread, not one started for this request.
         task = await sync_to_async(_create, thread_sensitive=False)(
-            request, body, chat=chat, client_id=request.client.id, task_id=task_id
+            request, body, chat=chat, task_id=task_id
         )
     except Exception as exc:
         await events.__aexit__(None, None, None)
