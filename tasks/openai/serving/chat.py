@@ -1,23 +1,18 @@
 """Chat Completions' shapes of an answer: a chat.completion's choices, and the deltas of its
 chat.completion.chunk stream (written by chunks.py)."""
 
-from tasks.openai.serving.finish import finish_of
+from tasks.result import ResultChoice
 
 ID_PREFIX = "chatcmpl"
 OBJECT = "chat.completion"
 CHUNK_OBJECT = "chat.completion.chunk"
 
 
-def chat_logprobs(choice: dict) -> dict | None:
-    entries = choice.get("logprobs")
-    return None if entries is None else {"content": entries, "refusal": None}
-
-
-def _message(choice: dict) -> dict:
-    calls = choice.get("tool_calls")
+def _message(choice: ResultChoice) -> dict:
+    calls = choice.tool_calls
     message = {
         "role": "assistant",
-        "content": None if calls else choice.get("text", ""),
+        "content": None if calls else choice.text,
         "refusal": None,
     }
     if calls:
@@ -25,9 +20,9 @@ def _message(choice: dict) -> dict:
     return message
 
 
-def choice_object(index: int, choice: dict) -> dict:
-    body = {"message": _message(choice), "logprobs": chat_logprobs(choice)}
-    return {"index": index, **body, "finish_reason": finish_of(choice)}
+def choice_object(index: int, choice: ResultChoice) -> dict:
+    body = {"message": _message(choice), "logprobs": choice.chat_logprobs}
+    return {"index": index, **body, "finish_reason": choice.finish}
 
 
 def relayed(*, text: str | None, finish: str | None, role: bool) -> dict:
@@ -39,22 +34,22 @@ def relayed(*, text: str | None, finish: str | None, role: bool) -> dict:
     return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
 
 
-def whole(index: int, choice: dict) -> dict:
+def whole(index: int, choice: ResultChoice) -> dict:
     """A whole choice's first chunk: its content or tool calls, with its logprobs."""
-    calls = choice.get("tool_calls")
+    calls = choice.tool_calls
     delta = (
         {"tool_calls": [{"index": k, **call} for k, call in enumerate(calls)]}
         if calls
-        else {"content": choice.get("text", "")}
+        else {"content": choice.text}
     )
     delta = {"role": "assistant", **delta}
     return {
         "index": index,
         "delta": delta,
-        "logprobs": chat_logprobs(choice),
+        "logprobs": choice.chat_logprobs,
         "finish_reason": None,
     }
 
 
-def whole_end(index: int, choice: dict) -> dict:
-    return {"index": index, "delta": {}, "logprobs": None, "finish_reason": finish_of(choice)}
+def whole_end(index: int, choice: ResultChoice) -> dict:
+    return {"index": index, "delta": {}, "logprobs": None, "finish_reason": choice.finish}

@@ -3,8 +3,8 @@
 
 import time
 
-from tasks.choices import choices_of
 from tasks.openai.serving.objects import shape
+from tasks.result import TaskResult
 
 
 def chunk_object(task_id: str, model: str, *, chat: bool, choices: list[dict]) -> dict:
@@ -39,6 +39,6 @@ def whole_chunks(task: dict, model: str, *, chat: bool) -> list[dict]:
     """Each choice of a finished task as two chunks: its content (or tool calls) with its
     logprobs, then its finish_reason."""
     endpoint, chunks = shape(chat), []
-    for index, choice in enumerate(choices_of(task["result"])):
+    for index, choice in enumerate(TaskResult.from_record(task["result"]).choices):
         chunks += [endpoint.whole(index, choice), endpoint.whole_end(index, choice)]
     return [chunk_object(task["task_id"], model, chat=chat, choices=[c]) for c in chunks]

@@ -1,16 +1,16 @@
 """(Legacy) Completions' shapes of an answer: a text_completion's choices, and the choices of
 its streamed text_completion chunks (written by chunks.py)."""
 
-from tasks.openai.serving.finish import finish_of
+from tasks.result import ResultChoice
 
 ID_PREFIX = "cmpl"
 OBJECT = "text_completion"
 CHUNK_OBJECT = "text_completion"
 
 
-def legacy_logprobs(choice: dict, offset: int = 0) -> dict | None:
+def legacy_logprobs(choice: ResultChoice, offset: int = 0) -> dict | None:
     """The Completions API's older shape of the logprobs."""
-    entries = choice.get("logprobs")
+    entries = choice.logprobs
     if entries is None:
         return None
     offsets, at = [], offset
@@ -25,9 +25,9 @@ def legacy_logprobs(choice: dict, offset: int = 0) -> dict | None:
     }
 
 
-def choice_object(index: int, choice: dict) -> dict:
-    body = {"text": choice.get("text", ""), "logprobs": legacy_logprobs(choice)}
-    return {"index": index, **body, "finish_reason": finish_of(choice)}
+def choice_object(index: int, choice: ResultChoice) -> dict:
+    body = {"text": choice.text, "logprobs": legacy_logprobs(choice)}
+    return {"index": index, **body, "finish_reason": choice.finish}
 
 
 def relayed(*, text: str | None, finish: str | None, role: bool) -> dict:
@@ -35,11 +35,11 @@ def relayed(*, text: str | None, finish: str | None, role: bool) -> dict:
     return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
 
 
-def whole(index: int, choice: dict) -> dict:
+def whole(index: int, choice: ResultChoice) -> dict:
     """A whole choice's first chunk: its text with its logprobs."""
-    text, logprobs = choice.get("text", ""), legacy_logprobs(choice)
+    text, logprobs = choice.text, legacy_logprobs(choice)
     return {"index": index, "text": text, "logprobs": logprobs, "finish_reason": None}
 
 
-def whole_end(index: int, choice: dict) -> dict:
-    return {"index": index, "text": "", "logprobs": None, "finish_reason": finish_of(choice)}
+def whole_end(index: int, choice: ResultChoice) -> dict:
+    return {"index": index, "text": "", "logprobs": None, "finish_reason": choice.finish}

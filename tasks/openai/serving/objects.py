@@ -3,9 +3,9 @@ each choice shaped by its endpoint's module (chat.py, completions.py)."""
 
 import time
 
-from tasks.choices import choices_of
 from tasks.openai.serving import chat as chat_shape
 from tasks.openai.serving import completions as completions_shape
+from tasks.result import TaskResult
 
 
 def shape(chat: bool):
@@ -25,7 +25,8 @@ def usage_of(task: dict) -> dict:
 
 def completion_object(task: dict, *, chat: bool, model: str) -> dict:
     endpoint = shape(chat)
-    choices = [endpoint.choice_object(i, c) for i, c in enumerate(choices_of(task["result"]))]
+    result = TaskResult.from_record(task["result"])
+    choices = [endpoint.choice_object(i, c) for i, c in enumerate(result.choices)]
     return {
         "id": f"{endpoint.ID_PREFIX}-{task['task_id']}",
         "object": endpoint.OBJECT,

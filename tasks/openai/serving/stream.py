@@ -15,6 +15,7 @@ from tasks.openai.protocol.sse import DONE, sse
 from tasks.openai.serving.chunks import chunk, whole_chunks
 from tasks.openai.serving.objects import usage_of
 from tasks.relay import Relay
+from tasks.result import TaskResult
 from tasks.services import task_cancel
 from tasks.status import TaskStatus
 from tasks.store import FINAL
@@ -86,14 +87,15 @@ def _closing(task: dict, model: str, chat: bool, sent: str, include_usage: bool)
     if task["status"] != TaskStatus.COMPLETED:
         yield _failed(task)
         return
-    text = task["result"]["text"]
+    result = TaskResult.from_record(task["result"])
+    text = result.text
     if not text.startswith(sent):  # a later attempt answered: what streamed was not it
         yield sse(RESTARTED)
         yield DONE
         return
     if len(text) > len(sent):  # anything not streamed (rare)
         yield sse(chunk(task_id, model, chat=chat, text=text[len(sent) :]))
-    yield sse(chunk(task_id, model, chat=chat, finish=task["result"]["finish_reason"]))
+    yield sse(chunk(task_id, model, chat=chat, finish=result.finish_reason))
     if include_usage:
         yield sse(chunk(task_id, model, chat=chat, usage=usage_of(task)))
     yield DONE
