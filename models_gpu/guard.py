@@ -22,7 +22,7 @@ import redis
 from django.conf import settings
 
 from models_gpu.catalog import ModelInfo
-from models_gpu.engine import LlamaEngine, LoadParams, single_n_ctx, slots
+from models_gpu.engine.llama import LlamaEngine, LoadParams, single_n_ctx, slots
 from models_gpu.lease import GpuLease
 from models_gpu.registry import loaded_publish
 from models_gpu.vram import MB, gpu_read

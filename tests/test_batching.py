@@ -10,9 +10,9 @@ import jsonschema
 import numpy as np
 import pytest
 
-from models_gpu.batching import BatchEngine, batch_constraint
-from models_gpu.batching.sampling import Sampler, SamplerSettings
-from models_gpu.batching.stream import TextStream
+from models_gpu.engine.batching import BatchEngine, batch_constraint
+from models_gpu.engine.batching.sampling import Sampler, SamplerSettings
+from models_gpu.engine.batching.stream import TextStream
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, ResponseFormat, SamplingParams
 

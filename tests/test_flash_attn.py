@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from models_gpu.engine import LlamaEngine, LoadParams
+from models_gpu.engine.llama import LlamaEngine, LoadParams
 from models_gpu.serializers import LoadParamsSerializer
 from sop_llm.providers.types import GenerateRequest, SamplingParams
 

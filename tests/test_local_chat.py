@@ -9,8 +9,8 @@ from django.conf import settings
 from llama_cpp import LogitsProcessorList
 
 from models_gpu.catalog import catalog_resolve
-from models_gpu.chat import ChatTemplate
-from models_gpu.engine import LlamaEngine, LoadParams
+from models_gpu.engine.chat import ChatTemplate
+from models_gpu.engine.llama import LlamaEngine, LoadParams
 from models_gpu.guard import gpu_guard
 from sop_llm.providers import get_provider
 from sop_llm.providers.types import GenerateRequest, Message, SamplingParams

@@ -8,9 +8,9 @@ import openai
 import pytest
 from django.test import Client
 
-from models_gpu import tools
 from models_gpu.catalog import catalog_resolve
-from models_gpu.engine import LlamaEngine, LoadParams
+from models_gpu.engine import tools
+from models_gpu.engine.llama import LlamaEngine, LoadParams
 from sop_llm.providers import get_provider
 from sop_llm.providers.types import GenerateRequest, Message, SamplingParams
 from tests.conftest import API_KEY

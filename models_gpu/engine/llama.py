@@ -14,8 +14,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from models_gpu.chat import ChatTemplate
-from models_gpu.logprobs import Logprobs, Recorder
+from models_gpu.engine.chat import ChatTemplate
+from models_gpu.engine.logprobs import Logprobs, Recorder
 from sop_llm.providers.errors import ProviderError, provider_error
 from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
 
@@ -115,10 +115,10 @@ class LlamaEngine:
     def _batch_engine(self):
         from django.conf import settings
 
-        from models_gpu.batching import BatchEngine
+        from models_gpu.engine.batching import BatchEngine
 
         if settings.LOCAL_ENGINE == "synthetic":  # benchmarks and tests only
-            from models_gpu.synthetic import SyntheticEngine
+            from models_gpu.engine.synthetic import SyntheticEngine
 
             return SyntheticEngine(
                 slots=slots(),
@@ -259,7 +259,7 @@ def _with_bias(llama, bias: dict, processors, model_name: str):
     """The logit bias first: a grammar's mask after it still forbids what it forbids."""
     from llama_cpp import LogitsProcessorList
 
-    from models_gpu.batching.sampling import bias_processor, check_logit_bias
+    from models_gpu.engine.batching.sampling import bias_processor, check_logit_bias
 
     check_logit_bias(bias, llama.n_vocab(), model_name)
     return LogitsProcessorList([bias_processor(bias), *(processors or [])])
@@ -292,7 +292,7 @@ class _TokenLoop:
         self._is_eog = lambda t: t in stop_tokens or llama_cpp.llama_vocab_is_eog(vocab, t)
         # The one text streamer (whole characters, stop strings) the batched engine uses too;
         # imported here, like llama_cpp, so the web never loads the batching package.
-        from models_gpu.batching.stream import TextStream
+        from models_gpu.engine.batching.stream import TextStream
 
         self.stream = TextStream(stops)
         self.count, self.first_token_ms = 0, None

@@ -17,7 +17,7 @@ import random
 import threading
 from dataclasses import replace
 
-from models_gpu.logprobs import Logprobs
+from models_gpu.engine.logprobs import Logprobs
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, GenerateResult
 

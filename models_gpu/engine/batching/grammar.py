@@ -9,7 +9,7 @@ batch that cost would stall every slot. The caller runs such a task on the singl
 import numpy as np
 
 from grammars.compile import GrammarError, llg_grammar, source_of
-from models_gpu.structured import engine_name
+from models_gpu.engine.structured import engine_name
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import ResponseFormat
 
