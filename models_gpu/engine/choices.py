@@ -41,7 +41,9 @@ def _batch_grammar(engine, request: GenerateRequest) -> str | None | bool:
     if tools.active(request):
         return tools.grammar(request)
     try:
-        return batch_constraint(request.response_format, request.options)
+        return batch_constraint(
+            request.response_format, request.options, engine.config.grammar_engine
+        )
     except ProviderError as exc:
         if exc.code != "batch_unsupported":
             raise

@@ -1,42 +1,19 @@
-"""llama.cpp through llama-cpp-python: one loaded model and a token loop we control.
-
-Our own loop over `Llama.generate` (instead of create_completion) gives exact token counts,
-cancellation between tokens, streaming that never splits a stop sequence or a UTF-8 character,
-and per-token cost of one detokenize (create_completion re-detokenizes the whole answer on
-every token).
-"""
+"""llama.cpp through llama-cpp-python: one loaded model, run alone (our token loop:
+token_loop.py) or, with slots > 1, beside a batch engine on the same weights."""
 
 import gc
-import os
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from models_gpu.engine.chat import ChatTemplate
-from models_gpu.engine.logprobs import Logprobs, Recorder
-from sop_llm.providers.errors import ProviderError, provider_error
+from models_gpu.engine.config import EngineConfig, LoadParams
+from models_gpu.engine.logprobs import Logprobs
+from models_gpu.engine.token_loop import TokenLoop, partial_result, recording, with_bias
+from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, GenerateResult, Usage
-
-
-@dataclass(frozen=True)
-class LoadParams:
-    n_ctx: int = 4096
-    n_gpu_layers: int = -1
-    n_batch: int = 512
-    type_k: str = "f16"
-    type_v: str = "f16"
-    flash_attn: bool | str = "auto"  # true, false, or "auto": llama.cpp decides per device
-    chat_format: str | None = None
-
-    def covers(self, wanted: "LoadParams") -> bool:
-        """A loaded model serves a request when everything matches and its context is enough."""
-        same = asdict(self) | {"n_ctx": 0} == asdict(wanted) | {"n_ctx": 0}
-        return same and self.n_ctx >= wanted.n_ctx
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _flash_attn_auto(llama) -> None:
@@ -55,13 +32,6 @@ def _flash_attn_auto(llama) -> None:
     old.close()
 
 
-def _threads() -> int:
-    # llama-cpp-python defaults to half the cores; generation here is faster on all of them.
-    from django.conf import settings
-
-    return settings.LLAMA_THREADS or os.cpu_count() or 1
-
-
 @dataclass(frozen=True)
 class Prompt:
     tokens: list[int]
@@ -73,36 +43,25 @@ class Prompt:
 _KV_TYPES = {"f16": 1, "f32": 0, "q8_0": 8, "q4_0": 2}
 
 
-def slots() -> int:
-    from django.conf import settings
-
-    return settings.GPU_SLOTS
-
-
-def single_n_ctx(params: LoadParams) -> int:
-    """The Llama's own context, for what runs alone (native GBNF): with a batch beside it, one
-    slot's share, so the two contexts together hold n_ctx x (1 + 1/slots) of KV cache."""
-    return params.n_ctx if slots() == 1 else max(256, params.n_ctx // slots())
-
-
 class LlamaEngine:
     """One loaded model: the Llama (tokenizer, and a context for what runs alone) and, with
-    GPU_SLOTS > 1, the batch engine that decodes many sequences per step on the same weights."""
+    config.slots > 1, the batch engine that decodes many sequences per step on the same
+    weights."""
 
-    def __init__(self, path: str, params: LoadParams):
+    def __init__(self, path: str, params: LoadParams, config: EngineConfig):
         from llama_cpp import Llama
 
-        self.path, self.params = path, params
+        self.path, self.params, self.config = path, params, config
         self.llama = Llama(
             model_path=path,
-            n_ctx=single_n_ctx(params),
+            n_ctx=config.single_n_ctx(params),
             n_gpu_layers=params.n_gpu_layers,
             n_batch=params.n_batch,
             type_k=_KV_TYPES[params.type_k],
             type_v=_KV_TYPES[params.type_v],
             flash_attn=params.flash_attn is True,
-            n_threads=_threads(),
-            n_threads_batch=_threads(),
+            n_threads=config.n_threads,
+            n_threads_batch=config.n_threads,
             verbose=False,
         )
         if params.flash_attn == "auto":
@@ -110,29 +69,28 @@ class LlamaEngine:
         self._chat_template: ChatTemplate | None = None
         self._lltokenizer = None
         self._single = threading.Lock()  # the Llama's own context runs one sequence at a time
-        self.batch = self._batch_engine() if slots() > 1 else None
+        self.batch = self._batch_engine() if config.slots > 1 else None
 
     def _batch_engine(self):
-        from django.conf import settings
-
         from models_gpu.engine.batching import BatchEngine
 
-        if settings.LOCAL_ENGINE == "synthetic":  # benchmarks and tests only
+        config = self.config
+        if config.local_engine == "synthetic":  # benchmarks and tests only
             from models_gpu.engine.synthetic import SyntheticEngine
 
             return SyntheticEngine(
-                slots=slots(),
+                slots=config.slots,
                 n_ctx=self.params.n_ctx,
-                step_ms=settings.SYNTHETIC_STEP_MS,
+                step_ms=config.synthetic_step_ms,
                 model_name=Path(self.path).stem,
             )
 
         return BatchEngine(
             self.llama,
-            slots=slots(),
+            slots=config.slots,
             n_ctx=self.params.n_ctx,
             n_batch=self.params.n_batch,
-            threads=_threads(),
+            threads=config.n_threads,
             lltokenizer=self.lltokenizer,
             model_name=Path(self.path).stem,
         )
@@ -198,7 +156,7 @@ class LlamaEngine:
         p = request.params
         seed = p.seed if p.seed is not None else random.randint(0, 2**31 - 1)
         self.llama.set_seed(seed)
-        loop = _TokenLoop(
+        loop = TokenLoop(
             self.llama,
             request,
             list(p.stop) + list(prompt.stop_strings),
@@ -207,10 +165,10 @@ class LlamaEngine:
             prompt.stop_tokens,
         )
         if p.logit_bias:
-            logits_processor = _with_bias(self.llama, p.logit_bias, logits_processor, model_name)
+            logits_processor = with_bias(self.llama, p.logit_bias, logits_processor, model_name)
         if p.logprobs:
             loop.logprobs = Logprobs(p.top_logprobs, lambda t: self.llama.detokenize([t]))
-            logits_processor = _recording(loop.logprobs, logits_processor)
+            logits_processor = recording(loop.logprobs, logits_processor)
         generator = self.llama.generate(
             tokens,
             top_k=p.top_k,
@@ -226,7 +184,7 @@ class LlamaEngine:
         try:
             text, finish = loop.run(generator)
         except ProviderError as exc:  # cancelled, timed out: what it generated is charged
-            exc.partial = _partial(loop, len(tokens), model_name, started)
+            exc.partial = partial_result(loop, len(tokens), model_name, started)
             raise
         elapsed = time.perf_counter() - started
         return GenerateResult(
@@ -242,103 +200,3 @@ class LlamaEngine:
             },
             meta={"repro": {"seed_used": seed, "chat_template": prompt.template}},
         )
-
-
-def _partial(loop: "_TokenLoop", prompt_tokens: int, model: str, started: float):
-    return GenerateResult(
-        text=loop.text,
-        finish_reason="length",
-        usage=Usage(prompt_tokens, loop.count),
-        provider="local",
-        model=model,
-        timings={"generation_ms": round((time.perf_counter() - started) * 1000, 1)},
-    )
-
-
-def _with_bias(llama, bias: dict, processors, model_name: str):
-    """The logit bias first: a grammar's mask after it still forbids what it forbids."""
-    from llama_cpp import LogitsProcessorList
-
-    from models_gpu.engine.batching.sampling import bias_processor, check_logit_bias
-
-    check_logit_bias(bias, llama.n_vocab(), model_name)
-    return LogitsProcessorList([bias_processor(bias), *(processors or [])])
-
-
-def _recording(logprobs: Logprobs, processors):
-    """The processors with a recorder first, where it sees the raw logits."""
-    from llama_cpp import LogitsProcessorList
-
-    return LogitsProcessorList([Recorder(logprobs), *(processors or [])])
-
-
-class _TokenLoop:
-    logprobs: Logprobs | None = None
-
-    def __init__(
-        self, llama, request: GenerateRequest, stops: list[str], limit: int, model, stop_tokens
-    ):
-        import llama_cpp
-
-        self.llama, self.request, self.stops, self.limit, self.model = (
-            llama,
-            request,
-            stops,
-            limit,
-            model,
-        )
-        # The vocabulary's end-of-generation tokens, and the chat template's turn markers.
-        vocab = llama._model.vocab
-        self._is_eog = lambda t: t in stop_tokens or llama_cpp.llama_vocab_is_eog(vocab, t)
-        # The one text streamer (whole characters, stop strings) the batched engine uses too;
-        # imported here, like llama_cpp, so the web never loads the batching package.
-        from models_gpu.engine.batching.stream import TextStream
-
-        self.stream = TextStream(stops)
-        self.count, self.first_token_ms = 0, None
-        self._started = time.perf_counter()
-        self._deadline = time.monotonic() + request.timeout_seconds
-
-    @property
-    def text(self) -> str:
-        """The text so far: a cancelled or timed-out run keeps it."""
-        return self.stream.text
-
-    def run(self, generator) -> tuple[str, str]:
-        finish = "length"
-        try:
-            for token in generator:
-                if self._is_eog(token):
-                    finish = "stop"
-                    break
-                self._tick()
-                if self.logprobs is not None:
-                    self.logprobs.chose(token)
-                self._send(self.stream.push(self.llama.detokenize([token])))
-                if self.stream.stopped:
-                    finish = "stop"
-                    break
-                if self.count >= self.limit:
-                    break
-                self._check_interrupts()
-        finally:
-            generator.close()
-        self._send(self.stream.close(flush=finish == "length"))
-        return self.stream.text, finish
-
-    def _tick(self) -> None:
-        self.count += 1
-        if self.first_token_ms is None:
-            self.first_token_ms = round((time.perf_counter() - self._started) * 1000, 1)
-
-    def _send(self, piece: str) -> None:
-        if piece and self.request.on_token is not None:
-            self.request.on_token(piece)
-
-    def _check_interrupts(self) -> None:
-        if self.request.is_cancelled():
-            message = f"cancelled after {self.count} tokens"
-            raise provider_error("local", self.model, message, code="cancelled")
-        if time.monotonic() > self._deadline:
-            message = f"timed out after {self.request.timeout_seconds:g}s ({self.count} tokens)"
-            raise provider_error("local", self.model, message, code="timeout")

@@ -11,7 +11,6 @@ Engines:
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.conf import settings
 
 from grammars.compile import ENGINES, GrammarError, llg_grammar, source_of
 from grammars.native import native_gbnf
@@ -57,9 +56,9 @@ class Constraint:
         return {} if self.engine is None else {"enforcement": "grammar", "engine": self.engine}
 
 
-def engine_name(options: dict) -> str:
+def engine_name(options: dict, default: str) -> str:
     """The grammar engine a local task asked for, else the service's default."""
-    name = options.get("grammar_engine") or settings.GRAMMAR_ENGINE
+    name = options.get("grammar_engine") or default
     if name not in ENGINES:
         raise ProviderError(
             f"unknown grammar_engine {name!r}; use one of {ENGINES}",
@@ -77,7 +76,7 @@ def grammar_constraint(grammar: str, engine) -> Constraint:
 def constraint_for(rf: ResponseFormat, engine, options: dict) -> Constraint:
     if rf.type == "text":
         return Constraint()
-    name = engine_name(options)
+    name = engine_name(options, engine.config.grammar_engine)
     kind, text = source_of(rf)
     if name == "native":
         return Constraint(engine="native", grammar=_native_grammar(kind, text, engine))

@@ -14,11 +14,14 @@ from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import ResponseFormat
 
 
-def batch_constraint(rf: ResponseFormat, options: dict) -> str | None:
-    """The llguidance grammar a batched task is held to (None for plain text)."""
+def batch_constraint(
+    rf: ResponseFormat, options: dict, default_engine: str = "llguidance"
+) -> str | None:
+    """The llguidance grammar a batched task is held to (None for plain text);
+    `default_engine` is the service's (EngineConfig.grammar_engine)."""
     if rf.type == "text":
         return None
-    if engine_name(options) == "native":
+    if engine_name(options, default_engine) == "native":
         raise ProviderError(
             "local: the native GBNF engine does not run in the batch; run the task alone",
             code="batch_unsupported",
