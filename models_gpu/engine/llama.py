@@ -67,7 +67,6 @@ class LlamaEngine:
         if params.flash_attn == "auto":
             _flash_attn_auto(self.llama)
         self._chat_template: ChatTemplate | None = None
-        self._lltokenizer = None
         self._single = threading.Lock()  # the Llama's own context runs one sequence at a time
         self.batch = self._batch_engine() if config.slots > 1 else None
 
@@ -91,21 +90,8 @@ class LlamaEngine:
             n_ctx=self.params.n_ctx,
             n_batch=self.params.n_batch,
             threads=config.n_threads,
-            lltokenizer=self.lltokenizer,
             model_name=Path(self.path).stem,
         )
-
-    def lltokenizer(self):
-        """llguidance's view of the vocabulary: ~1.3 s to build, so once per loaded model."""
-        if self._lltokenizer is None:
-            import warnings
-
-            from llguidance.llamacpp import lltokenizer_from_vocab
-
-            with warnings.catch_warnings():  # it calls a deprecated llama.cpp getter per token
-                warnings.simplefilter("ignore", DeprecationWarning)
-                self._lltokenizer = lltokenizer_from_vocab(self.llama._model.vocab)
-        return self._lltokenizer
 
     def close(self) -> None:
         # Llama after close() segfaults: callers drop the engine with it. The batch's context

@@ -14,6 +14,7 @@ import numpy as np
 
 from grammars.compile import ENGINES, GrammarError, llg_grammar, source_of
 from grammars.native import native_gbnf
+from models_gpu.engine.lltokenizer import lltokenizer
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateResult, ResponseFormat
 
@@ -95,7 +96,7 @@ class _MaskProcessor:
     def __init__(self, engine, grammar: str):
         import llguidance
 
-        self.matcher = llguidance.LLMatcher(engine.lltokenizer(), grammar, log_level=0)
+        self.matcher = llguidance.LLMatcher(lltokenizer(engine.llama), grammar, log_level=0)
         self.n_vocab = engine.llama.n_vocab()
         self.mask = np.full(((self.n_vocab + 31) // 32,), -1, dtype=np.int32)
         self.prompt_len: int | None = None

@@ -69,13 +69,3 @@ def new_matcher(tokenizer, grammar: str, model: str):
             model=model,
         )
     return matcher
-
-
-def build_lltokenizer(llama):
-    import warnings
-
-    from llguidance.llamacpp import lltokenizer_from_vocab
-
-    with warnings.catch_warnings():  # it calls a deprecated llama.cpp getter per token
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return lltokenizer_from_vocab(llama._model.vocab)
