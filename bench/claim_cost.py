@@ -35,7 +35,7 @@ def main(n: int) -> None:
     client.config_resetstat()
     started = time.perf_counter()
     for i in range(n):
-        task_create(data=dict(BODY), idempotency_key=None, client_id=f"owner-{i % 4}")
+        task_create(data=dict(BODY), idempotency_key=None, owner=f"owner-{i % 4}")
     created, create_us = time.perf_counter() - started, _script_us(client)
     client.config_resetstat()
     started = time.perf_counter()

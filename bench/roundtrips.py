@@ -58,7 +58,7 @@ with FakeServer() as fake:
         "timeout_seconds": 30,
     }
     for _ in range(N):
-        task_create(data=data, idempotency_key=None, client_id="rt")
+        task_create(data=data, idempotency_key=None, owner="rt")
     rc.Connection.send_packed_command = counting
     worker = HeartbeatWorker([rq_queue("remote")], connection=get_rq_redis())
     worker.work(burst=True)

@@ -17,6 +17,7 @@ from sop_llm.access.auth import scope_client
 from sop_llm.access.principals import AuthError, principal_from_hash, scope_refusal
 from sop_llm.core import jsonparse, keys
 from sop_llm.core.redis import get_async_redis
+from tasks import store
 
 QUEUE_LIMIT = 1000
 CLOSE_UNAUTHORIZED = 4401
@@ -38,7 +39,7 @@ class MonitorConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED if principal is None else CLOSE_FORBIDDEN)
             return
         self.principal = principal
-        self.tenant = None if principal.allows(("monitor",)) else principal.id
+        self.owner_filter = _owner_filter(principal)
         self.owners: dict[str, str] = {}
         self.types: set[str] | None = None
         self.task_id: str | None = None
@@ -97,21 +98,22 @@ class MonitorConsumer(AsyncWebsocketConsumer):
                 return await self._refuse(
                     scope_refusal(self.required_scope).message, CLOSE_FORBIDDEN
                 )
-            self.tenant = None if principal.allows(("monitor",)) else principal.id
+            self.owner_filter = _owner_filter(principal)
 
     async def _refuse(self, message: str, code: int) -> None:
         await self.send(json.dumps({"type": "error", "message": message}))
         await self.close(code=code)
 
     async def _wanted(self, data: str) -> bool:
-        if self.types is None and self.task_id is None and self.tenant is None:
+        if self.types is None and self.task_id is None and self.owner_filter is None:
             return True
         event = json.loads(data)
         if self.types is not None and event.get("type") not in self.types:
             return False
         if self.task_id is not None and event.get("task_id") != self.task_id:
             return False
-        return self.tenant is None or await self._owner(event.get("task_id")) == self.tenant
+        owner = self.owner_filter
+        return owner is None or await self._owner(event.get("task_id")) == owner
 
     async def _owner(self, task_id: str | None) -> str | None:
         """Who owns a task (never changes, so it is remembered); None for events of no task."""
@@ -120,7 +122,8 @@ class MonitorConsumer(AsyncWebsocketConsumer):
         if task_id not in self.owners:
             if len(self.owners) >= OWNERS_KEPT:
                 self.owners.clear()
-            owner = await self.redis.hget(keys.session(task_id), "client")
+            fields = await self.redis.hmget(keys.session(task_id), store.OWNER_FIELDS)
+            owner = store.owner_in(dict(zip(store.OWNER_FIELDS, fields, strict=True)))
             if owner is None:
                 return None  # not remembered: the task may not be written yet
             self.owners[task_id] = owner
@@ -151,3 +154,8 @@ def _filter(text: str | None) -> dict:
     if task_id is not None and not isinstance(task_id, str):
         raise ValueError("task_id must be a string")
     return wanted
+
+
+def _owner_filter(principal) -> str | None:
+    """Whose tasks' events a key sees: any owner's (None) with the monitor scope, else its own."""
+    return None if principal.allows(("monitor",)) else principal.id

@@ -44,5 +44,5 @@ def fair_effects(effects: Effects, task: Task, fields: dict) -> None:
         return  # queued before fair share existed
     used = charged_of(fields)
     real = math.ceil((used["prompt_tokens"] + used["completion_tokens"]) / (task.share or 1))
-    counter = f"{band(task.priority)}|{task.client}"
+    counter = f"{band(task.priority)}|{task.owner}"
     effects.hincrby(keys.queue_fair_owners(task.lane), counter, real - task.fair_units)

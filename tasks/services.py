@@ -52,7 +52,7 @@ class NewTask:
 
     data: dict
     idempotency_key: str | None
-    client_id: str  # its owner (the principal's id), whose limits it counts against
+    owner: str  # the principal's id, whose limits it counts against
     task_id: str | None = None
     batch: dict | None = None  # the Batch API line it runs (tasks.batches): its window is
     # the task's deadline
@@ -74,20 +74,20 @@ def task_create(
     *,
     data: dict,
     idempotency_key: str | None,
-    client_id: str,
+    owner: str,
     limits: Limits | None = None,
     task_id: str | None = None,
     batch: dict | None = None,
 ) -> tuple[dict, bool]:
     """Store and enqueue a validated task. -> (the task as the API shows it, created?).
 
-    `client_id`: its owner (the principal's id), who alone sees it and whose `limits` it
+    `owner`: the principal's id, who alone sees it and whose `limits` it
     counts against. `task_id` lets a caller subscribe to the task's events before it exists."""
     quota.check_priority(limits, data["priority"])
-    new = _prepare(NewTask(data, idempotency_key, client_id, task_id, batch, limits))
+    new = _prepare(NewTask(data, idempotency_key, owner, task_id, batch, limits))
     outcome, value, *current = lua.run(lua.CREATE, keys=new.keys, args=new.args)
     if outcome == "exists":
-        return _replay(value, new.fingerprint, idempotency_key, client_id), False
+        return _replay(value, new.fingerprint, idempotency_key, owner), False
     if outcome == "limit":
         raise quota.limit_refusal(value, current[0], limits, new.fields["reserved_tokens"])
     if outcome == "full":
@@ -137,10 +137,10 @@ def _prepare(item: NewTask) -> _Prepared:
         session=keys.session(task_id),
         timeline=keys.session_timeline(task_id),
         pending=keys.queue_pending(lane),
-        idempotency=keys.idempotency(item.client_id, idempotency_key) if idempotency_key else "",
+        idempotency=keys.idempotency(item.owner, idempotency_key) if idempotency_key else "",
         deadlines=keys.queue_deadlines(),
-        owner_open=keys.principal_open(item.client_id),
-        owner_tokens=keys.principal_tokens(item.client_id, quota.day_of(now)),
+        owner_open=keys.principal_open(item.owner),
+        owner_tokens=keys.principal_tokens(item.owner, quota.day_of(now)),
         fair_clock=keys.queue_fair_clock(lane),
         fair_owners=keys.queue_fair_owners(lane),
     )
@@ -159,7 +159,7 @@ def _prepare(item: NewTask) -> _Prepared:
         tokens_per_day=tokens_per_day,
         reserve=fields["reserved_tokens"],
         tokens_ttl=quota.TOKENS_TTL_SECONDS,
-        owner=item.client_id,
+        owner=item.owner,
         units=fields["fair_units"],
         owners_ttl=fair.OWNERS_TTL_SECONDS,
         effects=_created_effects(task_id, lane, data).encoded(),
@@ -199,7 +199,7 @@ def _fields(data: dict, *, task_id: str, lane: str, now: float, item: NewTask) -
         "priority": data["priority"],
         "created_at": now,
         "queued_at": now,
-        "client": item.client_id,
+        "owner": item.owner,
         "deadline_at": now + data["deadline_seconds"] if data.get("deadline_seconds") else None,
         "idempotency_key": item.idempotency_key,
         "webhook_url": data.get("webhook_url"),
@@ -284,35 +284,35 @@ def _replay(stored: str, fingerprint: str, key: str, owner: str) -> dict:
             f"Idempotency-Key {key!r} was already used for a different request (task {task_id})",
             code="idempotency_conflict",
         )
-    return task_get(task_id=task_id, tenant=owner)
+    return task_get(task_id=task_id, owner=owner)
 
 
-def _load(task_id: str, tenant: str | None) -> store.Task:
-    """The task, if `tenant` may see it (None: anyone's). Another tenant's task is a 404
+def _load(task_id: str, owner: str | None) -> store.Task:
+    """The task, if it is `owner`'s (None: anyone's). Another owner's task is a 404
     like a missing one: whether it exists is not told."""
     task = store.load(task_id) if task_id and len(task_id) <= 64 else None
-    if task is None or (tenant is not None and task.client != tenant):
+    if task is None or (owner is not None and task.owner != owner):
         raise NotFound(f"no task {task_id!r} (unknown, or expired after its TTL)")
     return task
 
 
-def task_get(*, task_id: str, tenant: str | None = None) -> dict:
-    task = _load(task_id, tenant)
+def task_get(*, task_id: str, owner: str | None = None) -> dict:
+    task = _load(task_id, owner)
     view = task_public(task)
     if task.status == "queued":
         view["queue"] = queue_estimate(task.lane, task_id, len(live_workers(task.lane)))
     return view
 
 
-def task_report(*, task_id: str, tenant: str | None = None) -> dict:
-    task = _load(task_id, tenant)
+def task_report(*, task_id: str, owner: str | None = None) -> dict:
+    task = _load(task_id, owner)
     logs = get_redis().lrange(keys.logs_task(task_id), 0, -1)
     return task_report_view(task, store.timeline(task_id), [json.loads(x) for x in logs])
 
 
-def task_cancel(*, task_id: str, tenant: str | None = None) -> dict:
+def task_cancel(*, task_id: str, owner: str | None = None) -> dict:
     """Queued: removed and never runs. Running: the worker stops at the next token."""
-    task = _load(task_id, tenant)
+    task = _load(task_id, owner)
     if task.status == "queued" and lifecycle.task_cancel(
         task, code="cancelled", message="cancelled by the client"
     ):

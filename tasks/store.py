@@ -53,7 +53,7 @@ class Task:
     model_key: str = ""
     priority: int = 0
     score: float = 0.0
-    client: str = ""
+    owner: str = ""  # the principal's id: whose limits it counts against, who alone sees it
     request: dict = field(default_factory=dict)
     secrets: str = ""
     metadata: Any = None
@@ -95,7 +95,19 @@ class Task:
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> "Task":
-        return cls(**{f.name: _typed(f, raw[f.name]) for f in _FIELDS if f.name in raw})
+        fields = {f.name: _typed(f, raw[f.name]) for f in _FIELDS if f.name in raw}
+        fields["owner"] = owner_in(raw) or ""
+        return cls(**fields)
+
+
+# The owner's field, then its name in tasks written before it was `owner`: such a task, still
+# within its TTL after an upgrade, keeps its owner.
+OWNER_FIELDS = ("owner", "client")
+
+
+def owner_in(raw: dict[str, str | None]) -> str | None:
+    """The owner a session hash names (None: it names none), under either field name."""
+    return next((raw[name] for name in OWNER_FIELDS if raw.get(name) is not None), None)
 
 
 _FIELDS = dataclasses.fields(Task)

@@ -15,9 +15,9 @@ from tasks.store import Effects, Task
 
 
 def usage_effects(effects: Effects, task: Task, fields: dict) -> None:
-    if not task.client:
+    if not task.owner:
         return
-    owner, today = task.client, day_of()
+    owner, today = task.owner, day_of()
     used = charged_of(fields)
     prompt, completion = used["prompt_tokens"], used["completion_tokens"]
     effects.srem(keys.principal_open(owner), task.task_id)

@@ -189,10 +189,11 @@ def _dead_letter(task_id: str, delivery_id: str, last: dict) -> None:
     pipe.execute()
 
 
-def webhook_redeliver(*, task_id: str, tenant: str | None = None) -> dict:
-    """Send the final payload again, on demand (a new delivery id, attempts appended)."""
+def webhook_redeliver(*, task_id: str, owner: str | None = None) -> dict:
+    """Send the final payload again, on demand (a new delivery id, attempts appended), if the
+    task is `owner`'s (None: anyone's)."""
     task = store.load(task_id)
-    if task is None or (tenant is not None and task.client != tenant):
+    if task is None or (owner is not None and task.owner != owner):
         raise NotFound(f"no task {task_id!r}")
     if not task.webhook_url:
         raise Conflict(f"task {task_id} has no webhook_url", code="no_webhook")

@@ -14,7 +14,7 @@ def _queued(model: str, deadline_seconds: float | None = None) -> str:
     data["timeout_seconds"] = 30
     if deadline_seconds:
         data["deadline_seconds"] = deadline_seconds
-    view, _ = task_create(data=data, idempotency_key=None, client_id="test")
+    view, _ = task_create(data=data, idempotency_key=None, owner="test")
     # FIFO within a priority is by enqueue millisecond (queue.score): the next task is a later one
     time.sleep(0.002)
     return view["task_id"]

@@ -70,7 +70,7 @@ def _queue(step: Queue, shares: dict) -> str:
         "timeout_seconds": 30,
     }
     limits = Limits(share=shares.get(step.owner))
-    view, _ = task_create(data=data, idempotency_key=None, client_id=step.owner, limits=limits)
+    view, _ = task_create(data=data, idempotency_key=None, owner=step.owner, limits=limits)
     return view["task_id"]
 
 
@@ -248,7 +248,7 @@ def test_shares_split_a_long_run_of_claims(shares):
     for n in range(300):
         _queue(Queue(f"a{n}", tokens=60), shares)
         _queue(Queue(f"b{n}", owner="B", tokens=60), shares)
-    owners = [store.load(_claim(Claim(None), "remote")).client for _ in range(300)]
+    owners = [store.load(_claim(Claim(None), "remote")).owner for _ in range(300)]
     ratio = owners.count("A") / owners.count("B")
     wanted = shares["A"] / shares["B"]
     print(f"\nshares {shares}: {owners.count('A')} A / {owners.count('B')} B claims")

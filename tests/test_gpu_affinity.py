@@ -46,7 +46,7 @@ def _submit(model: str) -> str:
     body = {"provider": "local", "model": model, "prompt": "Count: 1, 2,"}
     serializer = TaskCreateSerializer(data={**body, "params": {"max_tokens": 4, "temperature": 0}})
     serializer.is_valid(raise_exception=True)
-    created, _ = task_create(data=serializer.validated_data, idempotency_key=None, client_id="t")
+    created, _ = task_create(data=serializer.validated_data, idempotency_key=None, owner="t")
     return created["task_id"]
 
 

@@ -164,7 +164,7 @@ def _submit_local(max_tokens: int) -> str:
         }
     )
     serializer.is_valid(raise_exception=True)
-    return task_create(data=serializer.validated_data, idempotency_key=None, client_id="t")[0][
+    return task_create(data=serializer.validated_data, idempotency_key=None, owner="t")[0][
         "task_id"
     ]
 

@@ -23,7 +23,7 @@ def _queued(deadline_seconds: float | None = None) -> store.Task:
     }
     if deadline_seconds:
         data["deadline_seconds"] = deadline_seconds
-    view, _ = task_create(data=data, idempotency_key=None, client_id="test")
+    view, _ = task_create(data=data, idempotency_key=None, owner="test")
     return store.load(view["task_id"])
 
 

@@ -31,7 +31,7 @@ def _one_job(prefix: str, level: str) -> tuple[str, str]:
             "params": {},
             "timeout_seconds": 30,
         }
-        task, _ = task_create(data=data, idempotency_key=None, client_id="quiet")
+        task, _ = task_create(data=data, idempotency_key=None, owner="quiet")
         run = subprocess.run(
             [sys.executable, "manage.py", "rqworker", "--burst", "--worker-class"]
             + ["tasks.worker.workers.HeartbeatWorker", rq_queue("remote").name],

@@ -411,7 +411,7 @@ def _submit_to(url: str, prefix: str, remote_url: str) -> str:
         "from tasks.services import task_create\n"
         f"s = TaskCreateSerializer(data={remote_body(remote_url)!r})\n"
         "s.is_valid(raise_exception=True)\n"
-        "task, _ = task_create(data=s.validated_data, idempotency_key=None, client_id='t')\n"
+        "task, _ = task_create(data=s.validated_data, idempotency_key=None, owner='t')\n"
         "print(task['task_id'])\n"
     )
     from tests.conftest import child_env

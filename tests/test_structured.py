@@ -356,7 +356,7 @@ def test_the_gpu_worker_never_runs_a_native_grammar_llama_cpp_has_not_parsed(api
         **serializer.validated_data,
         "response_format": {"type": "grammar", "grammar": "root ::= ("},
     }
-    task, _ = task_create(data=data, idempotency_key=None, client_id="test")
+    task, _ = task_create(data=data, idempotency_key=None, owner="test")
 
     def finished():
         found = api.get(f"/api/v1/tasks/{task['task_id']}").json()

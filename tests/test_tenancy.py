@@ -7,6 +7,8 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from sop_llm.asgi import application
+from sop_llm.core import keys
+from sop_llm.core.redis import get_redis
 from tests.keyring import bearer, client_with, issue
 
 
@@ -84,6 +86,33 @@ def test_a_tasks_key_on_the_websocket_hears_only_its_own_tasks(tenants):
         await everything.disconnect()
 
     asyncio.run(scenario())
+
+
+def _as_written_before_the_owner_field(task_id: str) -> str:
+    """Store the task's owner under `client`, as tasks were before the rename; -> the owner."""
+    session, redis = keys.session(task_id), get_redis()
+    owner = redis.hget(session, "owner")
+    redis.pipeline().hset(session, "client", owner).hdel(session, "owner").execute()
+    return owner
+
+
+def test_a_task_stored_before_the_owner_field_keeps_its_owner(tenants):
+    a, b, key_a, _ = tenants
+    task_id = a.post("/api/v1/tasks", body(), format="json").json()["task_id"]
+    owner = _as_written_before_the_owner_field(task_id)
+    assert owner and get_redis().hget(keys.session(task_id), "owner") is None
+    assert b.get(f"/api/v1/tasks/{task_id}").status_code == 404
+    assert a.get(f"/api/v1/tasks/{task_id}").json()["status"] == "queued"
+
+    async def scenario():
+        mine = await _socket(key_a)  # it hears the old task's events: the monitor knows its owner
+        cancel = await asyncio.to_thread(lambda: a.post(f"/api/v1/tasks/{task_id}/cancel"))
+        assert cancel.json()["status"] == "cancelled"
+        assert json.loads(await mine.receive_from(timeout=5))["task_id"] == task_id
+        await mine.disconnect()
+
+    asyncio.run(scenario())
+    assert get_redis().scard(keys.principal_open(owner)) == 0  # its open-task slot given back
 
 
 @pytest.mark.parametrize(

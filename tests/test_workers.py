@@ -152,7 +152,7 @@ def _submit(url: str) -> str:
 
     serializer = TaskCreateSerializer(data=task_body(url))
     serializer.is_valid(raise_exception=True)
-    task, _ = task_create(data=serializer.validated_data, idempotency_key=None, client_id="t")
+    task, _ = task_create(data=serializer.validated_data, idempotency_key=None, owner="t")
     return task["task_id"]
 
 

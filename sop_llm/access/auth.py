@@ -164,8 +164,7 @@ def _gate_in_process(request, *, pages: bool, token: str | None) -> bool:
 def _gate(
     request, *, scope: tuple[str, ...], pages: bool, token: str | None
 ) -> ServiceError | HttpResponse | None:
-    """None when the request may go on (request.client and request.user set); else what to
-    answer."""
+    """None when the request may go on (request.user set); else what to answer."""
     try:
         principal = _request_principal(request, cookie=pages, token=token)
     except AuthError as exc:
@@ -174,7 +173,7 @@ def _gate(
         return exc
     except (redis.ConnectionError, redis.TimeoutError):
         return redis_unavailable()
-    request.client = request.user = principal
+    request.user = principal
     if principal is not METRICS_SCRAPER and not principal.allows(scope):
         return scope_refusal(scope)
     try:

@@ -64,8 +64,8 @@ class Principal:
         return "admin" in self.scopes or any(scope in self.scopes for scope in accepted)
 
     @property
-    def tenant(self) -> str | None:
-        """Whose tasks it may see: its own, or everyone's (None) for an admin key."""
+    def owner_filter(self) -> str | None:
+        """Whose tasks (and usage) it may see: its own id, or None (any owner's) for an admin."""
         return None if "admin" in self.scopes else self.id
 
 

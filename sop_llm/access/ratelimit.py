@@ -25,10 +25,9 @@ def rate_check(principal: Principal) -> float | None:
     limit = rpm_of(principal)
     if not limit:
         return None
-    client_id = principal.id
     now = time.time()
     window = int(now // WINDOW_SECONDS)
-    key = keys.rate_limit(client_id, window)
+    key = keys.rate_limit(principal.id, window)
     pipe = get_redis().pipeline(transaction=False)
     pipe.incr(key)
     pipe.expire(key, WINDOW_SECONDS * 2)

@@ -78,7 +78,7 @@ def response_recorder(task_id: str) -> str:
 
 
 def idempotency(owner: str, key: str) -> str:
-    """An idempotency key is its owner's own: two tenants may use the same one."""
+    """An idempotency key is its owner's own: two owners may use the same one."""
     return _p(f"idempotency:{owner}:{key}")
 
 
@@ -189,9 +189,9 @@ def metrics_histogram(name: str) -> str:
     return _p(f"stats:hist:{name}")
 
 
-def rate_limit(client_id: str, window: int) -> str:
+def rate_limit(principal_id: str, window: int) -> str:
     """Requests of one API key in one fixed one-minute window."""
-    return _p(f"ratelimit:{client_id}:{window}")
+    return _p(f"ratelimit:{principal_id}:{window}")
 
 
 # --- Managed API keys, usage and per-key limits (issue 20) ---

@@ -53,7 +53,7 @@ def batch_collection(request):
         raise RequestError(None, f"The body is not valid JSON: {exc}") from None
     if not isinstance(body, dict) or set(body) != {"requests"}:
         raise RequestError("requests", "the body is an object with requests alone")
-    batch = message_batch_create(owner=request.client.id, requests=body["requests"])
+    batch = message_batch_create(owner=request.user.id, requests=body["requests"])
     return JsonResponse(_shown(request, batch))
 
 
@@ -63,7 +63,7 @@ def _listing(request) -> JsonResponse:
     if not limit.isdigit() or not 1 <= int(limit) <= LIST_LIMIT_MAX:
         raise RequestError("limit", f"an integer from 1 to {LIST_LIMIT_MAX}")
     page, more = message_batch_list(
-        owner=request.client.id,
+        owner=request.user.id,
         after_id=query.get("after_id"),
         before_id=query.get("before_id"),
         limit=int(limit),
@@ -76,17 +76,17 @@ def _listing(request) -> JsonResponse:
 @answering("GET")
 def batch_detail(request, batch_id: str):
     return JsonResponse(
-        _shown(request, message_batch_get(owner=request.client.id, batch_id=batch_id))
+        _shown(request, message_batch_get(owner=request.user.id, batch_id=batch_id))
     )
 
 
 @answering("POST")
 def batch_cancel(request, batch_id: str):
-    batch = message_batch_cancel(owner=request.client.id, batch_id=batch_id)
+    batch = message_batch_cancel(owner=request.user.id, batch_id=batch_id)
     return JsonResponse(_shown(request, batch))
 
 
 @answering("GET")
 def batch_results(request, batch_id: str):
-    content = message_batch_results(owner=request.client.id, batch_id=batch_id)
+    content = message_batch_results(owner=request.user.id, batch_id=batch_id)
     return HttpResponse(content, content_type="application/binary")

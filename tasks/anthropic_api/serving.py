@@ -38,8 +38,8 @@ def task_for(request, checked: dict, *, task_id: str) -> dict:
     return task_create(
         data=data,
         idempotency_key=idempotency_key_for(request, data.get("idempotency_key")),
-        client_id=request.client.id,
-        limits=request.client.limits,
+        owner=request.user.id,
+        limits=request.user.limits,
         task_id=task_id,
     )[0]
 

@@ -82,7 +82,7 @@ class TaskViewSet(viewsets.ViewSet):
         task, created = task_create(
             data=serializer.validated_data,
             idempotency_key=key,
-            client_id=request.user.id,
+            owner=request.user.id,
             limits=request.user.limits,
         )
         code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
@@ -95,22 +95,22 @@ class TaskViewSet(viewsets.ViewSet):
 
     @extend_schema(responses={200: TaskSerializer, **errors(401, 404, 503)})
     def retrieve(self, request, pk: str):
-        return Response(task_get(task_id=pk, tenant=request.user.tenant))
+        return Response(task_get(task_id=pk, owner=request.user.owner_filter))
 
     @extend_schema(responses={200: TaskReportSerializer, **errors(401, 404, 503)})
     @action(detail=True, methods=["get"])
     def report(self, request, pk: str):
-        return Response(task_report(task_id=pk, tenant=request.user.tenant))
+        return Response(task_report(task_id=pk, owner=request.user.owner_filter))
 
     @extend_schema(request=None, responses={200: TaskSerializer, **errors(401, 404, 409, 503)})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk: str):
-        return Response(task_cancel(task_id=pk, tenant=request.user.tenant))
+        return Response(task_cancel(task_id=pk, owner=request.user.owner_filter))
 
     @extend_schema(request=None, responses={202: RedeliverSerializer, **errors(401, 404, 409, 503)})
     @action(detail=True, methods=["post"], url_path="webhook/redeliver")
     def redeliver(self, request, pk: str):
-        redelivery = webhook_redeliver(task_id=pk, tenant=request.user.tenant)
+        redelivery = webhook_redeliver(task_id=pk, owner=request.user.owner_filter)
         return Response(redelivery, status=status.HTTP_202_ACCEPTED)
 
 
@@ -154,7 +154,7 @@ task_create_view.cls, task_create_view.initkwargs, task_create_view.actions = (
 
 
 class DeadLetterList(APIView):
-    """Webhook deliveries that used up their retries, newest first (every tenant's)."""
+    """Webhook deliveries that used up their retries, newest first (every owner's)."""
 
     required_scope = "admin"
 

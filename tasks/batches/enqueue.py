@@ -97,7 +97,7 @@ def _new_task(batch: Batch, line: Line) -> NewTask:
     return NewTask(
         data=line.data,
         idempotency_key=f"batch:{batch.id}:{line.number}",
-        client_id=batch.owner,
+        owner=batch.owner,
         task_id=line_task_id(batch.id, line.number),
         batch=link,
     )

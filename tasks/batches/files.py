@@ -1,5 +1,5 @@
 """Files of the Batch API, kept in Redis for SESSION_TTL_HOURS: the uploaded JSONL inputs and
-the output/error files a batch writes. Each belongs to its owner (the ApiClient id): another
+the output/error files a batch writes. Each belongs to its owner (the principal's id): another
 owner's file is a 404, and listings show only one's own."""
 
 import time

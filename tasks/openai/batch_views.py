@@ -21,7 +21,7 @@ from tasks.openai.views import openai_error, openai_key_required, openai_methods
 @answering
 @openai_methods("GET", "POST")
 def batch_collection(request):
-    owner = request.client.id
+    owner = request.user.id
     if request.method == "GET":
         query = valid(ListQuery, request.GET.dict())
         limit = min(query.get("limit", 20), services.LIST_LIMIT_MAX)
@@ -49,7 +49,7 @@ def batch_collection(request):
 @answering
 @openai_methods("GET")
 def batch_detail(request, batch_id: str):
-    return JsonResponse(services.batch_get(owner=request.client.id, batch_id=batch_id))
+    return JsonResponse(services.batch_get(owner=request.user.id, batch_id=batch_id))
 
 
 @documented(post={**schema.ONE, "summary": "Cancel a batch", "request": None})
@@ -58,4 +58,4 @@ def batch_detail(request, batch_id: str):
 @answering
 @openai_methods("POST")
 def batch_cancel(request, batch_id: str):
-    return JsonResponse(services.batch_cancel(owner=request.client.id, batch_id=batch_id))
+    return JsonResponse(services.batch_cancel(owner=request.user.id, batch_id=batch_id))

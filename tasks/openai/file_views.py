@@ -55,7 +55,7 @@ def _single_parts(request) -> dict:
 @answering
 @openai_methods("GET", "POST")
 def file_collection(request):
-    owner = request.client.id
+    owner = request.user.id
     if request.method == "GET":
         query = valid(ListQuery, request.GET.dict())
         page = files.file_list(
@@ -86,8 +86,8 @@ def file_collection(request):
 @openai_methods("GET", "DELETE")
 def file_detail(request, file_id: str):
     if request.method == "GET":
-        return JsonResponse(files.file_get(owner=request.client.id, file_id=file_id))
-    return JsonResponse(files.file_delete(owner=request.client.id, file_id=file_id))
+        return JsonResponse(files.file_get(owner=request.user.id, file_id=file_id))
+    return JsonResponse(files.file_delete(owner=request.user.id, file_id=file_id))
 
 
 @documented(get={**schema.CONTENT, "summary": "A file's bytes"})
@@ -95,5 +95,5 @@ def file_detail(request, file_id: str):
 @answering
 @openai_methods("GET")
 def file_content(request, file_id: str):
-    content = files.file_content(owner=request.client.id, file_id=file_id)
+    content = files.file_content(owner=request.user.id, file_id=file_id)
     return HttpResponse(content, content_type="application/jsonl")

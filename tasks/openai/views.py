@@ -95,7 +95,7 @@ def openai_error_from(error: ServiceError):
 openai_key_required = api_key_required(scope="tasks", respond=openai_error_from)
 
 
-def _create(request, body: dict, *, chat: bool, client_id: str, task_id: str) -> dict:
+def _create(request, body: dict, *, chat: bool, task_id: str) -> dict:
     serializer = TaskCreateSerializer(data=task_data(body, chat=chat))
     serializer.is_valid(raise_exception=True)
     return task_create(
@@ -103,8 +103,8 @@ def _create(request, body: dict, *, chat: bool, client_id: str, task_id: str) ->
         idempotency_key=idempotency_key_for(
             request, serializer.validated_data.get("idempotency_key")
         ),
-        client_id=client_id,
-        limits=request.client.limits,
+        owner=request.user.id,
+        limits=request.user.limits,
         task_id=task_id,
     )[0]
 
@@ -134,7 +134,7 @@ async def _handle(request, *, chat: bool):
         await events.__aenter__()  # subscribe before the task exists: no token is missed
         # Not thread-sensitive: a pooled thread, not one started for this request.
         task = await sync_to_async(_create, thread_sensitive=False)(
-            request, body, chat=chat, client_id=request.client.id, task_id=task_id
+            request, body, chat=chat, task_id=task_id
         )
     except Exception as exc:
         await events.__aexit__(None, None, None)

@@ -32,7 +32,7 @@ _running: set[asyncio.Task] = set()  # a reference, so the loop does not drop th
 class Recorder:
     def __init__(self, task_id: str, record: dict, events: TaskEvents):
         self.task_id, self.record, self.events = task_id, record, events
-        self.client, self.owner = events.client, uuid.uuid4().hex
+        self.client, self.lock_token = events.client, uuid.uuid4().hex
         self.seq, self.sent, self.seen = 0, "", set()
         self.generation: tuple | None = None
         self.late = False  # joined under way or restarted: the text comes whole at the end
@@ -90,7 +90,7 @@ class Recorder:
 
     async def hold(self) -> None:
         lock = keys.response_recorder(self.task_id)
-        await bounded(self.client.set(lock, self.owner, ex=LOCK_SECONDS), "the lock")
+        await bounded(self.client.set(lock, self.lock_token, ex=LOCK_SECONDS), "the lock")
 
     async def token(self, event: dict) -> None:
         generation = (event.get("run"), event.get("attempt"))
@@ -162,7 +162,7 @@ async def _record(recorder: Recorder, resume: bool) -> None:
     finally:
         with contextlib.suppress(redis.RedisError, OSError):
             lock = keys.response_recorder(recorder.task_id)
-            if await recorder.client.get(lock) == recorder.owner:
+            if await recorder.client.get(lock) == recorder.lock_token:
                 await recorder.client.delete(lock)
         await recorder.events.__aexit__(None, None, None)
 
@@ -173,7 +173,7 @@ async def recorder_start(task_id: str, record: dict, events: TaskEvents, *, resu
     recorder = Recorder(task_id, record, events)
     lock = keys.response_recorder(task_id)
     if not await bounded(
-        recorder.client.set(lock, recorder.owner, nx=True, ex=LOCK_SECONDS), "the lock"
+        recorder.client.set(lock, recorder.lock_token, nx=True, ex=LOCK_SECONDS), "the lock"
     ):
         await events.__aexit__(None, None, None)
         return False

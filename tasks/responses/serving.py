@@ -18,12 +18,12 @@ from tasks.services import task_cancel, task_create
 MAX_CHAIN = 256
 
 
-def owned(response_id: str, tenant: str) -> tuple[store.Task, dict]:
-    """(the task, the record) of a stored response the tenant owns, else NotFound."""
+def owned(response_id: str, owner: str) -> tuple[store.Task, dict]:
+    """(the task, the record) of a stored response its owner asks for, else NotFound."""
     task_id = task_id_of(response_id)
     task = store.load(task_id) if task_id else None
     record = record_load(task_id) if task else None
-    if task is None or task.client != tenant or not record or record.get("store") is False:
+    if task is None or task.owner != owner or not record or record.get("store") is False:
         raise NotFound(f"no response {response_id!r} (unknown, deleted, or expired)")
     return task, record
 
@@ -39,7 +39,7 @@ def as_input(item: dict) -> dict:
     }
 
 
-def chain_items(previous: str | None, tenant: str) -> list[dict]:
+def chain_items(previous: str | None, owner: str) -> list[dict]:
     """The stored inputs and outputs of the chain ending at `previous`, oldest first."""
     links: list[list[dict]] = []
     while previous:
@@ -47,7 +47,7 @@ def chain_items(previous: str | None, tenant: str) -> list[dict]:
             raise ValidationError(
                 {"previous_response_id": f"a chain of over {MAX_CHAIN} responses"}
             )
-        task, record = owned(previous, tenant)
+        task, record = owned(previous, owner)
         if task.status != "completed":
             raise ValidationError({"previous_response_id": f"that response is {task.status}"})
         links.append(record["input"] + [as_input(i) for i in output_items(task)])
@@ -64,8 +64,8 @@ def _refuse_seed_for_openai(body: dict, data: dict) -> None:
 
 def response_create(*, request, body: dict, raw: dict, task_id: str) -> tuple[dict, dict]:
     """Store the record and the task. -> (the task as the API shows it, the record)."""
-    tenant = request.client.id
-    history = chain_items(body.get("previous_response_id"), tenant)
+    owner = request.user.id
+    history = chain_items(body.get("previous_response_id"), owner)
     messages = messages_of(history + body["input"], body.get("instructions"))
     serializer = TaskCreateSerializer(data=task_data(chat_body(body, messages), chat=True))
     serializer.is_valid(raise_exception=True)
@@ -77,8 +77,8 @@ def response_create(*, request, body: dict, raw: dict, task_id: str) -> tuple[di
         task, _ = task_create(
             data={**serializer.validated_data, "wire": "responses"},
             idempotency_key=key,
-            client_id=tenant,
-            limits=request.client.limits,
+            owner=owner,
+            limits=request.user.limits,
             task_id=task_id,
         )
     except Exception:
@@ -90,32 +90,32 @@ def response_create(*, request, body: dict, raw: dict, task_id: str) -> tuple[di
     return task, record
 
 
-def response_get(*, response_id: str, tenant: str) -> dict:
-    task, record = owned(response_id, tenant)
+def response_get(*, response_id: str, owner: str) -> dict:
+    task, record = owned(response_id, owner)
     return response_object(task, record)
 
 
-def response_cancel(*, response_id: str, tenant: str) -> dict:
-    task, record = owned(response_id, tenant)
+def response_cancel(*, response_id: str, owner: str) -> dict:
+    task, record = owned(response_id, owner)
     if task.status == "completed" or task.status == "failed":
         raise Conflict(f"response {response_id} is already {task.status}", code="response_finished")
     if task.status != "cancelled":
-        task_cancel(task_id=task.task_id, tenant=tenant)
+        task_cancel(task_id=task.task_id, owner=owner)
     return response_object(store.load(task.task_id) or task, record)
 
 
-def response_delete(*, response_id: str, tenant: str) -> dict:
-    task, _ = owned(response_id, tenant)
+def response_delete(*, response_id: str, owner: str) -> dict:
+    task, _ = owned(response_id, owner)
     if not task.final:
-        task_cancel(task_id=task.task_id, tenant=tenant)
+        task_cancel(task_id=task.task_id, owner=owner)
     record_delete(task.task_id)
     return {"id": response_id, "object": "response", "deleted": True}
 
 
 def response_input_items(
-    *, response_id: str, tenant: str, order: str, limit: int, after: str | None
+    *, response_id: str, owner: str, order: str, limit: int, after: str | None
 ) -> dict:
-    task, record = owned(response_id, tenant)
+    task, record = owned(response_id, owner)
     items = [{"id": f"item_{task.task_id}_{i}", **item} for i, item in enumerate(record["input"])]
     if order == "desc":
         items.reverse()

@@ -109,7 +109,7 @@ async def _detail(request, response_id: str):
     stream = request.GET.get("stream") == "true"
     try:
         after = int(request.GET.get("starting_after", "-1"))
-        task, record = await sync_to_async(serving.owned)(response_id, request.client.id)
+        task, record = await sync_to_async(serving.owned)(response_id, request.user.id)
     except ValueError:
         return openai_error(
             400, "starting_after is an integer", param="starting_after", code="invalid_value"
@@ -147,9 +147,7 @@ async def responses(request):
 @openai_methods("GET", "DELETE")
 async def response_detail(request, response_id: str):
     if request.method == "DELETE":
-        return await _call(
-            serving.response_delete, response_id=response_id, tenant=request.client.id
-        )
+        return await _call(serving.response_delete, response_id=response_id, owner=request.user.id)
     return await _detail(request, response_id)
 
 
@@ -157,7 +155,7 @@ async def response_detail(request, response_id: str):
 @openai_key_required
 @openai_methods("POST")
 async def response_cancel(request, response_id: str):
-    return await _call(serving.response_cancel, response_id=response_id, tenant=request.client.id)
+    return await _call(serving.response_cancel, response_id=response_id, owner=request.user.id)
 
 
 @openai_key_required
@@ -174,7 +172,7 @@ async def response_input_items(request, response_id: str):
         )
     kwargs = {
         "response_id": response_id,
-        "tenant": request.client.id,
+        "owner": request.user.id,
         "order": order,
         "limit": limit,
         "after": after,

@@ -87,13 +87,13 @@ class Usage(APIView):
         query = UsageQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         wanted = query.validated_data.get("key")
-        tenant = request.user.tenant
-        if tenant and wanted and wanted != tenant:
-            raise NotFound(f"no API key {wanted!r}")  # another tenant's: existence is not told
+        owner = request.user.owner_filter
+        if owner and wanted and wanted != owner:
+            raise NotFound(f"no API key {wanted!r}")  # another owner's: existence is not told
         rows = usage_rows(
             days=query.validated_data["days"],
             names={**bootstrap_names(), **key_names()},
-            principal_id=tenant or wanted,
+            principal_id=owner or wanted,
             model=query.validated_data.get("model"),
         )
         return Response({"usage": rows})
