@@ -4,6 +4,7 @@ import datetime as dt
 from typing import Any
 
 from sop_llm.core.redact import redact
+from tasks.result import TaskResult
 from tasks.store import Task
 
 TIMESTAMPS = (
@@ -25,16 +26,16 @@ def iso(value: Any) -> str | None:
 
 
 def task_public(task: Task) -> dict:
-    result = task.result
+    result = TaskResult.from_record(task.result)
     view = {
         "task_id": task.task_id,
         "status": task.status,
         "lane": task.lane,
-        "provider": (result or {}).get("provider") or task.provider,
-        "model": (result or {}).get("model") or task.model,
+        "provider": (result and result.provider) or task.provider,
+        "model": (result and result.model) or task.model,
         "requested": {"provider": task.provider, "model": task.model},
         "priority": task.priority,
-        "result": _result_view(result),
+        "result": result.public() if result else None,
         "usage": task.usage,
         "error": redact(task.error),
         "metadata": task.metadata,
@@ -45,22 +46,6 @@ def task_public(task: Task) -> dict:
     if task.cancel_requested and task.status == "processing":
         view["cancel_requested"] = True
     return view
-
-
-def _result_view(result: dict | None) -> dict | None:
-    if not result:
-        return None
-    keep = (
-        "text",
-        "parsed",
-        "finish_reason",
-        "enforcement",
-        "validation",
-        "logprobs",
-        "tool_calls",
-        "choices",
-    )
-    return {name: result.get(name) for name in keep if name in result}
 
 
 def _webhook_view(task: Task) -> dict | None:

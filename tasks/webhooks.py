@@ -22,6 +22,7 @@ from sop_llm.core.redis import get_redis
 from sop_llm.core.telemetry.stats import stats_incr
 from tasks import store
 from tasks.presenters import task_public
+from tasks.result import TaskResult
 
 log = logging.getLogger(__name__)
 BACKOFF_CAP_SECONDS = 60.0
@@ -49,7 +50,8 @@ def event_of(task: store.Task) -> str:
     """A Responses API response's deliveries are named as OpenAI names them."""
     if not get_redis().exists(keys.response(task.task_id)):
         return f"task.{task.status}"
-    cut = task.status == "completed" and (task.result or {}).get("finish_reason") == "length"
+    result = TaskResult.from_record(task.result)
+    cut = task.status == "completed" and result is not None and result.truncated
     return "response.incomplete" if cut else f"response.{task.status}"
 
 

@@ -13,8 +13,8 @@ from sop_llm.core.errors import ServiceError
 from tasks.anthropic_api.errors import sse, sse_error
 from tasks.anthropic_api.serving import REDIS_LOST, WAIT_SECONDS, failure
 from tasks.anthropic_api.translate import content_of, message_head, stop_reason, usage_of
-from tasks.openai.translate import choices_of
 from tasks.openai.views import _Relay
+from tasks.result import TaskResult
 from tasks.services import task_cancel
 from tasks.status import TaskStatus
 from tasks.store import FINAL
@@ -82,8 +82,8 @@ def _closing(task: dict, sent: str):
     if task["status"] != TaskStatus.COMPLETED:
         yield sse_error(*failure(task))
         return
-    choice = choices_of(task["result"])[0]
-    text = choice.get("text") or ""
+    choice = TaskResult.from_record(task["result"]).choices[0]
+    text = choice.text
     if not text.startswith(sent):  # a later attempt answered: what streamed was not it
         yield sse_error(500, RESTARTED)
         return

@@ -3,7 +3,8 @@ task body, which the task serializer checks like any other; a task becomes a `me
 
 import json
 
-from tasks.openai.translate import choices_of, resolve_model
+from tasks.openai.translate import resolve_model
+from tasks.result import ResultChoice, TaskResult
 
 # A task's finish_reason -> Anthropic's stop_reason (our results do not say which stop
 # sequence matched, so a stop is an end_turn; see README).
@@ -112,10 +113,10 @@ def usage_of(task: dict) -> dict:
     }
 
 
-def content_of(choice: dict) -> list[dict]:
-    text = choice.get("text") or ""
-    blocks = [{"type": "text", "text": text}] if text or not choice.get("tool_calls") else []
-    return blocks + [_tool_use(call) for call in choice.get("tool_calls") or []]
+def content_of(choice: ResultChoice) -> list[dict]:
+    text = choice.text
+    blocks = [{"type": "text", "text": text}] if text or not choice.tool_calls else []
+    return blocks + [_tool_use(call) for call in choice.tool_calls or []]
 
 
 def _tool_use(call: dict) -> dict:
@@ -127,14 +128,12 @@ def _tool_use(call: dict) -> dict:
     return {"type": "tool_use", "id": call["id"], "name": function["name"], "input": arguments}
 
 
-def stop_reason(choice: dict) -> str:
-    if choice.get("tool_calls"):
-        return "tool_use"
-    return STOP_REASONS.get(choice.get("finish_reason"), "end_turn")
+def stop_reason(choice: ResultChoice) -> str:
+    return STOP_REASONS.get(choice.finish, "end_turn")
 
 
 def message_object(task: dict, *, model: str) -> dict:
-    choice = choices_of(task["result"])[0]
+    choice = TaskResult.from_record(task["result"]).choices[0]
     return {
         **message_head(task["task_id"], model),
         "content": content_of(choice),

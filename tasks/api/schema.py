@@ -6,15 +6,40 @@ from rest_framework import serializers
 from sop_llm.core.lanes import TASK_LANES
 from tasks.store import FINAL
 
+FINISH = "stop | length | tool_calls (the answer is its calls) | cancelled (the text so far)"
+LOGPROBS = "[{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}], when asked for"
+TOOL_CALLS = "[{id, type: function, function: {name, arguments}}]: the answer is these calls"
 
-class ResultSerializer(serializers.Serializer):
+
+class ResultChoiceSerializer(serializers.Serializer):
+    """One of n answers (tasks.result.ResultChoice)."""
+
     text = serializers.CharField()
-    parsed = serializers.JSONField(allow_null=True, help_text="the parsed JSON, when structured")
-    finish_reason = serializers.CharField(help_text="stop | length")
+    finish_reason = serializers.CharField(help_text=FINISH)
+    logprobs = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text=LOGPROBS
+    )
+    tool_calls = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text=TOOL_CALLS
+    )
+
+
+class ResultSerializer(ResultChoiceSerializer):
+    """What TaskResult.public() returns: the answer (its first choice) and the whole's fields."""
+
+    parsed = serializers.JSONField(
+        allow_null=True,
+        required=False,
+        help_text="the parsed JSON, when structured; absent from a failed or cancelled task's "
+        "text so far",
+    )
     enforcement = serializers.ChoiceField(
         choices=["grammar", "provider_strict", "validated"], required=False
     )
-    validation = serializers.CharField(required=False)
+    validation = serializers.CharField(required=False, help_text="passed | truncated")
+    choices = ResultChoiceSerializer(
+        many=True, required=False, help_text="n > 1: every choice, the first being the answer"
+    )
 
 
 class UsageSerializer(serializers.Serializer):

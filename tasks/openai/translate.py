@@ -5,6 +5,7 @@ import time
 
 from models_gpu.catalog import catalog_list
 from sop_llm.providers import REGISTRY
+from tasks.result import ResultChoice, TaskResult
 
 PARAMS = (
     "temperature",
@@ -33,7 +34,6 @@ NATIVE_EXTRAS = (
     "parallel_tool_calls",
 )
 MESSAGE_FIELDS = ("role", "content", "tool_calls", "tool_call_id", "name")
-_FINISH = {"stop": "stop", "length": "length"}
 
 
 class UnknownModel(LookupError):
@@ -113,27 +113,9 @@ def usage_of(task: dict) -> dict:
     }
 
 
-def choices_of(result: dict | None) -> list[dict]:
-    """The task result's choices: `choices` when it holds several (n > 1), else itself."""
-    result = result or {}
-    return result.get("choices") or [result]
-
-
-def finish_of(choice: dict) -> str:
-    if choice.get("tool_calls"):
-        return "tool_calls"
-    reason = choice.get("finish_reason")
-    return _FINISH.get(reason, reason or "stop")
-
-
-def chat_logprobs(choice: dict) -> dict | None:
-    entries = choice.get("logprobs")
-    return None if entries is None else {"content": entries, "refusal": None}
-
-
-def legacy_logprobs(choice: dict, offset: int = 0) -> dict | None:
+def legacy_logprobs(choice: ResultChoice, offset: int = 0) -> dict | None:
     """The Completions API's older shape of the same numbers."""
-    entries = choice.get("logprobs")
+    entries = choice.logprobs
     if entries is None:
         return None
     offsets, at = [], offset
@@ -148,11 +130,11 @@ def legacy_logprobs(choice: dict, offset: int = 0) -> dict | None:
     }
 
 
-def _message(choice: dict) -> dict:
-    calls = choice.get("tool_calls")
+def _message(choice: ResultChoice) -> dict:
+    calls = choice.tool_calls
     message = {
         "role": "assistant",
-        "content": None if calls else choice.get("text", ""),
+        "content": None if calls else choice.text,
         "refusal": None,
     }
     if calls:
@@ -160,16 +142,17 @@ def _message(choice: dict) -> dict:
     return message
 
 
-def _choice(index: int, choice: dict, chat: bool) -> dict:
+def _choice(index: int, choice: ResultChoice, chat: bool) -> dict:
     if chat:
-        body = {"message": _message(choice), "logprobs": chat_logprobs(choice)}
+        body = {"message": _message(choice), "logprobs": choice.chat_logprobs}
     else:
-        body = {"text": choice.get("text", ""), "logprobs": legacy_logprobs(choice)}
-    return {"index": index, **body, "finish_reason": finish_of(choice)}
+        body = {"text": choice.text, "logprobs": legacy_logprobs(choice)}
+    return {"index": index, **body, "finish_reason": choice.finish}
 
 
 def completion_object(task: dict, *, chat: bool, model: str) -> dict:
-    choices = [_choice(i, c, chat) for i, c in enumerate(choices_of(task["result"]))]
+    result = TaskResult.from_record(task["result"])
+    choices = [_choice(i, c, chat) for i, c in enumerate(result.choices)]
     return {
         "id": f"{'chatcmpl' if chat else 'cmpl'}-{task['task_id']}",
         "object": "chat.completion" if chat else "text_completion",
@@ -224,33 +207,33 @@ def whole_chunks(task: dict, model: str, *, chat: bool) -> list[dict]:
     """Each choice of a finished task as two chunks: its content (or tool calls) with its
     logprobs, then its finish_reason."""
     chunks = []
-    for index, choice in enumerate(choices_of(task["result"])):
+    for index, choice in enumerate(TaskResult.from_record(task["result"]).choices):
         chunks += [_first_chunk(index, choice, chat), _last_chunk(index, choice, chat)]
     return [_chunk_object(task["task_id"], model, chat, c) for c in chunks]
 
 
-def _first_chunk(index: int, choice: dict, chat: bool) -> dict:
+def _first_chunk(index: int, choice: ResultChoice, chat: bool) -> dict:
     if not chat:
-        text, logprobs = choice.get("text", ""), legacy_logprobs(choice)
+        text, logprobs = choice.text, legacy_logprobs(choice)
         return {"index": index, "text": text, "logprobs": logprobs, "finish_reason": None}
-    calls = choice.get("tool_calls")
+    calls = choice.tool_calls
     delta = (
         {"tool_calls": [{"index": k, **call} for k, call in enumerate(calls)]}
         if calls
-        else {"content": choice.get("text", "")}
+        else {"content": choice.text}
     )
     delta = {"role": "assistant", **delta}
     return {
         "index": index,
         "delta": delta,
-        "logprobs": chat_logprobs(choice),
+        "logprobs": choice.chat_logprobs,
         "finish_reason": None,
     }
 
 
-def _last_chunk(index: int, choice: dict, chat: bool) -> dict:
+def _last_chunk(index: int, choice: ResultChoice, chat: bool) -> dict:
     body = {"delta": {}} if chat else {"text": ""}
-    return {"index": index, **body, "logprobs": None, "finish_reason": finish_of(choice)}
+    return {"index": index, **body, "logprobs": None, "finish_reason": choice.finish}
 
 
 def _chunk_object(task_id: str, model: str, chat: bool, choice: dict) -> dict:

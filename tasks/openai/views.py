@@ -37,6 +37,7 @@ from tasks.openai.translate import (
     usage_of,
     whole_chunks,
 )
+from tasks.result import TaskResult
 from tasks.serializers import TaskCreateSerializer, idempotency_key_for
 from tasks.services import new_task_id, task_cancel, task_create
 from tasks.status import TaskStatus
@@ -376,14 +377,15 @@ def _closing(task: dict, model: str, chat: bool, sent: str, include_usage: bool)
     if task["status"] != TaskStatus.COMPLETED:
         yield _failed(task)
         return
-    text = task["result"]["text"]
+    result = TaskResult.from_record(task["result"])
+    text = result.text
     if not text.startswith(sent):  # a later attempt answered: what streamed was not it
         yield _sse(RESTARTED)
         yield "data: [DONE]\n\n"
         return
     if len(text) > len(sent):  # anything not streamed (rare)
         yield _sse(chunk(task_id, model, chat=chat, text=text[len(sent) :]))
-    yield _sse(chunk(task_id, model, chat=chat, finish=task["result"]["finish_reason"]))
+    yield _sse(chunk(task_id, model, chat=chat, finish=result.finish_reason))
     if include_usage:
         yield _sse(chunk(task_id, model, chat=chat, usage=usage_of(task)))
     yield "data: [DONE]\n\n"

@@ -1,7 +1,7 @@
 """Tasks as OpenAI `response` objects: status, output items, usage, error."""
 
 from tasks import store
-from tasks.openai.translate import choices_of
+from tasks.result import TaskResult
 
 STATUS = {
     "queued": "queued",
@@ -29,7 +29,8 @@ def status_of(task: store.Task) -> str:
 
 
 def _truncated(task: store.Task) -> bool:
-    return (task.result or {}).get("finish_reason") == "length"
+    result = TaskResult.from_record(task.result)
+    return result is not None and result.truncated
 
 
 def message_item(task_id: str, text: str, status: str = "completed") -> dict:
@@ -57,13 +58,13 @@ def call_item(task_id: str, index: int, call: dict, status: str = "completed") -
 
 def output_items(task: store.Task) -> list[dict]:
     """The answer as output items: its function calls, else its text (partial when cut)."""
-    if task.result is None:
+    result = TaskResult.from_record(task.result)
+    if result is None:
         return []
-    choice = choices_of(task.result)[0]
-    if calls := choice.get("tool_calls"):
+    if calls := result.tool_calls:
         return [call_item(task.task_id, i, c) for i, c in enumerate(calls)]
     status = "completed" if status_of(task) == "completed" else "incomplete"
-    return [message_item(task.task_id, choice.get("text") or "", status)]
+    return [message_item(task.task_id, result.text, status)]
 
 
 def usage_of(task: store.Task) -> dict | None:

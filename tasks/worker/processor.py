@@ -26,6 +26,7 @@ from tasks import lifecycle, store
 from tasks.charges import charged, killed_attempt
 from tasks.checkpoints import checkpoint_load, checkpointing, resume_for
 from tasks.estimate import completion_record
+from tasks.result import TaskResult
 from tasks.sealing import unseal
 from tasks.store import REQUEST_EXTRAS, Effects, Task
 from tasks.worker import identity
@@ -208,7 +209,7 @@ def _complete(task: Task, request: GenerateRequest, result: GenerateResult, atte
     done = lifecycle.task_complete(
         task,
         fields={
-            "result": _result_record(result),
+            "result": TaskResult.from_generated(result).record(),
             "usage": _usage(result),
             "attempts": tried,
             "charged": charged(tried),
@@ -242,31 +243,6 @@ def _usage(result: GenerateResult) -> dict:
     if result.timings.get("cached_prompt_tokens") is not None:  # reused from the KV cache
         usage["cached_prompt_tokens"] = result.timings["cached_prompt_tokens"]
     return usage
-
-
-def _choice_record(result: GenerateResult) -> dict:
-    record = {"text": result.text, "finish_reason": result.finish_reason}
-    if result.logprobs is not None:
-        record["logprobs"] = result.logprobs
-    if result.tool_calls:
-        record["tool_calls"] = result.tool_calls
-    return record
-
-
-def _result_record(result: GenerateResult) -> dict:
-    choices = [_choice_record(r) for r in [result, *result.choices]] if result.choices else None
-    return {
-        **({"choices": choices} if choices else {}),
-        "text": result.text,
-        "parsed": result.parsed,
-        "finish_reason": result.finish_reason,
-        "provider": result.provider,
-        "model": result.model,
-        "response_id": result.response_id,
-        **result.meta.get("structured", {}),
-        **({"logprobs": result.logprobs} if result.logprobs is not None else {}),
-        **({"tool_calls": result.tool_calls} if result.tool_calls else {}),
-    }
 
 
 def _timings(task: Task, result: GenerateResult) -> dict:
@@ -327,7 +303,7 @@ def _finish_failed(task: Task, exc: AllAttemptsFailed, tokens: TokenStream) -> N
     kept = {"attempts": tried, "charged": charged(tried), **_partial(task, exc.last.partial)}
     if exc.last.code == "cancelled":
         partial = exc.last.partial
-        kept["result"] = {"text": tokens.attempt_text, "finish_reason": "cancelled"}
+        kept["result"] = TaskResult.cancelled(tokens.attempt_text).record()
         prompt = partial.usage.prompt_tokens if partial is not None else 0
         kept["usage"] = {"prompt_tokens": prompt, "completion_tokens": tokens.attempt_tokens}
         kept["usage"]["total_tokens"] = prompt + tokens.attempt_tokens
@@ -341,8 +317,7 @@ def _finish_failed(task: Task, exc: AllAttemptsFailed, tokens: TokenStream) -> N
 def _partial(task: Task, partial: GenerateResult | None) -> dict:
     if partial is None:
         return {}
-    result = {"text": partial.text, "finish_reason": partial.finish_reason}
-    result |= {"provider": partial.provider, "model": partial.model}
+    result = TaskResult.partial(partial).record()
     return {"result": result, "usage": _usage(partial), "timings": _timings(task, partial)}
 
 

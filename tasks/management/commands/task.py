@@ -1,4 +1,5 @@
 from sop_llm.management.base import OpsCommand, subcommand
+from tasks.result import TaskResult
 from tasks.services import task_cancel, task_report
 
 
@@ -28,8 +29,8 @@ def _report(r: dict) -> list[str]:
         f"task      {r['task_id']}  [{r['status']}]",
         f"provider  {r['provider']} / {r['model']}  (lane {r['lane']}, priority {r['priority']})",
     ]
-    if r["result"]:
-        lines.append(f"result    {r['result']['text'][:200]!r} ({r['result']['finish_reason']})")
+    if result := TaskResult.from_record(r["result"]):
+        lines.append(f"result    {result.text[:200]!r} ({result.finish_reason})")
     if r["error"]:
         lines.append(f"error     {r['error']['code']}: {r['error']['message']}")
     if r["usage"]:
