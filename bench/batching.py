@@ -78,7 +78,7 @@ def main() -> None:
     import django
     from llama_cpp import Llama
 
-    from models_gpu.batching import BatchEngine, batch_constraint
+    from models_gpu.engine.batching import BatchEngine, batch_constraint
     from sop_llm.providers.types import ResponseFormat
 
     django.setup()

@@ -60,7 +60,7 @@ def loop_cost(
     `device` False samples every slot on the host (numpy), as the engine did before issue 26."""
     from llama_cpp import Llama
 
-    from models_gpu.batching import BatchEngine
+    from models_gpu.engine.batching import BatchEngine
 
     threads = threads or os.cpu_count() or 1
     llama = Llama(model_path=str(MODEL_PATH), n_ctx=512, n_threads=threads, verbose=False)

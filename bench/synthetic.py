@@ -19,7 +19,7 @@ import uuid
 import requests
 
 from bench.common import Service, wait_until
-from models_gpu.synthetic import SyntheticEngine, synthetic_text
+from models_gpu.engine.synthetic import SyntheticEngine, synthetic_text
 from sop_llm.providers.types import GenerateRequest, SamplingParams
 
 SMOKE = {"clients": 4, "slots": 4, "step_ms": 10.0, "tokens": 20, "rounds": 2}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from models_gpu.gguf_header import NotGGUF, read_metadata
+from models_gpu.engine.gguf_header import NotGGUF, read_metadata
 
 PRESETS_FILE = "presets.toml"
 # llama.cpp's LLAMA_FTYPE numbers -> the quantization names people use

@@ -22,7 +22,9 @@ import redis
 from django.conf import settings
 
 from models_gpu.catalog import ModelInfo
-from models_gpu.engine import LlamaEngine, LoadParams, single_n_ctx, slots
+from models_gpu.config import engine_config
+from models_gpu.engine.config import EngineConfig, LoadParams
+from models_gpu.engine.llama import LlamaEngine
 from models_gpu.lease import GpuLease
 from models_gpu.registry import loaded_publish
 from models_gpu.vram import MB, gpu_read
@@ -112,13 +114,14 @@ class GpuGuard:
             self._idle.wait_for(lambda: self._users == 0)
             if self.loaded is not None:
                 self.unload()
-            check_vram(info, params)
+            config = engine_config()
+            check_vram(info, params, config)
             publish("model.loading", model=info.name, params=params.to_dict())
             self.loading, self._intent_at = info.name, float("inf")
             self._publish_loaded()
             before, started = rss_mb(), time.perf_counter()
             try:
-                engine = LlamaEngine(info.path, params)
+                engine = LlamaEngine(info.path, params, config)
             finally:
                 self.loading = None
             load_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -206,13 +209,13 @@ def _slots_of(engine: LlamaEngine) -> dict:
     return {"total": stats["slots"], "busy": stats["busy"], "waiting": stats["waiting"]}
 
 
-def check_vram(info: ModelInfo, params: LoadParams) -> None:
+def check_vram(info: ModelInfo, params: LoadParams, config: EngineConfig) -> None:
     """Refuse a load that would not fit; a CPU-only machine (no GPU) has nothing to check."""
     gpu = gpu_read()
     if not gpu.available or params.n_gpu_layers == 0:
         return
     # With a batch, the Llama's own context (one slot's share) sits beside the batch's n_ctx.
-    cells = params.n_ctx + (single_n_ctx(params) if slots() > 1 else 0)
+    cells = params.n_ctx + (config.single_n_ctx(params) if config.slots > 1 else 0)
     need_mb = info.estimate_bytes(cells) / MB
     used_after = gpu.memory_used_mb + need_mb
     percent_after = 100 * used_after / gpu.memory_total_mb

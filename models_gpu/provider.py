@@ -7,8 +7,8 @@ import os
 from dataclasses import fields, replace
 
 from models_gpu.catalog import DEFAULT_N_CTX, ModelInfo, catalog_resolve
-from models_gpu.choices import local_generate
-from models_gpu.engine import LoadParams
+from models_gpu.engine.choices import local_generate
+from models_gpu.engine.config import LoadParams
 from models_gpu.serializers import LocalOptions
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.support import FEATURES

@@ -2,8 +2,8 @@
 the web process enqueues them at the front of the GPU queue and waits a short while."""
 
 import json
-import time
 
+import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from rq.job import Job
@@ -13,7 +13,8 @@ from models_gpu.vram import gpu_status
 from sop_llm.core import keys
 from sop_llm.core.errors import ServiceError
 from sop_llm.core.lanes import rq_queue
-from sop_llm.core.redis import get_async_redis, get_pubsub_redis, get_redis, get_rq_redis
+from sop_llm.core.redis import get_redis, get_rq_redis
+from sop_llm.core.subscription import BlockingSubscription, Subscription
 
 # By name: the web process never imports the GPU side.
 LOAD_JOB, UNLOAD_JOB = "models_gpu.jobs.load_model", "models_gpu.jobs.unload_model"
@@ -40,42 +41,17 @@ def model_job_wait(*, job_id: str, seconds: float) -> dict:
     Subscribed before reading, so an outcome announced in between is not missed."""
     if seconds <= 0:
         return _announced(job_id) or model_job(job_id=job_id)
-    pubsub = get_pubsub_redis().pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(keys.pubsub_model_job(job_id))
-    try:
-        outcome = _announced(job_id)
-        deadline = time.monotonic() + seconds
-        while outcome is None and (left := deadline - time.monotonic()) > 0:
-            message = pubsub.get_message(timeout=left)  # None also for the subscribe reply
-            outcome = json.loads(message["data"]) if message else None
-        return outcome or model_job(job_id=job_id)
-    finally:
-        pubsub.close()
+    with BlockingSubscription([keys.pubsub_model_job(job_id)]) as sub:
+        outcome = sub.read(lambda: _announced(job_id), "a job read") or sub.first(seconds)
+    return outcome or model_job(job_id=job_id)
 
 
 async def amodel_job_wait(*, job_id: str, seconds: float) -> dict:
-    """The same wait without holding a thread: an async subscription to the job's channel."""
-    client = get_async_redis()
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    try:
-        await pubsub.subscribe(keys.pubsub_model_job(job_id))
-        raw = await client.get(keys.model_job_outcome(job_id))
-        if raw is None:
-            message = await _next_message(pubsub, seconds)
-            raw = message["data"] if message else None
-        return json.loads(raw) if raw else await sync_to_async(model_job)(job_id=job_id)
-    finally:
-        await pubsub.aclose()
-        await client.aclose()
-
-
-async def _next_message(pubsub, seconds: float) -> dict | None:
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        message = await pubsub.get_message(timeout=left)
-        if message is not None:
-            return message
-    return None
+    """The same wait without holding a thread, on the web's shared subscribed connection."""
+    async with Subscription([keys.pubsub_model_job(job_id)]) as sub:
+        raw = await sub.read(sub.client.get(keys.model_job_outcome(job_id)), "a job read")
+        outcome = json.loads(raw) if raw else await sub.first(seconds)
+    return outcome or await sync_to_async(model_job)(job_id=job_id)
 
 
 def _announced(job_id: str) -> dict | None:
@@ -103,6 +79,8 @@ def model_unload(*, wait_seconds: float) -> dict:
 def model_job(*, job_id: str) -> dict:
     try:
         job = Job.fetch(job_id, connection=get_rq_redis())
+    except (redis.ConnectionError, redis.TimeoutError):
+        raise  # Redis is lost (a 503), not the job
     except Exception:
         raise ServiceError(f"no model job {job_id!r}", code="not_found", status=404) from None
     status = job.get_status(refresh=True)

@@ -64,7 +64,7 @@ LLAMA_THREADS = env_int("LLAMA_THREADS", 0, min=0, max=512)  # 0 = every core
 # Sequences decoded together by the GPU worker (continuous batching); 1 = one task at a time.
 GPU_SLOTS = env_int("GPU_SLOTS", 4, min=1, max=64)
 # For benchmarks and tests only: SYNTHETIC replaces the batch's llama_decode with a fixed-time
-# step that emits canned text (models_gpu/synthetic.py); the model still loads to tokenize.
+# step that emits canned text (models_gpu/engine/synthetic.py); the model still loads to tokenize.
 LOCAL_ENGINE = env_choice("LOCAL_ENGINE", "LLAMA", ("LLAMA", "SYNTHETIC")).lower()
 SYNTHETIC_STEP_MS = env_float("SYNTHETIC_STEP_MS", 10.0, min=0.1, max=10_000)
 # Streamed tokens go to Redis (and on to SSE readers) at most this often per process, a few

@@ -3,7 +3,7 @@
 The token publisher writes them (sop_llm.core.telemetry.events.Checkpoint) in the round trip of the
 token events, at most every CHECKPOINT_TOKENS tokens or CHECKPOINT_MS; a preemption writes its
 own in the requeue's atomic step. The next run of the task reads it back and resumes after
-those tokens instead of starting over (models_gpu.batching.Sequence.resume_after).
+those tokens instead of starting over (models_gpu.engine.batching.Sequence.resume_after).
 """
 
 import json

@@ -5,6 +5,7 @@ from typing import Any
 
 from sop_llm.core.redact import redact
 from tasks.result import TaskResult
+from tasks.status import TaskStatus
 from tasks.store import Task
 
 TIMESTAMPS = (
@@ -43,7 +44,7 @@ def task_public(task: Task) -> dict:
         **{name: iso(getattr(task, name)) for name in TIMESTAMPS},
         "finished_at": iso(task.finished_at),
     }
-    if task.cancel_requested and task.status == "processing":
+    if task.cancel_requested and task.status == TaskStatus.PROCESSING:
         view["cancel_requested"] = True
     return view
 

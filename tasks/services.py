@@ -22,6 +22,7 @@ from tasks.estimate import queue_estimate
 from tasks.liveness import live_workers, why_lost
 from tasks.presenters import task_public, task_report_view
 from tasks.sealing import seal, split_options
+from tasks.status import TaskStatus
 
 
 def _fingerprint(data: dict) -> str:
@@ -191,7 +192,7 @@ def _fields(data: dict, *, task_id: str, lane: str, now: float, item: NewTask) -
     request, secrets = _split_secrets(data)
     fields = {
         "task_id": task_id,
-        "status": "queued",
+        "status": TaskStatus.QUEUED,
         "lane": lane,
         "provider": data["provider"],
         "model": data["model"],
@@ -299,7 +300,7 @@ def _load(task_id: str, owner: str | None) -> store.Task:
 def task_get(*, task_id: str, owner: str | None = None) -> dict:
     task = _load(task_id, owner)
     view = task_public(task)
-    if task.status == "queued":
+    if task.status == TaskStatus.QUEUED:
         view["queue"] = queue_estimate(task.lane, task_id, len(live_workers(task.lane)))
     return view
 
@@ -313,11 +314,11 @@ def task_report(*, task_id: str, owner: str | None = None) -> dict:
 def task_cancel(*, task_id: str, owner: str | None = None) -> dict:
     """Queued: removed and never runs. Running: the worker stops at the next token."""
     task = _load(task_id, owner)
-    if task.status == "queued" and lifecycle.task_cancel(
+    if task.status == TaskStatus.QUEUED and lifecycle.task_cancel(
         task, code="cancelled", message="cancelled by the client"
     ):
         return task_get(task_id=task_id)
-    if task.status == "processing":
+    if task.status == TaskStatus.PROCESSING:
         return _cancel_running(task)
     raise Conflict(f"task {task_id} is already {task.status}", code="task_finished")
 

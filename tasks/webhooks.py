@@ -23,6 +23,7 @@ from sop_llm.core.telemetry.stats import stats_incr
 from tasks import store
 from tasks.presenters import task_public
 from tasks.result import TaskResult
+from tasks.status import TaskStatus
 
 log = logging.getLogger(__name__)
 BACKOFF_CAP_SECONDS = 60.0
@@ -51,7 +52,7 @@ def event_of(task: store.Task) -> str:
     if not get_redis().exists(keys.response(task.task_id)):
         return f"task.{task.status}"
     result = TaskResult.from_record(task.result)
-    cut = task.status == "completed" and result is not None and result.truncated
+    cut = task.status == TaskStatus.COMPLETED and result is not None and result.truncated
     return "response.incomplete" if cut else f"response.{task.status}"
 
 

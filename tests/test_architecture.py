@@ -88,9 +88,9 @@ def _with_import(tmp_path, module: str, statement: str) -> subprocess.CompletedP
 
 
 def test_one_upward_import_breaks_the_layer_contract(tmp_path):
-    result = _with_import(tmp_path, "models_gpu.engine", "from tasks import queue")
+    result = _with_import(tmp_path, "models_gpu.engine.llama", "from tasks import queue")
     assert result.returncode != 0
-    assert "models_gpu.engine -> tasks.queue" in result.stdout
+    assert "models_gpu.engine.llama -> tasks.queue" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -143,3 +143,40 @@ def test_every_base_module_sits_in_a_layer():
         f"sop_llm.{p.name}" for p in (ROOT / "sop_llm").iterdir() if (p / "__init__.py").exists()
     }
     assert modules - named == set()
+
+
+ENGINE_CONTRACT = "The inference library knows neither Django nor the GPU ops app around it"
+
+
+@pytest.mark.parametrize(
+    ("module", "statement", "forbidden"),
+    [
+        ("models_gpu.engine.llama", "from django.conf import settings", "django"),
+        ("models_gpu.engine.structured", "from sop_llm import settings", "sop_llm.settings"),
+        ("models_gpu.engine.batching.engine", "from models_gpu import guard", "models_gpu.guard"),
+        (
+            "models_gpu.engine.choices",
+            "from models_gpu.config import engine_config",
+            "models_gpu.config",
+        ),
+    ],
+)
+def test_the_inference_library_importing_django_or_the_gpu_ops_app_breaks_its_contract(
+    tmp_path, module, statement, forbidden
+):
+    result = _with_import(tmp_path, module, statement)
+    assert result.returncode != 0
+    assert f"{ENGINE_CONTRACT} BROKEN" in result.stdout
+    assert f"models_gpu.engine is not allowed to import {forbidden}:" in result.stdout
+    assert f"{module} -> {forbidden}" in result.stdout
+
+
+def test_every_models_gpu_module_outside_the_library_is_forbidden_to_it():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (contract,) = [c for c in config["contracts"] if c["name"] == ENGINE_CONTRACT]
+    package = ROOT / "models_gpu"
+    modules = {f"models_gpu.{p.stem}" for p in package.glob("*.py")} - {"models_gpu.__init__"}
+    modules |= {f"models_gpu.{p.name}" for p in package.iterdir() if (p / "__init__.py").exists()}
+    assert modules - {"models_gpu.engine"} - set(contract["forbidden_modules"]) == set()

@@ -10,9 +10,9 @@ import jsonschema
 import numpy as np
 import pytest
 
-from models_gpu.batching import BatchEngine, batch_constraint
-from models_gpu.batching.sampling import Sampler, SamplerSettings
-from models_gpu.batching.stream import TextStream
+from models_gpu.engine.batching import BatchEngine, batch_constraint
+from models_gpu.engine.batching.sampling import Sampler, SamplerSettings
+from models_gpu.engine.batching.stream import TextStream
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, ResponseFormat, SamplingParams
 
@@ -152,6 +152,34 @@ def test_a_structured_answer_cut_off_by_max_tokens_is_an_error_not_a_broken_json
 
 
 @slow
+def test_one_lltokenizer_per_model_serves_the_single_path_and_every_batch_engine(monkeypatch):
+    from models_gpu.engine import lltokenizer as module
+    from models_gpu.engine.config import EngineConfig, LoadParams
+    from models_gpu.engine.llama import LlamaEngine
+    from models_gpu.engine.structured import constraint_for
+
+    built, build = [], module._build
+    monkeypatch.setattr(module, "_build", lambda vocab: built.append(vocab) or build(vocab))
+    rf = ResponseFormat("json_schema", PERSON)
+    loaded = LlamaEngine(str(MODEL_PATH), LoadParams(n_ctx=1024), EngineConfig(slots=2, threads=2))
+    other = BatchEngine(loaded.llama, slots=2, n_ctx=512)
+    req = GenerateRequest(
+        model="gemma", prompt="JSON: ", params=request(3).params, on_max_tokens="return"
+    )
+    try:
+        alone = constraint_for(rf, loaded, {})
+        answers = [loaded.generate(req, model_name="gemma", **alone.kwargs())]
+        for batch in (loaded.batch, other):
+            grammar = batch_constraint(rf, {})
+            answers.append(generate(batch, loaded.llama, "JSON: ", req, constraint=grammar))
+    finally:
+        other.close()
+        loaded.close()
+    assert len(built) == 1
+    assert [a.text[:1] for a in answers] == ["{"] * 3  # each held to the grammar
+
+
+@slow
 def test_one_sequence_is_cancelled_while_three_others_keep_generating(engine, llama):
     seen = []
     cancelled = request(200)
@@ -257,6 +285,14 @@ def test_the_native_gbnf_engine_is_refused_so_the_caller_runs_it_alone(settings)
     assert caught.value.code == "batch_unsupported"
     assert batch_constraint(ResponseFormat("text"), {}) is None
     assert "name" in batch_constraint(rf, {"grammar_engine": "llguidance"})
+
+
+def test_a_task_naming_no_grammar_engine_gets_the_configured_default():
+    rf = ResponseFormat("json_schema", PERSON)
+    with pytest.raises(ProviderError) as caught:
+        batch_constraint(rf, {}, "native")
+    assert caught.value.code == "batch_unsupported"
+    assert "name" in batch_constraint(rf, {"grammar_engine": "llguidance"}, "native")
 
 
 def test_penalties_follow_llama_cpp():

@@ -7,7 +7,7 @@ from dataclasses import replace
 import jsonschema
 import pytest
 
-from models_gpu.batching import BatchEngine, batch_constraint
+from models_gpu.engine.batching import BatchEngine, batch_constraint
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import Checkpointing, ResponseFormat, Resume
 from tests.test_batching import MODEL_PATH, N_CTX, PERSON, generate, request

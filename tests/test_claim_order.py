@@ -19,6 +19,7 @@ from sop_llm.access.principals import Limits
 from sop_llm.core import keys
 from sop_llm.core.redis import get_redis
 from tasks import lifecycle, lua, queue, store
+from tasks.batches import lua as batch_lua
 from tasks.services import task_create, task_get
 from tasks.snapshot import queue_snapshot
 from tests import keyring
@@ -264,9 +265,15 @@ def test_a_final_task_corrects_its_owner_s_counter_to_what_it_used():
     assert get_redis().hget(owners, counter) == "30"
 
 
-@pytest.mark.parametrize("name", ["create", "claim", "gpu_affinity", "transition"])
-def test_a_script_reads_its_arguments_by_name_at_its_top_only(name):
-    source = (ROOT / "tasks" / "lua" / f"{name}.lua").read_text()
+SCRIPTS = ["create", "claim", "gpu_affinity", "transition"]
+BATCH_SCRIPTS = ["move", "progress", "skip", "release"]
+
+
+@pytest.mark.parametrize(
+    "path", [f"tasks/lua/{n}" for n in SCRIPTS] + [f"tasks/batches/lua/{n}" for n in BATCH_SCRIPTS]
+)
+def test_a_script_reads_its_arguments_by_name_at_its_top_only(path):
+    source = (ROOT / f"{path}.lua").read_text()
     header = [line for line in source.splitlines() if re.match(r"local \w+ = (KEYS|ARGV)\[", line)]
     uses = re.findall(r"(?:KEYS|ARGV)\[\d+\]", source)
     assert len(uses) == len(header)  # no ARGV[n] in a script's body
@@ -277,14 +284,17 @@ def test_a_caller_names_every_argument_and_no_other():
         lua.TRANSITION.argv(status="x", allowed="", effects="[]", runs=1)
     assert lua.TRANSITION.args == ("status", "allowed", "effects", "run_seen")
     assert lua.CLAIM.keys == ("pending", "processing", "gpu_ids", "fair_clock")
+    assert batch_lua.MOVE.args == ("status", "allowed", "now", "batch_id", "final")
+    assert batch_lua.MOVE.rest and not batch_lua.SKIP.rest
 
 
-def test_the_lua_files_ship_with_the_package():
+@pytest.mark.parametrize("folder", ["tasks/lua", "tasks/batches/lua"])
+def test_the_lua_files_ship_with_the_package(folder):
     """Found through importlib.resources, tracked by git, and named in the package data."""
     listed = subprocess.run(
-        ["git", "ls-files", "tasks/lua"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["git", "ls-files", folder], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    on_disk = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tasks" / "lua").glob("*.lua"))
+    on_disk = sorted(str(p.relative_to(ROOT)) for p in (ROOT / folder).glob("*.lua"))
     assert on_disk and set(on_disk) <= set(listed)
     assert '"lua/*.lua"' in (ROOT / "pyproject.toml").read_text()
 

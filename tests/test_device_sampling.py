@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import wait_until
-from models_gpu.batching import BatchEngine, batch_constraint
+from models_gpu.engine.batching import BatchEngine, batch_constraint
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, ResponseFormat, SamplingParams
 

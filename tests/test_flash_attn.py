@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from models_gpu.engine import LlamaEngine, LoadParams
+from models_gpu.engine.config import EngineConfig, LoadParams
+from models_gpu.engine.llama import LlamaEngine
 from models_gpu.serializers import LoadParamsSerializer
 from sop_llm.providers.types import GenerateRequest, SamplingParams
 
@@ -31,12 +32,11 @@ def test_a_quantized_v_cache_still_needs_flash_attn_true_not_auto():
 
 
 @pytest.mark.slow
-def test_a_model_loaded_with_the_defaults_runs_with_flash_attention_auto(settings):
+def test_a_model_loaded_with_the_defaults_runs_with_flash_attention_auto():
     import llama_cpp
 
-    settings.GPU_SLOTS, settings.LLAMA_THREADS = 2, 2
     assert LoadParams().flash_attn == "auto"
-    engine = LlamaEngine(str(MODEL_PATH), LoadParams(n_ctx=512))
+    engine = LlamaEngine(str(MODEL_PATH), LoadParams(n_ctx=512), EngineConfig(slots=2, threads=2))
     try:
         assert engine.llama.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
         request = GenerateRequest(model="g", prompt="Hello", params=SamplingParams(max_tokens=4))

@@ -9,8 +9,10 @@ from django.conf import settings
 from llama_cpp import LogitsProcessorList
 
 from models_gpu.catalog import catalog_resolve
-from models_gpu.chat import ChatTemplate
-from models_gpu.engine import LlamaEngine, LoadParams
+from models_gpu.config import engine_config
+from models_gpu.engine.chat import ChatTemplate
+from models_gpu.engine.config import LoadParams
+from models_gpu.engine.llama import LlamaEngine
 from models_gpu.guard import gpu_guard
 from sop_llm.providers import get_provider
 from sop_llm.providers.types import GenerateRequest, Message, SamplingParams
@@ -157,7 +159,7 @@ def test_a_gemma_turn_marker_token_ends_the_answer_though_it_renders_as_nothing(
     """A chat-tuned Gemma ends its turn with <start_of_turn> or <end_of_turn>; the base model
     never emits either, so the model is made to emit <start_of_turn> after three tokens."""
     info = catalog_resolve("gemma")
-    engine = LlamaEngine(info.path, LoadParams(n_ctx=512, chat_format="gemma"))
+    engine = LlamaEngine(info.path, LoadParams(n_ctx=512, chat_format="gemma"), engine_config())
     marker = engine.llama.tokenize(b"<start_of_turn>", add_bos=False, special=True)[0]
     prompt_length = len(engine.prompt_tokens(chat(("user", "Hi"))).tokens)
 

@@ -8,7 +8,7 @@ from django.test import Client
 from rest_framework.exceptions import ValidationError
 
 from grammars.formats import response_format_from
-from models_gpu.tools import prompt_request
+from models_gpu.engine.tools import prompt_request
 from sop_llm.providers.openai_wire import _response_format
 from sop_llm.providers.types import GenerateRequest, Message
 from tasks.openai.protocol.requests import openai_request

@@ -8,9 +8,11 @@ import openai
 import pytest
 from django.test import Client
 
-from models_gpu import tools
 from models_gpu.catalog import catalog_resolve
-from models_gpu.engine import LlamaEngine, LoadParams
+from models_gpu.config import engine_config
+from models_gpu.engine import tools
+from models_gpu.engine.config import LoadParams
+from models_gpu.engine.llama import LlamaEngine
 from sop_llm.providers import get_provider
 from sop_llm.providers.types import GenerateRequest, Message, SamplingParams
 from tests.conftest import API_KEY
@@ -71,7 +73,9 @@ def test_anthropic_gets_the_speaker_written_before_the_content(server, settings)
 
 def test_the_local_prompt_shows_each_speaker_before_what_they_said():
     engine = LlamaEngine(
-        catalog_resolve("gemma").path, LoadParams(n_ctx=512, chat_format="transcript")
+        catalog_resolve("gemma").path,
+        LoadParams(n_ctx=512, chat_format="transcript"),
+        engine_config(),
     )
     try:
         seen = tools.prompt_request(request(tools=TOOLS, tool_choice="auto"))

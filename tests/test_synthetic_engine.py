@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from models_gpu.synthetic import SyntheticEngine, synthetic_text
+from models_gpu.engine.synthetic import SyntheticEngine, synthetic_text
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, SamplingParams
 from tasks.relay import restarted

@@ -1,13 +1,13 @@
-"""Waits of one web process share one subscribed Redis connection (tasks.waiting): a request
-subscribes with one SUBSCRIBE instead of a connection of its own, and each wait still hears
-only its own task's events, in order."""
+"""Waits of one web process share one subscribed Redis connection (tasks.waiting, on
+sop_llm.core.subscription.hub): a request subscribes with one SUBSCRIBE instead of a connection
+of its own, and each wait still hears only its own task's events, in order."""
 
 import asyncio
 import json
 
 from sop_llm.core import keys
 from sop_llm.core.redis import get_redis
-from tasks import waiting
+from sop_llm.core.subscription import hub
 from tasks.waiting import TaskEvents
 
 
@@ -83,7 +83,7 @@ def test_a_closed_event_loop_lets_go_of_its_shared_connections():
         async with TaskEvents("shared-closing"):
             pass
 
-    before = len(waiting._hubs)
+    before = len(hub._hubs)
     for _ in range(3):
         asyncio.run(scenario())  # cancels the hub's reader as the loop closes
-    assert len(waiting._hubs) == before
+    assert len(hub._hubs) == before

@@ -1,4 +1,4 @@
-"""The project's own BatchEngine, built as the GPU worker builds it (models_gpu/engine.py)."""
+"""The project's own BatchEngine, built as the GPU worker builds it (models_gpu/engine/llama.py)."""
 
 import os
 
@@ -24,7 +24,7 @@ def ours_bench(a, model: str, flash: bool) -> None:
     import django
 
     django.setup()
-    from models_gpu.batching import BatchEngine
+    from models_gpu.engine.batching import BatchEngine
 
     llama = load(a, model, flash)
     engine = BatchEngine(

@@ -10,8 +10,8 @@ import threading
 from functools import cache
 
 from models_gpu.catalog import catalog_resolve
-from models_gpu.chat import ChatTemplate
-from models_gpu.tools import prompt_request
+from models_gpu.engine.chat import ChatTemplate
+from models_gpu.engine.tools import prompt_request
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, Message
 from tasks.anthropic_api.blocks import RequestError

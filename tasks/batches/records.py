@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sop_llm.core import keys
 from sop_llm.core.redis import get_redis
 from tasks import lua
+from tasks.batches.lua import MOVE, PROGRESS, SKIP
 
 FINAL = ("completed", "failed", "expired", "cancelled")
 STAMPS = (
@@ -71,65 +72,34 @@ def batch_load(batch_id: str) -> Batch | None:
     return Batch.from_hash(raw) if raw else None
 
 
-# A guarded status move with its stamp; a final one leaves the active set.
-# KEYS: batch, active set. ARGV: new status, allowed (comma-separated), now, batch id, final
-# (1/0), then field/value pairs to set with it. -> {1, previous} | {0, current ('' = none)}
-MOVE = """
-local current = redis.call('HGET', KEYS[1], 'status')
-if not current then return {0, ''} end
-if not string.find(',' .. ARGV[2] .. ',', ',' .. current .. ',', 1, true) then
-  return {0, current}
-end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], ARGV[1] .. '_at', ARGV[3], unpack(ARGV, 6))
-if ARGV[5] == '1' then redis.call('SREM', KEYS[2], ARGV[4]) end
-return {1, current}
-"""
-
-
 def batch_move(batch_id: str, status: str, allowed: tuple[str, ...], **fields) -> bool:
+    """A guarded status move with its stamp (MOVE); False when the batch is not in `allowed`."""
     flat = [item for pair in fields.items() for item in (pair[0], str(pair[1]))]
-    args = [status, ",".join(allowed), int(time.time()), batch_id, int(status in FINAL), *flat]
-    done, _ = lua.run(MOVE, keys=[keys.batch(batch_id), keys.batches_active()], args=args)
+    args = MOVE.argv(
+        flat,
+        status=status,
+        allowed=",".join(allowed),
+        now=int(time.time()),
+        batch_id=batch_id,
+        final=int(status in FINAL),
+    )
+    batch_keys = MOVE.keylist(batch=keys.batch(batch_id), active=keys.batches_active())
+    done, _ = lua.run(MOVE, keys=batch_keys, args=args)
     return bool(done)
-
-
-# Every line is accounted for (written to the output or error file): in_progress moves to
-# finalizing here, once; a cancelling batch is reported so that its caller ends it.
-# KEYS: batch. ARGV: now. -> the status to finish from, or ''
-PROGRESS = """
-local b = redis.call('HMGET', KEYS[1], 'status', 'total', 'completed', 'failed', 'enqueue_done')
-if b[5] ~= '1' then return '' end
-if tonumber(b[3] or '0') + tonumber(b[4] or '0') < tonumber(b[2] or '0') then return '' end
-if b[1] == 'in_progress' then
-  redis.call('HSET', KEYS[1], 'status', 'finalizing', 'finalizing_at', ARGV[1])
-  return 'finalizing'
-end
-if b[1] == 'finalizing' or b[1] == 'cancelling' then return b[1] end
-return ''
-"""
 
 
 def batch_progress(batch_id: str) -> str:
     """'' while lines are outstanding; else the status the batch finishes from."""
-    return lua.run(PROGRESS, keys=[keys.batch(batch_id)], args=[int(time.time())]) or ""
-
-
-# Lines that will never run (the batch was cancelled or expired before they were enqueued),
-# written as error lines in one step with the cursor that says they are handled; a second
-# runner with a stale cursor writes nothing. KEYS: batch, error file. ARGV: expected cursor,
-# new cursor, count, the lines. -> 1 | 0
-SKIP = """
-if (redis.call('HGET', KEYS[1], 'cursor') or '0') ~= ARGV[1] then return 0 end
-redis.call('APPEND', KEYS[2], ARGV[4])
-redis.call('HINCRBY', KEYS[1], 'failed', ARGV[3])
-redis.call('HSET', KEYS[1], 'cursor', ARGV[2])
-return 1
-"""
+    batch_keys = PROGRESS.keylist(batch=keys.batch(batch_id))
+    return lua.run(PROGRESS, keys=batch_keys, args=PROGRESS.argv(now=int(time.time()))) or ""
 
 
 def lines_skip(batch: Batch, *, cursor: int, new_cursor: int, lines: str, ttl: int) -> bool:
+    """Lines that will never run, written as error lines with the cursor past them (SKIP);
+    False when another runner moved the cursor first."""
     target = keys.file_content(batch.error_file)
-    args = [cursor, new_cursor, new_cursor - cursor, lines]
-    done = lua.run(SKIP, keys=[keys.batch(batch.id), target], args=args)
+    args = SKIP.argv(cursor=cursor, new_cursor=new_cursor, count=new_cursor - cursor, lines=lines)
+    batch_keys = SKIP.keylist(batch=keys.batch(batch.id), error_file=target)
+    done = lua.run(SKIP, keys=batch_keys, args=args)
     get_redis().expire(target, ttl)
     return bool(done)

@@ -23,6 +23,7 @@ from tasks.batches.enqueue import lines_enqueue
 from tasks.batches.files import ttl_seconds
 from tasks.batches.finish import batch_announce, batch_settle
 from tasks.batches.input import input_lines, parse_all, parsed_forget, skipped_lines
+from tasks.batches.lua import RELEASE
 from tasks.batches.records import Batch, batch_load, batch_move, lines_skip
 from tasks.batches.stop import tasks_cancel
 
@@ -30,10 +31,6 @@ RUN_JOB = "tasks.batches.jobs.run_batch"  # by name: nothing imports the jobs mo
 LEASE_SECONDS = 60
 JOB_TIMEOUT_SECONDS = 3600
 STOP_CHUNK = 500
-RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 def batch_schedule(*, batch_id: str, front: bool = True) -> None:
@@ -69,9 +66,15 @@ def lease_break_if_dead(batch_id: str) -> bool:
     """-> whether the batch is free to run (no lease, or its holder's pid is gone)."""
     holder = get_redis().get(keys.batch_lease(batch_id))
     if holder and provably_dead(holder):
-        lua.run(RELEASE, keys=[keys.batch_lease(batch_id)], args=[holder])
+        _lease_release(batch_id, holder)
         return True
     return holder is None
+
+
+def _lease_release(batch_id: str, token: str) -> None:
+    """Let go of the lease, unless it is no longer `token`'s (RELEASE)."""
+    lease = RELEASE.keylist(lease=keys.batch_lease(batch_id))
+    lua.run(RELEASE, keys=lease, args=RELEASE.argv(token=token))
 
 
 def batch_run(*, batch_id: str) -> str:
@@ -81,7 +84,7 @@ def batch_run(*, batch_id: str) -> str:
     try:
         outcome = _steps(batch_id, token)
     finally:
-        lua.run(RELEASE, keys=[keys.batch_lease(batch_id)], args=[token])
+        _lease_release(batch_id, token)
     # A cancel that came while this runner held the lease found it busy: look once more.
     if outcome == "later" or needs_runner(batch_load(batch_id)):
         batch_schedule(batch_id=batch_id, front=outcome != "later")

@@ -45,14 +45,15 @@ class Script:
         return [named[name] for name in names]
 
 
-def _read(name: str) -> str:
-    return resources.files(__package__).joinpath(f"{name}.lua").read_text()
+def _read(package: str, name: str) -> str:
+    return resources.files(package).joinpath(f"{name}.lua").read_text()
 
 
-def load(name: str, *, after: tuple[str, ...] = ()) -> Script:
-    """The script `name`.lua, with the function files `after` prepended (they only define
-    functions, so the whole is still one script, one atomic step)."""
-    main = _read(name)
+def load(name: str, *, after: tuple[str, ...] = (), package: str = __package__) -> Script:
+    """The script `name`.lua of `package` (this one, or a feature's own scripts folder), with
+    the function files `after` prepended (they only define functions, so the whole is still
+    one script, one atomic step)."""
+    main = _read(package, name)
     found: dict[str, list[str]] = {"KEYS": [], "ARGV": []}
     for local, table, index in _NAMED.findall(main):
         if int(index) != len(found[table]) + 1:
@@ -61,7 +62,7 @@ def load(name: str, *, after: tuple[str, ...] = ()) -> Script:
     rest = _REST.search(main)
     if rest and int(rest.group(1)) != len(found["ARGV"]) + 1:
         raise ValueError(f"{name}.lua: FIELDS_FROM must follow its last named argument")
-    source = "\n".join([*map(_read, after), main])
+    source = "\n".join([*(_read(package, part) for part in after), main])
     return Script(name, source, tuple(found["KEYS"]), tuple(found["ARGV"]), bool(rest))
 
 

@@ -16,11 +16,12 @@ import uuid
 import redis
 
 from sop_llm.core import keys
+from sop_llm.core.subscription import bounded
 from tasks import store
 from tasks.relay import continues
 from tasks.responses import events as ev
 from tasks.responses.objects import message_item, output_items, response_object
-from tasks.waiting import FINAL_EVENTS, TaskEvents, bounded
+from tasks.waiting import FINAL_EVENTS, TaskEvents
 
 log = logging.getLogger(__name__)
 LOCK_SECONDS = 15

@@ -8,9 +8,10 @@ import redis
 
 from sop_llm.core import keys
 from sop_llm.core.redis import get_async_redis
+from sop_llm.core.subscription import bounded
 from tasks.responses.events import TERMINAL_TYPES, error
 from tasks.responses.recorder import recorder_start
-from tasks.waiting import TaskEvents, bounded
+from tasks.waiting import TaskEvents
 
 BLOCK_MS = 1000
 BATCH = 200

@@ -25,6 +25,7 @@ from models_gpu.provider import load_params_of
 from sop_llm.core.lanes import rq_queue
 from tasks import lifecycle, queue
 from tasks.queue import PROCESS_NEXT_JOB, SLOT_ADMIT_SECONDS
+from tasks.status import TaskStatus
 from tasks.store import Task, load
 from tasks.worker import identity
 from tasks.worker.bell import lane_bell
@@ -155,7 +156,11 @@ class _Scheduler:
         while self.held and (not self.running or self._joins(self.held[0])):
             held = self.held.pop(0)
             fresh = load(held.task_id)
-            if fresh is not None and fresh.status == "processing" and fresh.run == held.run:
+            if (
+                fresh is not None
+                and fresh.status == TaskStatus.PROCESSING
+                and fresh.run == held.run
+            ):
                 self._start(fresh)
             else:
                 identity.running_remove(held.task_id)

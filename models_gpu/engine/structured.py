@@ -11,10 +11,10 @@ Engines:
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.conf import settings
 
 from grammars.compile import ENGINES, GrammarError, llg_grammar, source_of
 from grammars.native import native_gbnf
+from models_gpu.engine.lltokenizer import lltokenizer
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateResult, ResponseFormat
 
@@ -57,9 +57,9 @@ class Constraint:
         return {} if self.engine is None else {"enforcement": "grammar", "engine": self.engine}
 
 
-def engine_name(options: dict) -> str:
+def engine_name(options: dict, default: str) -> str:
     """The grammar engine a local task asked for, else the service's default."""
-    name = options.get("grammar_engine") or settings.GRAMMAR_ENGINE
+    name = options.get("grammar_engine") or default
     if name not in ENGINES:
         raise ProviderError(
             f"unknown grammar_engine {name!r}; use one of {ENGINES}",
@@ -77,7 +77,7 @@ def grammar_constraint(grammar: str, engine) -> Constraint:
 def constraint_for(rf: ResponseFormat, engine, options: dict) -> Constraint:
     if rf.type == "text":
         return Constraint()
-    name = engine_name(options)
+    name = engine_name(options, engine.config.grammar_engine)
     kind, text = source_of(rf)
     if name == "native":
         return Constraint(engine="native", grammar=_native_grammar(kind, text, engine))
@@ -96,7 +96,7 @@ class _MaskProcessor:
     def __init__(self, engine, grammar: str):
         import llguidance
 
-        self.matcher = llguidance.LLMatcher(engine.lltokenizer(), grammar, log_level=0)
+        self.matcher = llguidance.LLMatcher(lltokenizer(engine.llama), grammar, log_level=0)
         self.n_vocab = engine.llama.n_vocab()
         self.mask = np.full(((self.n_vocab + 31) // 32,), -1, dtype=np.int32)
         self.prompt_len: int | None = None

@@ -8,7 +8,7 @@ longest common prefix). Choice i samples with seed + i.
 
 from dataclasses import replace
 
-from models_gpu import tools
+from models_gpu.engine import tools
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, GenerateResult
 
@@ -34,14 +34,16 @@ def local_generate(engine, request: GenerateRequest, model: str) -> tuple[Genera
 
 def _batch_grammar(engine, request: GenerateRequest) -> str | None | bool:
     """The llguidance grammar for the batch (None: plain text); False: run it alone."""
-    from models_gpu.batching import batch_constraint
+    from models_gpu.engine.batching import batch_constraint
 
     if engine.batch is None:
         return False
     if tools.active(request):
         return tools.grammar(request)
     try:
-        return batch_constraint(request.response_format, request.options)
+        return batch_constraint(
+            request.response_format, request.options, engine.config.grammar_engine
+        )
     except ProviderError as exc:
         if exc.code != "batch_unsupported":
             raise
@@ -49,7 +51,7 @@ def _batch_grammar(engine, request: GenerateRequest) -> str | None | bool:
 
 
 def _alone(engine, request: GenerateRequest, model: str) -> tuple[GenerateResult, dict]:
-    from models_gpu.structured import constraint_for, grammar_constraint
+    from models_gpu.engine.structured import constraint_for, grammar_constraint
 
     if tools.active(request):
         constraint = grammar_constraint(tools.grammar(request), engine)

@@ -206,7 +206,7 @@ class DecodeLoop:
         seqs = [seq for _, seq in outputs]
         tokens = []
         for seq, row in zip(seqs, rows, strict=True):
-            if seq.logprobs is not None:  # the raw distribution (models_gpu.logprobs)
+            if seq.logprobs is not None:  # the raw distribution (models_gpu.engine.logprobs)
                 seq.logprobs.seen(row)
             seq.sampler.penalize(row)
             tokens.append(seq.sampler.sample(row))

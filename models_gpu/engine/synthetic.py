@@ -1,9 +1,10 @@
-"""A synthetic local engine, for benchmarks and tests only (LOCAL_ENGINE=synthetic).
+"""A synthetic local engine, for benchmarks and tests only (`EngineConfig.local_engine`
+"synthetic", from LOCAL_ENGINE=synthetic).
 
 It stands where the BatchEngine stands (LlamaEngine.batch) and runs the same `Sequence`s, so
 everything around it is the real path: the GPU worker's slot threads, stop strings, max_tokens,
 cancellation, TokenStream, Redis pub/sub, the web relay and SSE. Its decode step is a sleep of
-SYNTHETIC_STEP_MS (the GIL released, as in llama_decode) that yields one token per live slot,
+`synthetic_step_ms` (the GIL released, as in llama_decode) that yields one token per live slot,
 so 32 slots x 10 ms drive the service at a GPU's 3,200 tok/s on a machine with no GPU. The text
 is a canned passage, the same for every request (`synthetic_text`), so a reader can check a
 stream is complete and in order. Structured output and logprobs are refused: it has no logits.

@@ -9,16 +9,19 @@ batch that cost would stall every slot. The caller runs such a task on the singl
 import numpy as np
 
 from grammars.compile import GrammarError, llg_grammar, source_of
-from models_gpu.structured import engine_name
+from models_gpu.engine.structured import engine_name
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import ResponseFormat
 
 
-def batch_constraint(rf: ResponseFormat, options: dict) -> str | None:
-    """The llguidance grammar a batched task is held to (None for plain text)."""
+def batch_constraint(
+    rf: ResponseFormat, options: dict, default_engine: str = "llguidance"
+) -> str | None:
+    """The llguidance grammar a batched task is held to (None for plain text);
+    `default_engine` is the service's (EngineConfig.grammar_engine)."""
     if rf.type == "text":
         return None
-    if engine_name(options) == "native":
+    if engine_name(options, default_engine) == "native":
         raise ProviderError(
             "local: the native GBNF engine does not run in the batch; run the task alone",
             code="batch_unsupported",
@@ -66,13 +69,3 @@ def new_matcher(tokenizer, grammar: str, model: str):
             model=model,
         )
     return matcher
-
-
-def build_lltokenizer(llama):
-    import warnings
-
-    from llguidance.llamacpp import lltokenizer_from_vocab
-
-    with warnings.catch_warnings():  # it calls a deprecated llama.cpp getter per token
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return lltokenizer_from_vocab(llama._model.vocab)

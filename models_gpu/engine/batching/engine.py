@@ -14,15 +14,15 @@ kept prompts included.
 """
 
 import random
-import threading
 from dataclasses import replace
 
-from models_gpu.logprobs import Logprobs
+from models_gpu.engine.lltokenizer import lltokenizer
+from models_gpu.engine.logprobs import Logprobs
 from sop_llm.providers.errors import ProviderError
 from sop_llm.providers.types import GenerateRequest, GenerateResult
 
 from .context import BatchContext
-from .grammar import StepMasks, build_lltokenizer, new_matcher
+from .grammar import StepMasks, new_matcher
 from .loop import DecodeLoop
 from .sampling import check_logit_bias
 from .sequence import Sequence, local_error
@@ -40,22 +40,18 @@ class BatchEngine:
         n_batch: int = 512,
         threads: int | None = None,
         kv_unified: bool = True,
-        lltokenizer=None,
         model_name: str = "local",
         device_sampling: bool = True,
     ):
         """`llama` is a loaded llama_cpp.Llama; its weights are shared, never freed here.
         n_ctx (all slots together; default: the Llama's) or n_ctx_per_slot sizes the KV cache.
-        `lltokenizer` is a callable returning llguidance's tokenizer for this model (e.g. a
-        LlamaEngine's cached `lltokenizer`); without it one is built on first use.
         `device_sampling` False samples every slot on the host (for comparisons)."""
         n_ctx = n_ctx_per_slot * slots if n_ctx_per_slot else n_ctx or llama.n_ctx()
         threads = threads or llama.context_params.n_threads
         self.context = BatchContext(
             llama, slots=slots, n_ctx=n_ctx, n_batch=n_batch, threads=threads, unified=kv_unified
         )
-        self._tokenizer_source, self._tokenizer, self._llama = lltokenizer, None, llama
-        self._tokenizer_lock = threading.Lock()
+        self._llama = llama
         masks = StepMasks(slots, self.context.n_vocab, threads=max(1, threads))
         self.loop = DecodeLoop(
             self.context, Vocab(llama), masks, model_name, device_sampling=device_sampling
@@ -140,11 +136,14 @@ class BatchEngine:
             list(stops),
             model=model,
             seed=random.randint(0, 2**31 - 1) if seed is None else seed,
-            matcher=new_matcher(self.lltokenizer(), constraint, model) if constraint else None,
+            matcher=self._matcher(constraint, model) if constraint else None,
             stop_ids=stop_ids,
             ignore_eos=False,
             logprobs=self._logprobs(request.params),
         )
+
+    def _matcher(self, grammar: str, model: str):
+        return new_matcher(lltokenizer(self._llama), grammar, model)
 
     def _logprobs(self, params) -> Logprobs | None:
         return Logprobs(params.top_logprobs, self.loop.vocab.piece) if params.logprobs else None
@@ -161,14 +160,6 @@ class BatchEngine:
                 f"{n_prompt + max_tokens} > {room}, the context of one batch slot "
                 f"(n_ctx {self.context.n_ctx} / {self.context.slots} slots)",
             )
-
-    def lltokenizer(self):
-        """llguidance's view of the vocabulary (~1.3 s to build): once per engine."""
-        with self._tokenizer_lock:
-            if self._tokenizer is None:
-                source = self._tokenizer_source or (lambda: build_lltokenizer(self._llama))
-                self._tokenizer = source()
-            return self._tokenizer
 
     def stats(self) -> dict:
         loop = self.loop
