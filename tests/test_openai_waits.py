@@ -58,7 +58,10 @@ def test_a_stream_on_a_redis_that_stops_answering_ends_with_an_error(pausable_re
     response = _paused_mid_wait(pausable_redis, processes, stream=True)
     events = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
-    assert json.loads(events[-2])["error"]["code"] == "redis_unavailable"
+    error = json.loads(events[-2])["error"]
+    assert error["code"] == "redis_unavailable"
+    # it names the task to fetch later (the id is also in X-SOP-Task-Id)
+    assert f"GET /api/v1/tasks/{response.headers['X-SOP-Task-Id']}" in error["message"]
 
 
 class RestartingRedis:

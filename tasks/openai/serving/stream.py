@@ -57,7 +57,10 @@ async def sse_stream(
             yield piece
     except (redis.RedisError, OSError):
         finished = True  # the task goes on: nothing can be read or cancelled without Redis
-        yield sse_error(REDIS_LOST, type_="server_error", code="redis_unavailable") + DONE
+        yield (
+            sse_error(REDIS_LOST.format(id=task_id), type_="server_error", code="redis_unavailable")
+            + DONE
+        )
     except asyncio.CancelledError:
         raise
     finally:
