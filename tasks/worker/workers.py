@@ -29,6 +29,8 @@ from tasks.worker.rq_lean import LeanBookkeeping
 log = logging.getLogger(__name__)
 RECOVERY_EVERY_BEATS = 3
 REDIS_RETRY_FIRST_SECONDS, REDIS_RETRY_MAX_SECONDS = 0.25, 5.0
+# rq's command channel is read in a thread; each read this long at most (rq's own: 60 s).
+COMMAND_READ_SECONDS = 0.5
 REDIS_OUTAGE_MAX_SECONDS = 120  # then rq's own handling (the worker ends; a supervisor restarts)
 # A refused connection and a timed-out one are the same outage to a worker: rq quits on a
 # timeout, and a loaded or just-promoted master can answer a connect or a read late.
@@ -64,6 +66,18 @@ class HeartbeatWorker(LeanBookkeeping, SimpleWorker):
         self._beat()
         self._thread = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         self._thread.start()
+
+    def subscribe(self):
+        """rq's, with short reads: its stop joins this reader thread, and redis-py (8.2+)
+        waits in that join for the read under way, so a worker's end (and every burst) could
+        stall for most of a minute."""
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=COMMAND_READ_SECONDS,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
 
     def request_stop(self, signum, frame):
         stop_requested()  # a slot scheduler stops admitting; running tasks finish
