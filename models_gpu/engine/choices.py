@@ -19,27 +19,29 @@ def local_generate(engine, request: GenerateRequest, model: str) -> tuple[Genera
     """The first choice, carrying the others in `choices`, and the structured-output report."""
     if request.messages is not None:
         request = tools.prompt_request(request)
-    grammar = _batch_grammar(engine, request)
+    # Decided once: an answer under tools is held to the calls' grammar and read back as a call.
+    calls = tools.grammar(request) if tools.active(request) else None
+    grammar = _batch_grammar(engine, request, calls)
     if grammar is not False:
         results = _batched(engine, request, model, grammar)
         structured = LLGUIDANCE if grammar else {}
     else:
-        runs = [_alone(engine, _seeded(request, i), model) for i in range(request.params.n)]
+        runs = [_alone(engine, _seeded(request, i), model, calls) for i in range(request.params.n)]
         results, structured = [r for r, _ in runs], runs[0][1]
-    if tools.active(request):
+    if calls is not None:
         for result in results:
             _as_call(result, tools.names_of(request))
     return _joined(results), structured
 
 
-def _batch_grammar(engine, request: GenerateRequest) -> str | None | bool:
+def _batch_grammar(engine, request: GenerateRequest, calls: str | None) -> str | None | bool:
     """The llguidance grammar for the batch (None: plain text); False: run it alone."""
     from models_gpu.engine.batching import batch_constraint
 
     if engine.batch is None:
         return False
-    if tools.active(request):
-        return tools.grammar(request)
+    if calls is not None:
+        return calls
     try:
         return batch_constraint(
             request.response_format, request.options, engine.config.grammar_engine
@@ -50,11 +52,13 @@ def _batch_grammar(engine, request: GenerateRequest) -> str | None | bool:
         return False
 
 
-def _alone(engine, request: GenerateRequest, model: str) -> tuple[GenerateResult, dict]:
+def _alone(
+    engine, request: GenerateRequest, model: str, calls: str | None
+) -> tuple[GenerateResult, dict]:
     from models_gpu.engine.structured import constraint_for, grammar_constraint
 
-    if tools.active(request):
-        constraint = grammar_constraint(tools.grammar(request), engine)
+    if calls is not None:
+        constraint = grammar_constraint(calls, engine)
     else:
         constraint = constraint_for(request.response_format, engine, request.options)
     result = engine.generate(request, model_name=model, **constraint.kwargs())
